@@ -1,0 +1,130 @@
+"""Ordered schema migrations, recorded in table wlb_schema.
+
+Each migration is frozen once released: change the schema by appending a new one, never by
+editing an old one. tests/core/test_migrations.py checks the result matches core/models.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy.engine import Connection
+
+from core.errors import WlbError
+from core.models import UTCDateTime
+
+
+def _v1_initial(op: Operations) -> None:
+    op.create_table(
+        "author",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(512), nullable=False, unique=True),
+        sa.Column("network", sa.String(32), nullable=False),
+        sa.Column("handle", sa.String(320), nullable=False),
+        sa.Column("name", sa.String(512), nullable=False),
+        sa.Column("profile_url", sa.String(2048), nullable=False),
+    )
+    op.create_table(
+        "post",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.String(2048), nullable=False, unique=True),
+        sa.Column("channel", sa.String(128), nullable=False, index=True),
+        sa.Column("platform", sa.String(32), nullable=False),
+        sa.Column("remote_id", sa.String(256), nullable=False),
+        sa.Column("url", sa.String(2048), nullable=False),
+        sa.Column("author_id", sa.Integer, sa.ForeignKey("author.id"), nullable=False, index=True),
+        sa.Column("text", sa.String, nullable=False),
+        sa.Column("language", sa.String(16)),
+        sa.Column("sensitive", sa.Boolean, nullable=False),
+        sa.Column("spoiler_text", sa.String, nullable=False),
+        sa.Column("license", sa.String(128)),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("collected_at", UTCDateTime, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False, index=True),
+        sa.Column("duplicate_of", sa.Integer, sa.ForeignKey("post.id"), index=True),
+        sa.Column("reasons", sa.JSON, nullable=False),
+        sa.Column("caption", sa.String),
+        sa.Column("targets", sa.JSON, nullable=False),
+    )
+    op.create_table(
+        "media",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False, index=True),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("url", sa.String(2048), nullable=False),
+        sa.Column("remote_url", sa.String(2048)),
+        sa.Column("alt_text", sa.String),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("refused_reason", sa.String),
+        sa.Column("sha256", sa.String(64), index=True),
+        sa.Column("path", sa.String(512)),
+        sa.Column("width", sa.Integer),
+        sa.Column("height", sa.Integer),
+        sa.Column("format", sa.String(16)),
+        sa.Column("bytes", sa.Integer),
+        sa.Column("phash", sa.BigInteger),
+        sa.Column("dhash", sa.BigInteger),
+        sa.UniqueConstraint("post_id", "position"),
+    )
+    op.create_table(
+        "decision",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False, index=True),
+        sa.Column("action", sa.String(32), nullable=False),
+        sa.Column("from_status", sa.String(16), nullable=False),
+        sa.Column("to_status", sa.String(16), nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("reason", sa.String, nullable=False),
+        sa.Column("at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
+        "publication",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False, index=True),
+        sa.Column("channel", sa.String(128), nullable=False),
+        sa.Column("idempotency_key", sa.String(128), nullable=False, unique=True),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("text", sa.String, nullable=False),
+        sa.Column("remote_id", sa.String(256)),
+        sa.Column("remote_url", sa.String(2048)),
+        sa.Column("error", sa.String),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("published_at", UTCDateTime),
+        sa.UniqueConstraint("post_id", "channel"),
+    )
+    op.create_table(
+        "cursor",
+        sa.Column("channel", sa.String(128), primary_key=True),
+        sa.Column("hashtag", sa.String(128), primary_key=True),
+        sa.Column("watermark", sa.String(256), nullable=False),
+        sa.Column("updated_at", UTCDateTime, nullable=False),
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Operations], None]] = {
+    1: _v1_initial,
+}
+
+_schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))
+
+
+def apply(conn: Connection) -> list[int]:
+    """Apply, inside the caller's transaction and lock, every migration not yet recorded."""
+    if not sa.inspect(conn).has_table("wlb_schema"):
+        conn.execute(sa.text("CREATE TABLE wlb_schema (version INTEGER PRIMARY KEY, applied_at VARCHAR(40) NOT NULL)"))
+    done = {row[0] for row in conn.execute(sa.text("SELECT version FROM wlb_schema"))}
+    newest = max(MIGRATIONS)
+    if done and max(done) > newest:
+        raise WlbError(f"the database has schema version {max(done)}, newer than this wlb ({newest}); upgrade wlb")
+    op = Operations(MigrationContext.configure(conn))
+    applied = []
+    for version in sorted(set(MIGRATIONS) - done):
+        MIGRATIONS[version](op)
+        conn.execute(sa.insert(_schema_table).values(version=version, applied_at=datetime.now(UTC).isoformat()))
+        applied.append(version)
+    return applied

@@ -1,0 +1,147 @@
+"""Database tables. Uniqueness that matters is a constraint here, not a check in code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, BigInteger, DateTime, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores UTC without zone (SQLite keeps none) and always returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Status(StrEnum):
+    NEW = "new"  # collected, not curated yet
+    PENDING = "pending"  # waiting for a person
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    PUBLISHED = "published"
+
+
+class MediaState(StrEnum):
+    PENDING = "pending"
+    OK = "ok"
+    REFUSED = "refused"
+
+
+class PubState(StrEnum):
+    PENDING = "pending"  # row and idempotency key written; the call may or may not have happened
+    PUBLISHED = "published"
+    FAILED = "failed"  # gave up on this target; reported
+
+
+class Author(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=512)
+    network: str = Field(max_length=32)
+    handle: str = Field(max_length=320)
+    name: str = Field(default="", max_length=512)
+    profile_url: str = Field(default="", max_length=2048)
+
+
+class Post(SQLModel, table=True):
+    """A collected post: the review queue's item."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=2048)
+    channel: str = Field(index=True, max_length=128)
+    platform: str = Field(max_length=32)
+    remote_id: str = Field(max_length=256)
+    url: str = Field(max_length=2048)
+    author_id: int = Field(foreign_key="author.id", index=True)
+    text: str = ""
+    language: str | None = Field(default=None, max_length=16)
+    sensitive: bool = False
+    spoiler_text: str = ""
+    license: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    collected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status: str = Field(default=Status.NEW, index=True, max_length=16)
+    duplicate_of: int | None = Field(default=None, foreign_key="post.id", index=True)
+    reasons: list[str] = Field(default_factory=list, sa_type=JSON)
+    caption: str | None = None  # the reviewer's caption for the repost
+    targets: list[str] = Field(default_factory=list, sa_type=JSON)  # channels chosen at approval
+
+
+class Media(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("post_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    position: int = 0
+    url: str = Field(max_length=2048)
+    remote_url: str | None = Field(default=None, max_length=2048)
+    alt_text: str | None = None
+    state: str = Field(default=MediaState.PENDING, max_length=16)
+    refused_reason: str | None = None
+    sha256: str | None = Field(default=None, index=True, max_length=64)
+    path: str | None = Field(default=None, max_length=512)
+    width: int | None = None
+    height: int | None = None
+    format: str | None = Field(default=None, max_length=16)
+    bytes: int | None = None
+    # 64-bit perceptual hashes stored as signed integers: compact and fast to load in bulk.
+    phash: int | None = Field(default=None, sa_type=BigInteger)
+    dhash: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class Decision(SQLModel, table=True):
+    """Every status change of an item: who, when, why."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    action: str = Field(max_length=32)
+    from_status: str = Field(max_length=16)
+    to_status: str = Field(max_length=16)
+    actor: str = Field(max_length=128)
+    reason: str = ""
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Publication(SQLModel, table=True):
+    """One repost of one item to one channel; written before the remote call."""
+
+    __table_args__ = (UniqueConstraint("post_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    channel: str = Field(max_length=128)
+    idempotency_key: str = Field(unique=True, max_length=128)
+    state: str = Field(default=PubState.PENDING, max_length=16)
+    attempts: int = 0
+    text: str = ""
+    remote_id: str | None = Field(default=None, max_length=256)
+    remote_url: str | None = Field(default=None, max_length=2048)
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Cursor(SQLModel, table=True):
+    """Per channel and hashtag: the newest remote id committed (the collection watermark)."""
+
+    channel: str = Field(primary_key=True, max_length=128)
+    hashtag: str = Field(primary_key=True, max_length=128)
+    watermark: str = Field(max_length=256)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,64 @@
+"""The normalized post: the only thing that crosses from a collector to curation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AuthorData:
+    """Who posted it; `handle` is globally unique on its network (user@host on the fediverse)."""
+
+    handle: str
+    name: str
+    profile_url: str
+    network: str = "fediverse"
+
+    @property
+    def key(self) -> str:
+        return f"{self.network}:{self.handle.lower()}"
+
+
+@dataclass(frozen=True)
+class MediaData:
+    """One attachment as the platform describes it; bytes come later."""
+
+    url: str
+    kind: str = "image"
+    remote_url: str | None = None
+    alt_text: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class PostData:
+    """A post as collected; `key` is globally unique (the ActivityPub uri on the fediverse)."""
+
+    key: str
+    remote_id: str
+    url: str
+    author: AuthorData
+    created_at: datetime
+    text: str = ""
+    language: str | None = None
+    sensitive: bool = False
+    spoiler_text: str = ""
+    tags: tuple[str, ...] = ()
+    media: tuple[MediaData, ...] = field(default_factory=tuple)
+    license: str | None = None
+
+    @property
+    def images(self) -> tuple[MediaData, ...]:
+        return tuple(m for m in self.media if m.kind == "image")
+
+
+@dataclass
+class Page:
+    """One page of a collector's answer, and the watermark to store once it is committed."""
+
+    posts: list[PostData]
+    watermark: str | None
+    fetched: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)

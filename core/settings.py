@@ -1,0 +1,218 @@
+"""Settings: config.toml loaded and validated once, then passed down."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import ConfigError
+
+# Kinds the registries know; a channel of any other kind is a config error.
+COLLECT_KINDS = {"mastodon", "pixelfed"}
+PUBLISH_KINDS = {"mastodon", "pixelfed"}
+# Kinds that cannot read a hashtag timeline without a token.
+TOKEN_REQUIRED_TO_COLLECT = {"pixelfed"}
+
+DEFAULT_TEMPLATE = "{caption}\n\n📷 {credit} · {url}\n{hashtags}"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSettings(Strict):
+    allow_private: list[str] = []
+    timeout: float = Field(20.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    max_wait: float = Field(300.0, ge=0)
+    max_media_bytes: int = Field(25_000_000, gt=0)
+    max_pixels: int = Field(60_000_000, gt=0)
+    download_concurrency: int = Field(8, ge=1, le=64)
+    user_agent: str = "wlb/0.1 (+https://github.com/welovebrussels/wlb)"
+
+    @field_validator("allow_private")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if "://" not in origin or origin.rstrip("/").count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin; write scheme://host:port")
+        return [o.rstrip("/").lower() for o in value]
+
+
+class RulesSettings(Strict):
+    min_width: int = Field(600, ge=0)
+    min_height: int = Field(600, ge=0)
+    blocked_authors: list[str] = []
+    blocked_words: list[str] = []
+    sensitive: Literal["skip", "review"] = "skip"
+    languages: list[str] = []
+    own_accounts: list[str] = []
+
+
+class DedupSettings(Strict):
+    phash_distance: int = Field(10, ge=0, le=64)
+    dhash_distance: int = Field(12, ge=0, le=64)
+
+
+class CollectSettings(Strict):
+    backfill_pages: int = Field(5, ge=1, le=1000)
+    page_size: int = Field(40, ge=1, le=40)
+
+
+class PublishSettings(Strict):
+    template: str = DEFAULT_TEMPLATE
+    alt_fallback: str = "Photo of Brussels shared with #welovebrussels"
+    daily_cap: int = Field(10, ge=0)
+    visibility: Literal["public", "unlisted", "private"] = "public"
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        for needed in ("{credit}", "{url}"):
+            if needed not in value:
+                raise ValueError(f"the template must contain {needed}: the credit is never dropped")
+        return value
+
+
+class ScheduleSettings(Strict):
+    collect_every_minutes: int = Field(60, ge=0)
+    nightly: str = "30 2 * * *"
+
+    @field_validator("nightly")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("write a five-field cron expression such as '30 2 * * *'")
+        return value
+
+
+class ChannelSettings(Strict):
+    kind: str
+    base_url: str
+    collect: bool = True
+    publish: bool = False
+    token_env: str | None = None
+    hashtags: list[str] | None = None
+    daily_cap: int | None = Field(None, ge=0)
+    template: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("write the instance URL with its scheme, e.g. https://mastodon.social")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _kind(self) -> ChannelSettings:
+        known = COLLECT_KINDS | PUBLISH_KINDS
+        if self.kind not in known:
+            raise ValueError(f"unknown kind {self.kind!r}; use one of {', '.join(sorted(known))}")
+        if self.publish and self.kind not in PUBLISH_KINDS:
+            raise ValueError(f"kind {self.kind!r} cannot publish; set publish = false")
+        return self
+
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) if self.token_env else None
+
+    @property
+    def host(self) -> str:
+        return self.base_url.split("://", 1)[1].split("/", 1)[0]
+
+
+class Settings(Strict):
+    hashtags: list[str] = ["welovebrussels"]
+    database: str = "sqlite:///data/wlb.db"
+    media_dir: Path = Path("data/media")
+    timezone: str = "Europe/Brussels"
+    network: NetworkSettings = NetworkSettings()
+    rules: RulesSettings = RulesSettings()
+    dedup: DedupSettings = DedupSettings()
+    collect: CollectSettings = CollectSettings()
+    publish: PublishSettings = PublishSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    channels: dict[str, ChannelSettings] = {}
+    path: Path = Path("config.toml")
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one hashtag")
+        return [t.lstrip("#").lower() for t in value]
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Brussels") from None
+        return value
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def data_dir(self) -> Path:
+        return self.media_dir.parent
+
+    def channel_hashtags(self, name: str) -> list[str]:
+        tags = self.channels[name].hashtags
+        return [t.lstrip("#").lower() for t in tags] if tags else self.hashtags
+
+
+def _resolve_paths(raw: dict, root: Path) -> dict:
+    """Make relative paths (media_dir, SQLite file) relative to the config file."""
+    media = Path(raw.get("media_dir", "data/media"))
+    raw["media_dir"] = media if media.is_absolute() else root / media
+    db = raw.get("database", "sqlite:///data/wlb.db")
+    if isinstance(db, str) and db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
+        rel = db.removeprefix("sqlite:///")
+        if rel and rel != ":memory:":
+            raw["database"] = f"sqlite:///{(root / rel).resolve()}"
+    return raw
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{path}: unknown key '{key}'; remove it or check its spelling (see the comments in config.toml)"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{path}: '{key}': {msg}"
+
+
+def load_settings(path: Path | str, *, env: dict[str, str] | None = None) -> Settings:
+    """Read, validate and check config.toml; raise ConfigError with one actionable line."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; run 'wlb init' or pass --config PATH") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    raw.pop("path", None)
+    try:
+        settings = Settings(**_resolve_paths(raw, path.resolve().parent), path=path.resolve())
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    for name, channel in settings.channels.items():
+        needs = channel.publish or (channel.collect and channel.kind in TOKEN_REQUIRED_TO_COLLECT)
+        if needs and not channel.token_env:
+            raise ConfigError(f"{path}: 'channels.{name}.token_env' is missing; name the environment "
+                              f"variable that holds the {channel.kind} token")
+        if needs and not env.get(channel.token_env or ""):
+            raise ConfigError(f"{path}: channels.{name} needs a token but ${channel.token_env} is not set; "
+                              f"export it or set publish = false")
+    return settings
+
