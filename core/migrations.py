@@ -60,6 +60,7 @@ def _v1_initial(op: Operations) -> None:
         sa.Column("alt_text", sa.String),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("refused_reason", sa.String),
+        sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("sha256", sa.String(64), index=True),
         sa.Column("path", sa.String(512)),
         sa.Column("width", sa.Integer),

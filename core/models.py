@@ -95,6 +95,7 @@ class Media(SQLModel, table=True):
     alt_text: str | None = None
     state: str = Field(default=MediaState.PENDING, max_length=16)
     refused_reason: str | None = None
+    attempts: int = 0  # failed download attempts; refused after MAX_DOWNLOAD_ATTEMPTS
     sha256: str | None = Field(default=None, index=True, max_length=64)
     path: str | None = Field(default=None, max_length=512)
     width: int | None = None

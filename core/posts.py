@@ -61,4 +61,5 @@ class Page:
     posts: list[PostData]
     watermark: str | None
     fetched: int = 0
+    requests: int = 1
     skipped: dict[str, int] = field(default_factory=dict)

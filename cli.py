@@ -1,0 +1,183 @@
+"""wlb command line: parse arguments, call one service function, render the result."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+
+from core.errors import WlbError
+from core.output import Output, RichHooks
+from core.pipeline import Pipeline, run_lock
+from core.report import RunReport
+from core.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="WeLoveBrussels curation pipeline: collect, dedup, review and repost community photos.")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="WLB_CONFIG",
+                                                help="config file (default: ./config.toml)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+Ids = Annotated[list[int], typer.Argument(help="item ids, as shown by 'wlb queue'")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return load_settings(ctx.obj or Path("config.toml"))
+
+
+def _exit_for(report: RunReport) -> None:
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.callback()
+def _root(ctx: typer.Context, config: ConfigOpt = None) -> None:
+    ctx.obj = config
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="where to write config.toml and data/")] = Path(".")) -> None:
+    """Write a commented config.toml and data/ (never overwrites). Example: wlb init ~/wlb"""
+    from core.init import write_config
+
+    Output().message(f"wrote {write_config(directory)}; edit it, then run 'wlb run'")
+
+
+@app.command()
+def run(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Collect, curate, then publish due approved items. Example: wlb run --json"""
+    settings = _settings(ctx)
+    with RichHooks() as hooks:
+        report = Pipeline(settings, hooks=hooks).run()
+    Output(json_mode=json).report(report)
+    _exit_for(report)
+
+
+@app.command()
+def collect(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Collect and curate without publishing. Example: wlb collect"""
+    settings, report = _settings(ctx), RunReport()
+    with RichHooks() as hooks, run_lock(settings):
+        pipeline = Pipeline(settings, hooks=hooks)
+        pipeline.collect(report)
+        pipeline.curate(report)
+    Output(json_mode=json).report(report)
+    _exit_for(report)
+
+
+@app.command()
+def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|rejected|duplicate|published|new|all")] = "pending",
+          channel: Annotated[str | None, typer.Option(help="only items collected from this channel")] = None,
+          limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None, json: JsonOpt = False) -> None:
+    """List queue items, newest first. Example: wlb queue --status all --json"""
+    from curation.views import list_items
+
+    pipeline = Pipeline(_settings(ctx))
+    Output(json_mode=json).items(list_items(pipeline.db, pipeline.store, status=status, channel=channel, limit=limit))
+
+
+@app.command()
+def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")], json: JsonOpt = False,
+         preview: Annotated[bool, typer.Option(help="draw the image in the terminal")] = True) -> None:
+    """Everything about one item: author, text, images, duplicates, history. Example: wlb show 12"""
+    from curation.views import get_item, previews
+
+    pipeline = Pipeline(_settings(ctx))
+    view = get_item(pipeline.db, pipeline.store, item)
+    Output(json_mode=json).item(view, previews(view) if preview and not json else None)
+
+
+@app.command()
+def approve(ctx: typer.Context, items: Ids,
+            to: Annotated[list[str] | None, typer.Option("--to", help="publishing channel (repeatable; default all)")] = None,
+            caption: Annotated[str | None, typer.Option(help="caption to use instead of the original text")] = None,
+            reason: Annotated[str, typer.Option(help="why (recorded in the history)")] = "") -> None:
+    """Approve items for reposting. Example: wlb approve 12 14 --to community"""
+    from curation.queue import approve as approve_items
+
+    pipeline = Pipeline(_settings(ctx))
+    done = approve_items(pipeline.db, items, targets=to or [], publish_channels=pipeline.publish_channels(),
+                         caption=caption, reason=reason)
+    Output().message(f"approved {', '.join(f'#{p.id}' for p in done)} → {', '.join(done[0].targets) or 'every publishing channel'}")
+
+
+@app.command()
+def reject(ctx: typer.Context, items: Ids, reason: Annotated[str, typer.Option(help="why (recorded)")] = "") -> None:
+    """Reject items; re-posts of the same photo stay out of the queue. Example: wlb reject 13 --reason blurry"""
+    from curation.queue import reject as reject_items
+
+    done = reject_items(Pipeline(_settings(ctx)).db, items, reason=reason)
+    Output().message(f"rejected {', '.join(f'#{p.id}' for p in done)}", "yellow")
+
+
+@app.command()
+def review(ctx: typer.Context) -> None:
+    """Go through pending items one key at a time (a/r/s/o/q). Example: wlb review"""
+    from curation.review import review_loop
+
+    pipeline = Pipeline(_settings(ctx))
+    review_loop(pipeline, Output())
+
+
+@app.command()
+def publish(ctx: typer.Context, channel: Annotated[str | None, typer.Option(help="only this publishing channel")] = None,
+            dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be sent; send nothing")] = False,
+            json: JsonOpt = False) -> None:
+    """Repost due approved items. Example: wlb publish --dry-run"""
+    from core.output import plans_output
+
+    settings, report = _settings(ctx), RunReport()
+    with run_lock(settings):
+        plans = Pipeline(settings).publish(report, channel=channel, dry_run=dry_run)
+    plans_output(Output(json_mode=json), plans, report, dry_run=dry_run)
+    _exit_for(report)
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Run on schedule (collect every N minutes, nightly full run) until stopped. Example: wlb serve"""
+    from core.scheduler import serve as serve_forever
+
+    serve_forever(_settings(ctx))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every error reaches this one place and becomes one red line and an exit code."""
+    out = Output()
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="wlb")
+        return code if isinstance(code, int) else 0
+    except WlbError as exc:
+        _debug()
+        out.error(str(exc))
+        return exc.exit_code
+    except typer.Abort:
+        out.error("aborted")
+        return 130
+    except TyperException as exc:  # bad command arguments
+        _debug()
+        ctx = getattr(exc, "ctx", None)
+        command = f"wlb {ctx.info_name} --help" if ctx is not None and ctx.parent is not None else "wlb --help"
+        out.error(f"{exc.format_message()} (see '{command}')")
+        return 2
+    except KeyboardInterrupt:
+        out.error("interrupted; nothing collected is lost, the next run continues where this one stopped")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one choke point: no traceback unless asked
+        _debug()
+        out.error(f"unexpected {type(exc).__name__}: {exc}; rerun with WLB_DEBUG=1 for details and report it")
+        return 1
+
+
+def _debug() -> None:
+    if os.environ.get("WLB_DEBUG") == "1":
+        traceback.print_exc()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Mastodon and Pixelfed hashtag collectors: tag timeline pages → normalized posts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+
+from collector.html import html_to_text
+from collector.mastodon_api import MastodonAPI
+from core.errors import NotFound, PlatformError
+from core.posts import AuthorData, MediaData, Page, PostData
+
+
+def _id_key(status_id: str) -> tuple[int, int | str]:
+    """Order ids numerically when they are numbers (Mastodon snowflakes), else as text."""
+    return (0, int(status_id)) if status_id.isdigit() else (1, status_id)
+
+
+def newest_id(ids: list[str]) -> str:
+    return max(ids, key=_id_key)
+
+
+def parse_status(status: dict, host: str) -> tuple[PostData | None, str | None]:
+    """A Status → (post, None), or (None, why it was skipped). Strict on identity, lenient on decoration."""
+    original = status.get("reblog") or status
+    try:
+        account = original["account"]
+        acct = account["acct"]
+        handle = acct if "@" in acct else f"{acct}@{host}"
+        author = AuthorData(handle=handle.lower().lstrip("@"), name=account.get("display_name") or account.get("username") or acct,
+                            profile_url=account["url"])
+        created = datetime.fromisoformat(original["created_at"].replace("Z", "+00:00"))
+        post_id, url, uri = str(original["id"]), original.get("url") or original["uri"], original["uri"]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise PlatformError(f"{host} sent a status without {exc}; the instance may not be Mastodon-compatible") from None
+    media = []
+    for attachment in original.get("media_attachments") or []:
+        if not isinstance(attachment, dict) or not attachment.get("url"):
+            continue
+        size = ((attachment.get("meta") or {}).get("original")) or {}
+        media.append(MediaData(url=attachment["url"], kind=attachment.get("type") or "unknown",
+                               remote_url=attachment.get("remote_url"), alt_text=attachment.get("description"),
+                               width=size.get("width"), height=size.get("height")))
+    if not media:
+        return None, "no media"
+    if not any(m.kind == "image" for m in media):
+        return None, "video only" if any(m.kind in ("video", "gifv") for m in media) else "no image"
+    post = PostData(
+        key=uri, remote_id=post_id, url=url, author=author, created_at=created,
+        text=html_to_text(original.get("content") or ""),
+        language=original.get("language"), sensitive=bool(original.get("sensitive")),
+        spoiler_text=original.get("spoiler_text") or "",
+        tags=tuple((t.get("name") or "").lower() for t in original.get("tags") or [] if isinstance(t, dict)),
+        media=tuple(m for m in media if m.kind == "image"),
+    )
+    return post, None
+
+
+def _page(statuses: list[dict], host: str, watermark: str | None) -> Page:
+    posts, skipped = [], Counter()
+    for status in statuses:
+        post, why = parse_status(status, host)
+        if post:
+            posts.append(post)
+        else:
+            skipped[why] += 1
+    return Page(posts=posts, watermark=watermark, fetched=len(statuses), skipped=dict(skipped))
+
+
+class MastodonCollector:
+    """Pages GET /api/v1/timelines/tag/:tag, newest first, stopping at the stored watermark."""
+
+    def __init__(self, api: MastodonAPI, *, page_size: int = 40, backfill_pages: int = 5):
+        self.api = api
+        self.page_size = page_size
+        self.backfill_pages = backfill_pages
+
+    def pages(self, hashtag: str, watermark: str | None) -> Iterator[Page]:
+        if watermark:
+            yield from self._forward(hashtag, watermark)
+        else:
+            yield from self._backfill(hashtag)
+
+    def _forward(self, hashtag: str, watermark: str) -> Iterator[Page]:
+        """min_id paging: each page is the statuses immediately newer than the last, so progress is saved per page."""
+        min_id = watermark
+        while True:
+            statuses, _links = self.api.tag_timeline(hashtag, limit=self.page_size, min_id=min_id)
+            ids = [str(s.get("id")) for s in statuses if isinstance(s, dict) and s.get("id") is not None]
+            newer = [i for i in ids if _id_key(i) > _id_key(min_id)]
+            if not newer:
+                # Servers that ignore min_id answer the newest page again: nothing here is new.
+                if statuses:
+                    yield _page([], self.api.host, None)
+                return
+            min_id = newest_id(newer)
+            yield _page([s for s in statuses if str(s.get("id")) in set(newer)], self.api.host, min_id)
+            if len(statuses) < self.page_size:
+                return
+
+    def _backfill(self, hashtag: str) -> Iterator[Page]:
+        """First run: page back from the newest with max_id, then store the newest id as the watermark."""
+        max_id, newest = None, None
+        for _ in range(self.backfill_pages):
+            statuses, links = self.api.tag_timeline(hashtag, limit=self.page_size, max_id=max_id)
+            ids = [str(s.get("id")) for s in statuses if isinstance(s, dict) and s.get("id") is not None]
+            if not ids:
+                break
+            newest = newest or newest_id(ids)
+            yield _page(statuses, self.api.host, None)
+            oldest = min(ids, key=_id_key)
+            if len(statuses) < self.page_size or (max_id and _id_key(oldest) >= _id_key(max_id)):
+                break
+            max_id = oldest
+        if newest:
+            yield Page(posts=[], watermark=newest, requests=0)
+
+    def exists(self, remote_id: str) -> bool:
+        try:
+            self.api.status(remote_id)
+        except NotFound:
+            return False
+        return True
+

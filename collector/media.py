@@ -1,0 +1,89 @@
+"""Download images with bounded concurrency into a content-addressed store, refusing bad ones."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import PlatformError
+from core.http import BlockedAddress, Http, TooLarge
+from core.images import ImageInfo, RefusedImage, inspect_image
+
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+
+
+class MediaStore:
+    """Files named by their sha256 under media_dir/ab/cd/; writing the same bytes twice is a no-op."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def put(self, data: bytes, fmt: str) -> tuple[str, str]:
+        """Store bytes atomically; return (sha256, path relative to the store)."""
+        digest = hashlib.sha256(data).hexdigest()
+        rel = f"{digest[:2]}/{digest[2:4]}/{digest}.{EXTENSIONS.get(fmt, 'bin')}"
+        target = self.root / rel
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        return digest, rel
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read(self, rel: str) -> bytes:
+        return (self.root / rel).read_bytes()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The outcome for one media row: stored (sha256/path/info), refused (permanent) or failed (retry later)."""
+
+    media_id: int
+    sha256: str | None = None
+    path: str | None = None
+    info: ImageInfo | None = None
+    size: int = 0
+    refused: str | None = None
+    failed: str | None = None
+
+
+def fetch_one(http: Http, store: MediaStore, media_id: int, urls: list[str], *, max_bytes: int, max_pixels: int) -> Fetched:
+    """Download the first URL that answers, check it really is a sane image, and store it."""
+    error = "no URL"
+    for url in urls:
+        try:
+            data = http.download(url, max_bytes=max_bytes)
+        except (TooLarge, BlockedAddress) as exc:
+            return Fetched(media_id, refused=str(exc))
+        except PlatformError as exc:
+            error = str(exc)
+            continue
+        try:
+            info = inspect_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+        except RefusedImage as exc:
+            return Fetched(media_id, refused=exc.reason)
+        sha, rel = store.put(data, info.format)
+        return Fetched(media_id, sha256=sha, path=rel, info=info, size=len(data))
+    return Fetched(media_id, failed=error)
+
+
+def fetch_all(http: Http, store: MediaStore, jobs: Iterable[tuple[int, list[str]]], *, concurrency: int,
+              max_bytes: int, max_pixels: int, on_done: Callable[[Fetched], None] | None = None) -> Iterator[Fetched]:
+    """Run downloads on a bounded thread pool; yield results as they complete, in submission order."""
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="wlb-media") as pool:
+        futures = [pool.submit(fetch_one, http, store, media_id, urls, max_bytes=max_bytes, max_pixels=max_pixels)
+                   for media_id, urls in jobs]
+        for future in futures:
+            result = future.result()
+            if on_done:
+                on_done(result)
+            yield result

@@ -1,0 +1,149 @@
+"""One output object for every command: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from core.pipeline import Hooks
+from core.report import RunReport
+
+STATUS_STYLE = {"pending": "yellow", "approved": "green", "published": "bold green", "rejected": "red",
+                "duplicate": "magenta", "new": "cyan"}
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class Output:
+    def __init__(self, *, json_mode: bool = False, console: Console | None = None):
+        self.json_mode = json_mode
+        self.console = console or Console()
+        self.err = Console(stderr=True)
+
+    def json(self, obj: Any) -> None:
+        obj = asdict(obj) if is_dataclass(obj) else obj
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+    def message(self, text: str, style: str = "green") -> None:
+        if not self.json_mode:
+            self.console.print(Text(text, style=style))
+
+    def error(self, text: str) -> None:
+        self.err.print(Text(f"error: {text}", style="bold red"))
+
+    def items(self, items: list[dict]) -> None:
+        if self.json_mode:
+            return self.json(items)
+        if not items:
+            return self.message("No items.", "dim")
+        table = Table(show_lines=False)
+        for name in ("id", "status", "channel", "author", "created", "images", "text", "note"):
+            table.add_column(name, overflow="fold" if name == "text" else "ellipsis")
+        for it in items:
+            ok = [m for m in it["media"] if m["state"] == "ok"]
+            size = f"{ok[0]['width']}x{ok[0]['height']}" if ok else "-"
+            note = f"dup of #{it['duplicate_of']}" if it["duplicate_of"] else _short("; ".join(it["reasons"]), 40)
+            table.add_row(str(it["id"]), Text(it["status"], STATUS_STYLE.get(it["status"], "")), it["channel"],
+                          f"@{it['author']['handle']}", it["created_at"][:16].replace("T", " "),
+                          f"{len(ok)} · {size}", _short(it["text"], 60), note)
+        self.console.print(table)
+
+    def item(self, item: dict, previews: list[Text] | None = None) -> None:
+        if self.json_mode:
+            return self.json(item)
+        head = Text.assemble((f"#{item['id']} ", "bold"), (item["status"], STATUS_STYLE.get(item["status"], "")),
+                             f"  {item['channel']} · {item['created_at'][:16].replace('T', ' ')}")
+        lines = [head, Text(f"{item['author']['name']} (@{item['author']['handle']}) {item['author']['profile_url']}"),
+                 Text(item["post_url"], style="blue underline"), Text(""), Text(item["text"] or "(no text)")]
+        if item["reasons"]:
+            lines.append(Text("reasons: " + "; ".join(item["reasons"]), style="red"))
+        if item["duplicate_of"]:
+            lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
+        if item.get("duplicates"):
+            lines.append(Text("duplicates: " + ", ".join(f"#{d}" for d in item["duplicates"]), style="magenta"))
+        for m in item["media"]:
+            state = f"{m['width']}x{m['height']} {m['format']} phash {m['phash']}" if m["state"] == "ok" else m["refused_reason"] or m["state"]
+            lines.append(Text(f"image: {state}  alt: {_short(m['alt_text'] or '-', 60)}", style="dim"))
+        for p in item.get("publications", []):
+            lines.append(Text(f"published to {p['channel']}: {p['state']} {p['url'] or p['error'] or ''}", style="green"))
+        self.console.print(Panel(Group(*lines), expand=False))
+        for preview in previews or []:
+            self.console.print(preview)
+        if item.get("history"):
+            table = Table("when", "action", "from → to", "who", "why", title="history", title_justify="left")
+            for h in item["history"]:
+                table.add_row(h["at"][:19].replace("T", " "), h["action"], f"{h['from']} → {h['to']}", h["actor"], h["reason"])
+            self.console.print(table)
+
+    def report(self, report: RunReport) -> None:
+        if self.json_mode:
+            return self.json(report.to_dict())
+        table = Table(title="wlb run", title_justify="left")
+        for name in ("channel", "new", "known", "skipped", "refused", "pending", "duplicates", "rejected", "published", "errors"):
+            table.add_column(name, justify="left" if name in ("channel", "skipped") else "right")
+        for c in report.channels.values():
+            skipped = ", ".join(f"{n} {why}" for why, n in c.skipped.items()) or "0"
+            table.add_row(c.channel, str(c.new_posts), str(c.known_posts), skipped, str(len(c.refused)), str(c.pending),
+                          str(c.duplicates), str(c.rejected), str(c.published),
+                          Text(str(len(c.errors)), "red" if c.errors else ""))
+        self.console.print(table)
+        for c in report.channels.values():
+            for reason in c.refused:
+                self.console.print(Text(f"  refused  {c.channel}: {reason}", style="yellow"))
+            for error in c.errors:
+                self.console.print(Text(f"  failed   {c.channel}: {error}", style="red"))
+        for warning in report.warnings:
+            self.console.print(Text(f"  warning  {warning}", style="yellow"))
+
+
+class RichHooks(Hooks):
+    """Progress bars for long stages, on stderr so --json output stays clean."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> RichHooks:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stage(self, name: str, total: int | None) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total)
+
+    def advance(self, name: str, n: int = 1) -> None:
+        if name in self.tasks:
+            self.progress.advance(self.tasks[name], n)
+
+
+def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) -> None:
+    """`wlb publish`: what was (or, with --dry-run, would be) sent, then problems."""
+    if out.json_mode:
+        return out.json({"dry_run": dry_run, "items": [asdict(p) for p in plans], **report.to_dict()})
+    if not plans:
+        out.message("Nothing to publish." if not report.failed else "", "dim")
+    for plan in plans:
+        images = "; ".join(f"{i['mime']} {i['bytes']:,} bytes, alt: {_short(i['alt'], 50)}" for i in plan.images)
+        title = f"#{plan.item} → {plan.channel}: {'would send' if dry_run else plan.result} {plan.url or ''}"
+        out.console.print(Panel(Group(Text(plan.text), Text(f"images: {images}", style="dim"),
+                                      Text(f"Idempotency-Key: {plan.idempotency_key}", style="dim")),
+                                title=title, title_align="left", expand=False))
+    for c in report.channels.values():
+        for error in c.errors:
+            out.console.print(Text(f"failed   {c.channel}: {error}", style="red"))
+    for warning in report.warnings:
+        out.console.print(Text(f"warning  {warning}", style="yellow"))

@@ -1,0 +1,40 @@
+"""Terminal image preview: two pixels per character cell with the upper half block."""
+
+from __future__ import annotations
+
+from PIL import Image
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+
+UPPER_HALF = "▀"
+
+
+def half_block(image: Image.Image, width: int = 48) -> Text:
+    """The image as rich Text, `width` cells wide; each cell shows a top and a bottom pixel."""
+    if width < 1:
+        raise ValueError(f"preview width must be at least 1, not {width}")
+    if image.width < 1 or image.height < 1:
+        raise ValueError("cannot preview an empty image")
+    scale = image.width / width
+    # A terminal cell is about twice as tall as it is wide, so two pixels per cell keep the aspect.
+    rows = max(1, round(image.height / scale / 2))
+    small = image.convert("RGB").resize((width, rows * 2), Image.Resampling.BOX)
+    pixels = small.load()
+    text = Text(no_wrap=True, overflow="crop")
+    for row in range(rows):
+        if row:
+            text.append("\n")
+        _append_row(text, [(pixels[x, 2 * row], pixels[x, 2 * row + 1]) for x in range(width)])
+    return text
+
+
+def _append_row(text: Text, cells: list[tuple[tuple[int, int, int], tuple[int, int, int]]]) -> None:
+    """Append one row, one span per run of identical cells."""
+    start = 0
+    for end in range(1, len(cells) + 1):
+        if end == len(cells) or cells[end] != cells[start]:
+            top, bottom = cells[start]
+            style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+            text.append(UPPER_HALF * (end - start), style=style)
+            start = end

@@ -1,0 +1,48 @@
+"""`wlb review`: one key per decision over the pending items."""
+
+from __future__ import annotations
+
+import webbrowser
+from collections.abc import Callable
+
+import typer
+from rich.text import Text
+
+from core.output import Output
+from core.pipeline import Pipeline
+from curation.queue import approve, reject
+from curation.views import get_item, list_items, previews
+
+KEYS = Text.assemble(("a", "bold green"), "pprove  ", ("r", "bold red"), "eject  ", ("s", "bold"), "kip  ",
+                     ("o", "bold blue"), "pen in browser  ", ("q", "bold"), "uit")
+
+
+def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = typer.getchar,
+                ask: Callable[[str], str] | None = None, open_url: Callable[[str], object] = webbrowser.open) -> dict[str, int]:
+    """Show each pending item with its preview and duplicates; return the counts of each decision."""
+    ask = ask or (lambda prompt: typer.prompt(prompt, default="", show_default=False))
+    counts = {"approved": 0, "rejected": 0, "skipped": 0}
+    items = list_items(pipeline.db, pipeline.store, status="pending")
+    for position, summary in enumerate(items, 1):
+        view = get_item(pipeline.db, pipeline.store, summary["id"])
+        out.console.rule(f"{position}/{len(items)}")
+        out.item(view, previews(view))
+        while True:
+            out.console.print(KEYS)
+            key = (getkey() or "").lower()
+            if key == "o":
+                open_url(view["post_url"])
+                continue
+            break
+        if key == "a":
+            approve(pipeline.db, [view["id"]], targets=[], publish_channels=pipeline.publish_channels())
+            counts["approved"] += 1
+        elif key == "r":
+            reject(pipeline.db, [view["id"]], reason=ask("reason (optional)").strip())
+            counts["rejected"] += 1
+        elif key == "q":
+            break
+        else:
+            counts["skipped"] += 1
+    out.message(f"approved {counts['approved']}, rejected {counts['rejected']}, skipped {counts['skipped']}")
+    return counts

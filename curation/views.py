@@ -1,0 +1,86 @@
+"""Read-only views of queue items, as plain dicts for tables and --json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from collector.media import MediaStore
+from core.db import Database
+from core.errors import UsageError
+from core.models import Author, Media, Post, Publication, Status
+from curation.hashing import hash_hex
+from curation.queue import history
+
+STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
+
+
+def _media(store: MediaStore, m: Media) -> dict:
+    return {
+        "id": m.id, "url": m.url, "path": str(store.path(m.path)) if m.path else None, "state": m.state,
+        "refused_reason": m.refused_reason, "width": m.width, "height": m.height, "format": m.format,
+        "bytes": m.bytes, "alt_text": m.alt_text, "sha256": m.sha256,
+        "phash": hash_hex(m.phash) if m.phash is not None else None,
+        "dhash": hash_hex(m.dhash) if m.dhash is not None else None,
+    }
+
+
+def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = False) -> dict:
+    author = session.get(Author, post.author_id)
+    media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
+    view = {
+        "id": post.id, "status": post.status, "channel": post.channel, "platform": post.platform,
+        "post_url": post.url, "created_at": post.created_at.isoformat(), "collected_at": post.collected_at.isoformat(),
+        "author": {"handle": author.handle, "name": author.name, "profile_url": author.profile_url},
+        "text": post.text, "language": post.language, "sensitive": post.sensitive, "spoiler_text": post.spoiler_text,
+        "license": post.license, "media": [_media(store, m) for m in media], "duplicate_of": post.duplicate_of,
+        "reasons": list(post.reasons), "targets": list(post.targets), "caption": post.caption,
+    }
+    if full:
+        view["duplicates"] = [p.id for p in session.exec(select(Post).where(Post.duplicate_of == post.id).order_by(Post.id))]
+        view["publications"] = [
+            {"channel": p.channel, "state": p.state, "url": p.remote_url, "attempts": p.attempts, "error": p.error,
+             "published_at": p.published_at.isoformat() if p.published_at else None}
+            for p in session.exec(select(Publication).where(Publication.post_id == post.id))]
+        view["history"] = [{"at": d.at.isoformat(), "action": d.action, "from": d.from_status, "to": d.to_status,
+                            "actor": d.actor, "reason": d.reason} for d in history(session, post.id)]
+    return view
+
+
+def list_items(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
+               limit: int | None = None) -> list[dict]:
+    if status not in STATUS_CHOICES:
+        raise UsageError(f"--status {status}: choose one of {', '.join(STATUS_CHOICES)}")
+    with db.session() as session:
+        query = select(Post).order_by(col(Post.created_at).desc(), col(Post.id).desc())
+        if status != "all":
+            query = query.where(Post.status == Status(status))
+        if channel:
+            query = query.where(Post.channel == channel)
+        if limit:
+            query = query.limit(limit)
+        return [item_view(session, store, p) for p in session.exec(query)]
+
+
+def get_item(db: Database, store: MediaStore, item_id: int) -> dict:
+    with db.session() as session:
+        post = session.get(Post, item_id)
+        if post is None:
+            raise UsageError(f"no item #{item_id}; list them with 'wlb queue --status all'")
+        return item_view(session, store, post, full=True)
+
+
+def previews(view: dict, width: int = 48) -> list:
+    """Half-block terminal previews of an item's stored images (unreadable files are left out)."""
+    from core.images import RefusedImage, thumbnail_rgb
+    from core.preview import half_block
+
+    out = []
+    for m in view["media"]:
+        if m["path"]:
+            try:
+                out.append(half_block(thumbnail_rgb(Path(m["path"]).read_bytes(), width * 2), width))
+            except (OSError, RefusedImage, ValueError):
+                continue
+    return out

@@ -1,0 +1,54 @@
+"""What a publisher is: an approved item plus its credit → one remote post."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from publisher.credit import Limits
+
+
+@dataclass(frozen=True)
+class UploadImage:
+    data: bytes
+    mime: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    text: str
+    images: list[UploadImage]
+    idempotency_key: str
+    original_url: str  # how a repost is recognised on our own timeline after a crash
+    sensitive: bool = False
+    spoiler_text: str = ""
+    language: str | None = None
+    visibility: str = "public"
+
+
+@dataclass(frozen=True)
+class Published:
+    remote_id: str
+    url: str
+    extra: dict = field(default_factory=dict)
+
+
+class Publisher(Protocol):
+    """One target channel."""
+
+    def limits(self) -> Limits:
+        """The target's text and media limits, read from the platform when it publishes them."""
+        ...
+
+    def image_limits(self) -> tuple[int | None, int | None]:
+        """(max bytes, max pixels) per image, when the platform says."""
+        ...
+
+    def publish(self, request: PublishRequest) -> Published:
+        """Upload the images and create the post, once, whatever retries happen."""
+        ...
+
+    def find_existing(self, request: PublishRequest) -> Published | None:
+        """A post we already made for this request (after a crash or an ambiguous answer), if any."""
+        ...

@@ -1,0 +1,190 @@
+"""Repost text: the caption, the credit and the link, fitted to a target's length limits."""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+FIELDS = ("caption", "credit", "url", "hashtags", "author_name")
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one target accepts; Mastodon reports these in GET /api/v2/instance."""
+
+    max_chars: int = 500
+    max_media: int = 4
+    url_chars: int = 23
+
+
+@dataclass(frozen=True)
+class CreditInput:
+    """The parts of a repost; only the caption may be shortened."""
+
+    caption: str
+    credit: str
+    url: str
+    hashtags: Sequence[str]
+    author_name: str = ""
+
+
+# Mastodon counts a status the way StatusLengthValidator does
+# (https://docs.joinmastodon.org/user/posting/#text): "All links count as 23 characters" (really
+# characters_reserved_per_url) and for "@username@domain" "only the username part will count". Only
+# links with a scheme are links. The server counts grapheme clusters; we count code points, which is
+# never fewer, so a text we accept is never rejected for length. The server also requires a known
+# TLD; we only require an alphabetic one, and stop links at non-ASCII characters and trailing
+# punctuation, which again can only make our count larger.
+_URL = (
+    r"https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9](?::\d+)?"
+    r"(?:[/?#](?:[a-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*[a-z0-9\-_~/#\[\]@$&*+=%])?)?"
+)
+# Account::MENTION_RE: not after a word character, "=" or "/" (so not in e-mails or URL paths).
+_MENTION = r"(?<![=/\w])@(?P<user>[a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@[\w.-]+\w)?"
+_ENTITY = re.compile(rf"(?P<url>{_URL})|{_MENTION}", re.IGNORECASE)
+
+
+def mastodon_length(text: str, url_chars: int = 23) -> int:
+    """Characters a Mastodon server charges for `text`."""
+    total, last = 0, 0
+    for match in _ENTITY.finditer(text):
+        total += match.start() - last
+        total += url_chars if match.group("url") else 1 + len(match.group("user"))
+        last = match.end()
+    return total + len(text) - last
+
+
+def fediverse_handle(acct: str, source_host: str) -> str:
+    """`@user@domain` for an account's acct as seen on `source_host`."""
+    user, _, domain = acct.strip().lstrip("@").partition("@")
+    domain = (domain or source_host).strip().lower()
+    if not user or not domain:
+        raise ValueError(f"cannot make a fediverse handle from acct {acct!r} on host {source_host!r}")
+    return f"@{user}@{domain}"
+
+
+def compose(
+    template: str,
+    data: CreditInput,
+    limits: Limits,
+    *,
+    length: Callable[[str], int] | None = None,
+) -> str:
+    """The repost text, with the caption shortened at a word boundary if the whole is too long."""
+    _check_fields(template)
+    measure = length or (lambda text: mastodon_length(text, limits.url_chars))
+    caption = _clean_caption(data.caption)
+
+    def render(cut: str) -> str:
+        return _render(template, data, cut)
+
+    def fits(cut: str) -> bool:
+        return measure(render(cut)) <= limits.max_chars
+
+    if fits(caption):
+        return render(caption)
+    if not fits(""):
+        raise ValueError(
+            f"the credit line alone is {measure(render(''))} characters, over the target's limit "
+            f"of {limits.max_chars}; shorten the template"
+        )
+    ends = [space.start() for space in re.finditer(r"\s+", caption)]
+    best = _longest_fitting(caption, ends, fits)
+    if not best:
+        # A caption with no usable space (one long word, or text in a script without spaces)
+        # still keeps its beginning rather than disappearing.
+        best = _longest_fitting(caption, _symbol_starts(caption), fits)
+    return render(best)
+
+
+def _check_fields(template: str) -> None:
+    """Raise ValueError for a malformed template or a field other than FIELDS."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"the publish template is malformed: {exc}") from None
+    for _, name, spec, _ in parsed:
+        if name is None:
+            continue
+        if name not in FIELDS:
+            raise ValueError(f"unknown field {{{name}}} in the publish template")
+        if spec:
+            _check_fields(spec)
+
+
+def _clean_caption(caption: str) -> str:
+    """Trim line ends and collapse runs of blank lines."""
+    lines = caption.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in lines)).strip()
+
+
+def _render(template: str, data: CreditInput, caption: str) -> str:
+    """Fill the template and tidy the blank lines an empty field leaves behind."""
+    text = template.format(
+        caption=caption,
+        credit=data.credit,
+        url=data.url,
+        hashtags=_hashtags(data.hashtags, caption),
+        author_name=data.author_name,
+    )
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).lstrip("\n").rstrip()
+
+
+def _hashtags(tags: Sequence[str], caption: str) -> str:
+    """"#tag" for each tag not already written in the caption, space-separated."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for tag in tags:
+        tag = tag.strip().lstrip("#")
+        if not tag or tag.casefold() in seen:
+            continue
+        seen.add(tag.casefold())
+        if not re.search(rf"(?<![\w#])#{re.escape(tag)}(?!\w)", caption, re.IGNORECASE):
+            out.append(f"#{tag}")
+    return " ".join(out)
+
+
+def _longest_fitting(caption: str, ends: list[int], fits: Callable[[str], bool]) -> str:
+    """The longest caption[:end] + "…" that fits, by binary search over the ascending `ends`."""
+    lo, hi = -1, len(ends)  # invariant: ends[lo] fits (-1 stands for the empty caption), ends[hi] does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(_cut(caption, ends[mid])):
+            lo = mid
+        else:
+            hi = mid
+    return _cut(caption, ends[lo]) if lo >= 0 else ""
+
+
+def _cut(caption: str, end: int) -> str:
+    """caption[:end] with an ellipsis, without the spaces and clause punctuation before it."""
+    head = caption[:end].rstrip().rstrip(",;:.-–—").rstrip()
+    return head + ELLIPSIS if head else ""
+
+
+def _symbol_starts(caption: str) -> list[int]:
+    """Positions where a new visible symbol starts, outside links (a cut link would be dead)."""
+    inside_link = set()
+    for link in re.finditer(_URL, caption, re.IGNORECASE):
+        inside_link.update(range(link.start() + 1, link.end()))
+    return [
+        i
+        for i in range(1, len(caption))
+        if i not in inside_link and not _continues_symbol(caption[i - 1], caption[i])
+    ]
+
+
+def _continues_symbol(before: str, char: str) -> bool:
+    """Whether `char` belongs to the same visible symbol as `before` (accent, emoji joiner, skin tone)."""
+    return (
+        before == "\u200d"
+        or char == "\u200d"
+        or unicodedata.combining(char) > 0
+        or "\ufe00" <= char <= "\ufe0f"
+        or "\U0001f3fb" <= char <= "\U0001f3ff"
+    )

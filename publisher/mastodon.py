@@ -1,0 +1,75 @@
+"""Mastodon and Pixelfed publisher: POST /api/v2/media, then POST /api/v1/statuses with an Idempotency-Key."""
+
+from __future__ import annotations
+
+from collector.mastodon_api import DuplicateIdempotencyKey, MastodonAPI
+from core.errors import PlatformError
+from publisher.base import PublishRequest, Published
+from publisher.credit import Limits
+
+EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+
+
+class MastodonPublisher:
+    """Reposts to our own account on a Mastodon-compatible instance."""
+
+    def __init__(self, api: MastodonAPI, *, kind: str = "mastodon"):
+        self.api = api
+        self.kind = kind
+        self._instance: dict | None = None
+
+    def _config(self) -> dict:
+        if self._instance is None:
+            try:
+                self._instance = self.api.instance().get("configuration") or {}
+            except PlatformError:
+                self._instance = {}  # older servers: fall back to the documented defaults
+        return self._instance
+
+    def limits(self) -> Limits:
+        statuses = self._config().get("statuses") or {}
+        return Limits(max_chars=int(statuses.get("max_characters") or 500),
+                      max_media=int(statuses.get("max_media_attachments") or 4),
+                      url_chars=int(statuses.get("characters_reserved_per_url") or 23))
+
+    def image_limits(self) -> tuple[int | None, int | None]:
+        media = self._config().get("media_attachments") or {}
+        return media.get("image_size_limit"), media.get("image_matrix_limit")
+
+    def publish(self, request: PublishRequest) -> Published:
+        media_ids = []
+        for position, image in enumerate(request.images):
+            uploaded = self.api.upload_media(image.data, image.mime, f"photo-{position + 1}.{EXT.get(image.mime, 'jpg')}",
+                                             image.alt)
+            media_ids.append(str(uploaded["id"]))
+        form: dict = {"status": request.text, "media_ids[]": media_ids, "visibility": request.visibility,
+                      "sensitive": "true" if request.sensitive else "false"}
+        if request.spoiler_text:
+            form["spoiler_text"] = request.spoiler_text
+        if request.language:
+            form["language"] = request.language
+        try:
+            status = self.api.post_status(form, request.idempotency_key)
+        except DuplicateIdempotencyKey:
+            # Pixelfed answers a repeated key with 400 instead of the original status: look it up.
+            found = self.find_existing(request)
+            if found is None:
+                raise PlatformError(f"{self.api.host} says this repost was already made but it is not on our "
+                                    f"timeline; check the account by hand") from None
+            return found
+        return _published(status)
+
+    def find_existing(self, request: PublishRequest) -> Published | None:
+        """Our recent statuses that link the original post are this repost, made before a crash."""
+        me = self.api.verify_credentials()
+        for status in self.api.account_statuses(str(me["id"]), limit=40):
+            if request.original_url in (status.get("content") or ""):
+                return _published(status)
+        return None
+
+
+def _published(status: dict) -> Published:
+    try:
+        return Published(remote_id=str(status["id"]), url=status.get("url") or status["uri"])
+    except (KeyError, TypeError):
+        raise PlatformError("the instance accepted the post but sent back no status id; check the account") from None

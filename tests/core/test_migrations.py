@@ -1,0 +1,79 @@
+"""Migrations build exactly the schema the models describe, once, even with two processes racing."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+import core.models  # noqa: F401 - registers the tables
+from core.db import Database, latest_version, schema_version
+from core.models import Author, Post, Publication, utcnow
+
+
+def test_migrated_schema_matches_the_models(db_url):
+    db = Database(db_url)
+    with db.engine.connect() as conn:
+        diff = [d for d in compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+                if not (d[0] == "remove_table" and d[1].name == "wlb_schema")]
+    assert diff == []
+    assert schema_version(db.engine) == latest_version()
+
+
+def test_migrating_twice_is_a_no_op(db_url):
+    Database(db_url)
+    db = Database(db_url)
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM wlb_schema")).scalar() == latest_version()
+
+
+def _open(url: str) -> None:
+    Database(url).dispose()
+
+
+def test_two_processes_starting_at_once_migrate_once(db_url):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open, args=(db_url,)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    db = Database(db_url)
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM wlb_schema")).scalar() == latest_version()
+
+
+def test_uniqueness_is_enforced_by_the_database(db_url):
+    db = Database(db_url)
+    with db.session() as s:
+        author = Author(key="fediverse:a@x", network="fediverse", handle="a@x")
+        s.add(author)
+        s.commit()
+        s.add(Post(key="uri-1", channel="c", platform="mastodon", remote_id="1", url="u", author_id=author.id,
+                   created_at=utcnow()))
+        s.commit()
+        s.add(Post(key="uri-1", channel="d", platform="mastodon", remote_id="2", url="u", author_id=author.id,
+                   created_at=utcnow()))
+        with pytest.raises(IntegrityError):
+            s.commit()
+        s.rollback()
+        post_id = s.exec(sa.select(Post.id)).scalar_one()
+        s.add(Publication(post_id=post_id, channel="out", idempotency_key="k1"))
+        s.commit()
+        s.add(Publication(post_id=post_id, channel="out", idempotency_key="k2"))
+        with pytest.raises(IntegrityError):
+            s.commit()
+
+
+def test_a_newer_database_is_refused_with_a_clear_message(db_url):
+    db = Database(db_url)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO wlb_schema (version, applied_at) VALUES (999, 'later')"))
+    with pytest.raises(Exception, match="newer than this wlb"):
+        Database(db_url)
