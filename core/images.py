@@ -29,7 +29,7 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyErr
 # warnings.catch_warnings swaps a process-wide filter list; the collector inspects from a thread pool.
 _WARNINGS_LOCK = threading.Lock()
 # Only these plugins ever parse untrusted bytes; other formats are named by magic number instead.
-_OPEN_FORMATS = tuple(ACCEPTED)
+_OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")  # the JPEG opener also yields MPO
 _ACCEPTED_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF"}
 _OTHER_MAGIC = {b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"8BPS": "PSD", b"\x00\x00\x01\x00": "ICO",
                 b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL ": "JPEG XL"}

@@ -159,7 +159,7 @@ class FakeMastodon:
         self._media: dict[str, dict] = {}  # id -> MediaAttachment from /api/v2/media
         self._attached: set[str] = set()
         self._files: dict[str, tuple[bytes, str]] = {}  # /media/<name> -> (data, content type)
-        self._accounts: dict[str, str] = {}  # acct -> account id
+        self._accounts: dict[str, str] = {OWN_USERNAME: OWN_ACCOUNT_ID}  # acct -> account id
         self._idempotency: dict[str, str] = {}  # key -> status id
         self._faults: list[list] = []  # [remaining, status, path prefix, headers]
         self._next_id = _FIRST_ID
@@ -259,7 +259,7 @@ class FakeMastodon:
     def _account(self, acct: str, display_name: str) -> dict:
         username, _, remote = acct.partition("@")
         host = remote or self.domain
-        aid = OWN_ACCOUNT_ID if acct == OWN_USERNAME else self._accounts.setdefault(acct, str(100 + len(self._accounts)))
+        aid = self._accounts.setdefault(acct, str(100 + len(self._accounts)))
         return {"id": aid, "username": username, "acct": acct, "display_name": display_name, "locked": False,
                 "bot": False, "group": False, "discoverable": True, "created_at": "2024-01-01T00:00:00.000Z",
                 "note": "", "url": f"https://{host}/@{username}", "uri": f"https://{host}/users/{username}",
