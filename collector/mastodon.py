@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from collector.html import html_to_text
 from collector.mastodon_api import MastodonAPI
@@ -27,7 +28,9 @@ def parse_status(status: dict, host: str) -> tuple[PostData | None, str | None]:
     try:
         account = original["account"]
         acct = account["acct"]
-        handle = acct if "@" in acct else f"{acct}@{host}"
+        # A local account's acct has no domain: take the one its profile lives on (what people see).
+        home = urlsplit(account.get("url") or "").hostname or host
+        handle = acct if "@" in acct.lstrip("@") else f"{acct}@{home}"
         author = AuthorData(handle=handle.lower().lstrip("@"), name=account.get("display_name") or account.get("username") or acct,
                             profile_url=account["url"])
         created = datetime.fromisoformat(original["created_at"].replace("Z", "+00:00"))

@@ -312,7 +312,8 @@ class Http:
                 failures += 1
                 reason = _failure_reason(exc, self.net.timeout)
                 if failures >= attempts:
-                    raise HttpError(f"cannot reach {host}: {reason} ({failures} attempts); check the address "
+                    where = _parse(url).netloc.decode("ascii", "replace")
+                    raise HttpError(f"cannot reach {where}: {reason} ({failures} attempts); check the address "
                                     f"and your connection", url=url) from exc
                 log.debug("%s %s failed (%s); retrying", method, _shown(url), reason)
                 self._sleep(_backoff(failures))

@@ -39,10 +39,10 @@ class Pipeline:
     """Everything one process needs to run the stages, built once from settings."""
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep, hooks: Hooks | None = None):
+                 sleep: Callable[[float], None] | None = None, hooks: Hooks | None = None):
         self.settings = settings
         self.db = Database(settings.database)
-        self.http = Http(settings.network, transport=transport, sleep=sleep)
+        self.http = Http(settings.network, transport=transport, sleep=sleep or time.sleep)
         self.store = MediaStore(settings.media_dir)
         self.hooks = hooks or Hooks()
 
