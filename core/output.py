@@ -7,6 +7,7 @@ import sys
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -40,23 +41,33 @@ class Output:
             self.console.print(Text(text, style=style))
 
     def error(self, text: str) -> None:
-        self.err.print(Text(f"error: {text}", style="bold red"))
+        self.err.print(Text(f"error: {text}", style="bold red"), soft_wrap=True)
 
     def items(self, items: list[dict]) -> None:
         if self.json_mode:
             return self.json(items)
         if not items:
             return self.message("No items.", "dim")
-        table = Table(show_lines=False)
-        for name in ("id", "status", "channel", "author", "created", "images", "text", "note"):
-            table.add_column(name, overflow="fold" if name == "text" else "ellipsis")
+        wide = self.console.width >= 110  # narrow terminals drop the channel and image size
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
+        table.add_column("id", justify="right", no_wrap=True, min_width=3)
+        table.add_column("status", no_wrap=True, min_width=9)
+        if wide:
+            table.add_column("channel", no_wrap=True, max_width=14)
+        table.add_column("author", no_wrap=True, min_width=10, max_width=24)
+        table.add_column("posted", no_wrap=True, min_width=11)
+        if wide:
+            table.add_column("images", no_wrap=True)
+        table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1, min_width=16)
         for it in items:
             ok = [m for m in it["media"] if m["state"] == "ok"]
-            size = f"{ok[0]['width']}x{ok[0]['height']}" if ok else "-"
-            note = f"dup of #{it['duplicate_of']}" if it["duplicate_of"] else _short("; ".join(it["reasons"]), 40)
-            table.add_row(str(it["id"]), Text(it["status"], STATUS_STYLE.get(it["status"], "")), it["channel"],
-                          f"@{it['author']['handle']}", it["created_at"][:16].replace("T", " "),
-                          f"{len(ok)} · {size}", _short(it["text"], 60), note)
+            note = f"dup of #{it['duplicate_of']}: " if it["duplicate_of"] else ""
+            note += "; ".join(it["reasons"]) + ": " if it["reasons"] and not it["duplicate_of"] else ""
+            row = [str(it["id"]), Text(it["status"], STATUS_STYLE.get(it["status"], ""))]
+            row += [it["channel"]] if wide else []
+            row += [f"@{it['author']['handle']}", it["created_at"][5:16].replace("T", " ")]
+            row += [f"{len(ok)} · {ok[0]['width']}x{ok[0]['height']}" if ok else "0"] if wide else []
+            table.add_row(*row, Text(note, "dim") + Text(_short(it["text"], 200)))
         self.console.print(table)
 
     def item(self, item: dict, previews: list[Text] | None = None) -> None:
@@ -89,16 +100,19 @@ class Output:
     def report(self, report: RunReport) -> None:
         if self.json_mode:
             return self.json(report.to_dict())
-        table = Table(title="wlb run", title_justify="left")
-        for name in ("channel", "new", "known", "skipped", "refused", "pending", "duplicates", "rejected", "published", "errors"):
-            table.add_column(name, justify="left" if name in ("channel", "skipped") else "right")
+        table = Table(title="wlb run", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("channel", no_wrap=True, min_width=8)
+        for name in ("new", "skip", "refused", "queued", "dup", "rejected", "posted", "errors"):
+            table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
         for c in report.channels.values():
-            skipped = ", ".join(f"{n} {why}" for why, n in c.skipped.items()) or "0"
-            table.add_row(c.channel, str(c.new_posts), str(c.known_posts), skipped, str(len(c.refused)), str(c.pending),
-                          str(c.duplicates), str(c.rejected), str(c.published),
+            table.add_row(c.channel, str(c.new_posts), str(sum(c.skipped.values())),
+                          str(len(c.refused)), str(c.pending), str(c.duplicates), str(c.rejected), str(c.published),
                           Text(str(len(c.errors)), "red" if c.errors else ""))
         self.console.print(table)
         for c in report.channels.values():
+            if c.skipped:
+                why = ", ".join(f"{n} {reason}" for reason, n in c.skipped.most_common())
+                self.console.print(Text(f"  skipped  {c.channel}: {why}", style="dim"))
             for reason in c.refused:
                 self.console.print(Text(f"  refused  {c.channel}: {reason}", style="yellow"))
             for error in c.errors:

@@ -1,0 +1,138 @@
+"""The command line as people meet it: one red line and a meaningful exit code on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import cli
+from core.output import Output
+from core.pipeline import Pipeline, run_lock
+from core.settings import load_settings
+from curation.review import review_loop
+from tests.fakes import images
+from tests.fakes.mastodon import FakeMastodon
+from tests.site import PUBLISH_TOKEN, Site
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def site(tmp_path, db_url, capsys, monkeypatch):
+    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
+    with FakeMastodon() as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
+        s = Site(tmp_path, source, community, capsys, db_url)
+        s.write_config()
+        yield s
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def test_bad_config_is_one_line_and_exit_2(site):
+    site.config.write_text(site.config.read_text() + '\n[typo]\nx = 1\n')
+    result = site.wlb("queue")
+    assert result.code == 2
+    assert "unknown key 'typo'" in one_line(result.err) and str(site.config) in result.err
+
+
+def test_missing_token_names_the_variable(site, monkeypatch):
+    monkeypatch.delenv("WLB_PUB_TOKEN")
+    result = site.wlb("run")
+    assert result.code == 2 and "$WLB_PUB_TOKEN is not set" in one_line(result.err)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["show", "abc"], "Invalid value for 'item'"),
+    (["queue", "--status", "maybe"], "--status maybe"),
+    (["show", "999"], "no item #999"),
+    (["approve", "1", "--to", "nowhere"], "not a publishing channel"),
+    (["publish", "--channel", "source"], "not a publishing channel"),
+    (["frobnicate"], "No such command"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(site, args, expected):
+    site.source.add_status(images=[images.jpeg(1)], created_at=T0)
+    site.wlb("collect")
+    result = site.wlb(*args)
+    assert result.code == 2, result
+    assert expected in one_line(result.err)
+
+
+def test_approving_a_published_item_is_refused(site):
+    site.source.add_status(images=[images.jpeg(2)], created_at=T0)
+    site.wlb("collect")
+    (item,) = site.queue("pending")
+    site.wlb("approve", str(item["id"]))
+    site.wlb("publish")
+    result = site.wlb("approve", str(item["id"]))
+    assert result.code == 2 and "is published" in one_line(result.err)
+
+
+def test_unexpected_errors_hide_the_traceback_unless_debug(site, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("curation.views.list_items", boom)
+    result = site.wlb("queue")
+    assert result.code == 1 and "disk on fire" in one_line(result.err) and "WLB_DEBUG=1" in result.err
+    monkeypatch.setenv("WLB_DEBUG", "1")
+    assert "Traceback" in site.wlb("queue").err
+
+
+def test_human_output_shows_a_table_and_an_item_with_preview(site):
+    site.source.add_status(images=[images.jpeg(3)], created_at=T0, text="Sunset over the Mont des Arts", acct="zoe")
+    run = site.wlb("run")
+    assert run.code == 0 and "source" in run.out
+    table = site.wlb("queue")
+    assert "@zoe@fake.social" in table.out and "pending" in table.out
+    (item,) = site.queue()
+    shown = site.wlb("show", str(item["id"]))
+    assert "Sunset over the Mont des Arts" in shown.out and "▀" in shown.out and "history" in shown.out
+
+
+def test_a_second_run_while_one_holds_the_lock_is_refused(site):
+    settings = load_settings(site.config)
+    with run_lock(settings):
+        result = site.wlb("run")
+    assert result.code == 1 and "another wlb run is in progress" in one_line(result.err)
+    assert site.wlb("run").code == 0
+
+
+def test_review_loop_one_key_per_decision(site):
+    for n in range(4):
+        site.source.add_status(images=[images.jpeg(10 + n)], created_at=T0, acct=f"u{n}")
+    site.wlb("collect")
+    keys = iter(["o", "a", "r", "s", "q"])
+    opened = []
+    pipeline = Pipeline(load_settings(site.config))
+    counts = review_loop(pipeline, Output(), getkey=lambda: next(keys), ask=lambda prompt: "out of focus",
+                         open_url=opened.append)
+    assert counts == {"approved": 1, "rejected": 1, "skipped": 1}
+    assert len(opened) == 1 and opened[0].startswith("https://fake.social/@u")
+    assert len(site.queue("approved")) == 1 and len(site.queue("pending")) == 2
+    (rejected,) = site.queue("rejected")
+    assert rejected["reasons"] == ["out of focus"]
+
+
+def test_init_writes_a_working_config(tmp_path, capsys):
+    assert cli.main(["init", str(tmp_path / "new")]) == 0
+    assert cli.main(["init", str(tmp_path / "new")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_installed_entry_point_runs_as_a_subprocess(tmp_path):
+    wlb = Path(sys.executable).with_name("wlb")
+    command = [str(wlb)] if wlb.exists() else [sys.executable, str(ROOT / "cli.py")]
+    result = subprocess.run([*command, "--config", str(tmp_path / "none.toml"), "queue"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "no such config file" in one_line(result.stderr)

@@ -1,0 +1,95 @@
+"""Nothing is published twice, whatever moment the process dies at."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.mastodon_api import MastodonAPI
+from tests.fakes import images
+from tests.fakes.mastodon import FakeMastodon
+from tests.site import PUBLISH_TOKEN, Site
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL inside the process: nothing after it runs, no except clause catches it."""
+
+
+@pytest.fixture
+def site(tmp_path, db_url, capsys, monkeypatch):
+    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
+    with FakeMastodon(domain="fake.social") as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
+        s = Site(tmp_path, source, community, capsys, db_url)
+        s.write_config()
+        yield s
+
+
+def approved(site: Site, n: int = 1) -> list[int]:
+    for i in range(n):
+        site.source.add_status(images=[images.jpeg(200 + i)], created_at=T0 + timedelta(minutes=i), acct=f"p{i}")
+    assert site.wlb("collect").code == 0
+    ids = [i["id"] for i in site.queue("pending")]
+    assert site.wlb("approve", *map(str, ids)).code == 0
+    return ids
+
+
+def _crash(monkeypatch, name: str, *, after: bool) -> None:
+    real = getattr(MastodonAPI, name)
+
+    def dying(self, *args, **kwargs):
+        if after:
+            real(self, *args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(MastodonAPI, name, dying)
+
+
+@pytest.mark.parametrize(("method", "after"), [
+    ("upload_media", False),   # killed before the first upload
+    ("upload_media", True),    # killed with the media uploaded, no status yet
+    ("post_status", False),    # killed just before creating the status
+    ("post_status", True),     # the instance created the status; we never saw the answer
+])
+def test_killed_at_any_point_then_rerun_publishes_exactly_once(site, monkeypatch, method, after):
+    (item,) = approved(site)
+    with monkeypatch.context() as m:
+        _crash(m, method, after=after)
+        with pytest.raises(Killed):
+            site.wlb("publish")
+    assert site.wlb("publish").code == 0
+    assert site.wlb("publish").code == 0
+    assert len(site.community.published) == 1
+    (shown,) = [i for i in site.queue("all") if i["id"] == item]
+    assert shown["status"] == "published"
+    keys = {r.headers.get("idempotency-key") for r in site.community.requests if r.path == "/api/v1/statuses"}
+    assert len(keys) == 1, "every attempt sends the same Idempotency-Key"
+
+
+def test_sigkill_between_any_two_requests_never_publishes_twice(site):
+    site.community.latency = 0.02
+    ids = approved(site, 3)
+    env = {**os.environ, "WLB_PUB_TOKEN": PUBLISH_TOKEN}
+    command = [sys.executable, str(ROOT / "cli.py"), "--config", str(site.config), "publish"]
+    for step in (1, 2, 3, 5):  # kill right after the target instance handled its n-th request of this attempt
+        seen = len(site.community.requests)
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while len(site.community.requests) < seen + step and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert final.returncode == 0, final.stderr
+    assert len(site.community.published) == len(ids)
+    linked = sorted(s["content"].count("fake.social/@p") for s in site.community.published)
+    assert linked == [1] * len(ids)
