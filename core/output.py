@@ -38,7 +38,7 @@ class Output:
 
     def message(self, text: str, style: str = "green") -> None:
         if not self.json_mode:
-            self.console.print(Text(text, style=style))
+            self.console.print(Text(text, style=style), soft_wrap=True)
 
     def error(self, text: str) -> None:
         self.err.print(Text(f"error: {text}", style="bold red"), soft_wrap=True)
@@ -100,8 +100,8 @@ class Output:
     def report(self, report: RunReport) -> None:
         if self.json_mode:
             return self.json(report.to_dict())
-        table = Table(title="wlb run", title_justify="left", box=box.SIMPLE_HEAD)
-        table.add_column("channel", no_wrap=True, min_width=8)
+        table = Table(box=None, pad_edge=False, header_style="bold underline")
+        table.add_column("channel", no_wrap=True, min_width=8, max_width=20)
         for name in ("new", "skip", "refused", "queued", "dup", "rejected", "posted", "errors"):
             table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
         for c in report.channels.values():
@@ -112,13 +112,13 @@ class Output:
         for c in report.channels.values():
             if c.skipped:
                 why = ", ".join(f"{n} {reason}" for reason, n in c.skipped.most_common())
-                self.console.print(Text(f"  skipped  {c.channel}: {why}", style="dim"))
+                self.console.print(Text(f"  skipped  {c.channel}: {why}", style="dim"), soft_wrap=True)
             for reason in c.refused:
-                self.console.print(Text(f"  refused  {c.channel}: {reason}", style="yellow"))
+                self.console.print(Text(f"  refused  {c.channel}: {reason}", style="yellow"), soft_wrap=True)
             for error in c.errors:
-                self.console.print(Text(f"  failed   {c.channel}: {error}", style="red"))
+                self.console.print(Text(f"  failed   {c.channel}: {error}", style="red"), soft_wrap=True)
         for warning in report.warnings:
-            self.console.print(Text(f"  warning  {warning}", style="yellow"))
+            self.console.print(Text(f"  warning  {warning}", style="yellow"), soft_wrap=True)
 
 
 class RichHooks(Hooks):
@@ -158,6 +158,6 @@ def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) 
                                 title=title, title_align="left", expand=False))
     for c in report.channels.values():
         for error in c.errors:
-            out.console.print(Text(f"failed   {c.channel}: {error}", style="red"))
+            out.console.print(Text(f"failed   {c.channel}: {error}", style="red"), soft_wrap=True)
     for warning in report.warnings:
-        out.console.print(Text(f"warning  {warning}", style="yellow"))
+        out.console.print(Text(f"warning  {warning}", style="yellow"), soft_wrap=True)

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from collector.media import MediaStore
 from core.db import Database
+from core.images import RefusedImage
 from core.models import Author, Media, MediaState, Post, Status
 from core.report import RunReport
 from core.settings import Settings
@@ -103,26 +104,39 @@ def curate(db: Database, settings: Settings, store: MediaStore, report: RunRepor
         return len(posts)
 
 
+def _usable(session: Session, store: MediaStore, media: list[Media]) -> list[tuple[Media, ImageHashes]]:
+    """Downloaded images with their hashes; a stored file that went bad since download is refused."""
+    usable = []
+    for m in media:
+        if m.state != MediaState.OK:
+            continue
+        try:
+            usable.append((m, _hashes(session, store, m)))
+        except (RefusedImage, OSError) as exc:
+            m.state, m.refused_reason = MediaState.REFUSED, f"stored image unreadable: {getattr(exc, 'reason', exc)}"
+            session.add(m)
+    return usable
+
+
 def _curate_one(session: Session, store: MediaStore, index: HashIndex, post: Post, settings: Settings,
                 report: RunReport) -> None:
     channel = report.channel(post.channel)
     media = list(session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position)))
-    usable = [m for m in media if m.state == MediaState.OK]
+    usable = _usable(session, store, media)
     if not usable:
         why = "; ".join(m.refused_reason or "refused" for m in media) or "no images"
         transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject", reason=f"no usable image: {why}")
         channel.rejected += 1
         return
-    hashes = [_hashes(session, store, m) for m in usable]
-    others = _candidates(session, index, post, hashes, settings)
-    for m, h in zip(usable, hashes, strict=True):
+    others = _candidates(session, index, post, [h for _, h in usable], settings)
+    for m, h in usable:
         index.add(post.id, m.id, h)
     if others and _merge(session, post, others, report):
         channel.duplicates += 1
         return
     author = session.get(Author, post.author_id)
     reasons = check_rules(settings.rules, author=author.handle, text=post.text, spoiler_text=post.spoiler_text,
-                          sensitive=post.sensitive, language=post.language, sizes=[(m.width, m.height) for m in usable])
+                          sensitive=post.sensitive, language=post.language, sizes=[(m.width, m.height) for m, _ in usable])
     if reasons:
         transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject", reason="; ".join(reasons))
         channel.rejected += 1

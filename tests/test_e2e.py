@@ -227,3 +227,63 @@ def test_daily_cap_limits_reposts_per_channel(site):
     assert len(site.community.published) == 2
     assert any("daily cap of 2" in w for w in result.json()["warnings"])
     assert len(site.queue("approved")) == 1
+
+
+def test_earlier_copy_of_an_approved_item_warns_instead_of_stealing_its_status(site):
+    photo = images.jpeg(100)
+    site.source.add_status(images=[images.reencoded(photo, scale=0.9)], created_at=T0 + timedelta(hours=3), acct="later")
+    site.wlb("collect")
+    (later,) = site.queue("pending")
+    site.wlb("approve", str(later["id"]))
+    site.source.add_status(images=[photo], created_at=T0, acct="first")
+    run = site.wlb("collect", "--json")
+    assert any(f"#{later['id']}" in w and "credits the right photographer" in w for w in run.json()["warnings"])
+    items = {i["author"]["handle"].split("@")[0]: i for i in site.queue("all")}
+    assert items["later"]["status"] == "approved"
+    assert items["first"]["status"] == "duplicate" and items["first"]["duplicate_of"] == later["id"]
+
+
+def test_rules_reject_sensitive_blocked_and_other_languages_with_reasons(site):
+    site.write_config(extra='blocked_authors = ["*@spam.example"]\nblocked_words = ["giveaway"]\nlanguages = ["fr", "nl", "en"]')
+    site.source.add_status(images=[images.jpeg(110)], created_at=T0, acct="cw", sensitive=True, spoiler_text="nsfw")
+    site.source.add_status(images=[images.jpeg(111)], created_at=T0, acct="bot@spam.example")
+    site.source.add_status(images=[images.jpeg(112)], created_at=T0, acct="win", text="Big GIVEAWAY today")
+    site.source.add_status(images=[images.jpeg(113)], created_at=T0, acct="de", language="de")
+    site.source.add_status(images=[images.jpeg(114)], created_at=T0, acct="ok", language="nl", text="Brasserie in Ixelles")
+    site.wlb("collect")
+    items = {i["author"]["handle"].split("@")[0]: i for i in site.queue("all")}
+    assert {k: i["status"] for k, i in items.items()} == {"cw": "rejected", "bot": "rejected", "win": "rejected",
+                                                          "de": "rejected", "ok": "pending"}
+    assert "sensitive" in items["cw"]["reasons"][0]
+    assert "blocked" in items["bot"]["reasons"][0]
+    assert "giveaway" in items["win"]["reasons"][0].lower()
+    assert "de" in items["de"]["reasons"][0]
+    history = site.wlb("show", str(items["cw"]["id"]), "--json").json()["history"]
+    assert history[0]["actor"] == "wlb" and history[0]["action"] == "auto-reject"
+
+
+def test_long_caption_is_shortened_but_credit_and_link_never_are(tmp_path, db_url, capsys, monkeypatch):
+    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
+    with FakeMastodon() as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN, max_characters=140) as community:
+        site = Site(tmp_path, source, community, capsys, db_url)
+        site.write_config()
+        status = source.add_status(images=[images.jpeg(120)], created_at=T0, acct="verbose",
+                                   text="Le marché du Midi ce dimanche matin, " * 20)
+        site.wlb("collect")
+        (item,) = site.queue("pending")
+        site.wlb("approve", str(item["id"]))
+        result = site.wlb("publish", "--json")
+        assert result.code == 0, result.out
+        (sent,) = [r.form["status"][0] for r in community.requests if r.path == "/api/v1/statuses"]
+        assert "@verbose@fake.social" in sent and status["url"] in sent and "…" in sent
+        assert sent.startswith("Le marché du Midi")
+
+
+def test_reviewer_caption_replaces_the_original_text(site):
+    site.source.add_status(images=[images.jpeg(130)], created_at=T0, acct="cap", text="original words")
+    site.wlb("collect")
+    (item,) = site.queue("pending")
+    site.wlb("approve", str(item["id"]), "--caption", "Golden hour at the Sablon")
+    site.wlb("publish")
+    (sent,) = [r.form["status"][0] for r in site.community.requests if r.path == "/api/v1/statuses"]
+    assert sent.startswith("Golden hour at the Sablon") and "original words" not in sent

@@ -1,0 +1,294 @@
+"""Collect and curate N one-photo posts from a fake Mastodon with latency, next to a naive sequential baseline.
+
+.venv/bin/python bench/collect.py [--posts N] [--latency SECONDS] [--json] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import math
+import multiprocessing
+import os
+import platform
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/collect.py` from anywhere
+
+import httpx  # noqa: E402
+import imagehash  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from core.pipeline import Pipeline  # noqa: E402
+from core.report import RunReport  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from tests.fakes import images  # noqa: E402
+from tests.fakes.mastodon import FakeMastodon  # noqa: E402
+
+TAG = "welovebrussels"
+SIZE = (1080, 1350)
+QUALITY = 85
+AUTHORS = 97
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+# The fake grants 300 API requests per 5 minutes and wlb honours that: past ~11,800 posts it would wait.
+MAX_POSTS = 10_000
+CONFIG = """\
+database = "sqlite:///data/wlb.db"
+media_dir = "data/media"
+[network]
+allow_private = ["{origin}"]
+[collect]
+backfill_pages = {pages}
+page_size = 40
+[channels.source]
+kind = "mastodon"
+base_url = "{base_url}"
+"""
+NAIVE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS post (id INTEGER PRIMARY KEY, key TEXT UNIQUE, author TEXT, url TEXT, text TEXT,
+                                 created_at TEXT);
+CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY, post_id INTEGER REFERENCES post(id), url TEXT, path TEXT,
+                                  sha256 TEXT, width INTEGER, height INTEGER, phash TEXT, dhash TEXT);
+"""
+
+
+# ---- the fake's content -------------------------------------------------------------------------
+
+def photo_jpeg(seed: int) -> bytes:
+    """A distinct 1080x1350 JPEG (about 200 KB at quality 85), drawn at quarter size to generate 3x faster."""
+    small = images.photo(seed, (SIZE[0] // 4, SIZE[1] // 4))
+    return images.encode(small.resize(SIZE, Image.Resampling.NEAREST), "JPEG", quality=QUALITY)
+
+
+def generate(n: int, spawn: multiprocessing.context.BaseContext) -> list[bytes]:
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=spawn) as pool:
+        return list(pool.map(photo_jpeg, range(n), chunksize=64))
+
+
+def serve(photos: list[bytes], latency: float) -> FakeMastodon:
+    """A started fake with one #welovebrussels status per photo, a minute apart, by a few dozen photographers."""
+    fake = FakeMastodon(latency=latency).start()
+    for i, data in enumerate(photos):
+        who = f"photographer{i % AUTHORS}"
+        fake.add_status(images=[data], acct=who, display_name=who.title(), text=f"Brussels, photo {i}",
+                        created_at=T0 + timedelta(minutes=i))
+    return fake
+
+
+# ---- measuring, in a fresh process per variant ----------------------------------------------------
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
+
+
+def measured(work: Callable[[], dict], profile: str | None = None) -> dict:
+    """Run work and add its wall time and how much it raised this process's peak RSS above its size after imports."""
+    before = _peak_rss_mb()
+    profiler = cProfile.Profile() if profile else None
+    start = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    figures = work()
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    figures["wall_s"] = time.perf_counter() - start
+    figures["rss_before_mb"] = before
+    figures["peak_mb"] = _peak_rss_mb() - before
+    return figures
+
+
+def run_variant(spawn: multiprocessing.context.BaseContext, fake: FakeMastodon, task: Callable[..., dict],
+                *args: object) -> dict:
+    """Run a task in a new process (so its peak memory is its own) and count the requests the fake received."""
+    seen = len(fake.requests)
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        figures = pool.submit(task, *args).result()
+    sent = fake.requests[seen:]
+    figures["api_requests"] = sum(1 for r in sent if r.path.startswith("/api/"))
+    figures["requests"] = len(sent)
+    figures["posts_per_s"] = figures["new_posts"] / figures["wall_s"]
+    figures["requests_per_new_post"] = figures["requests"] / figures["new_posts"] if figures["new_posts"] else None
+    return figures
+
+
+# ---- ours: the real pipeline --------------------------------------------------------------------
+
+def run_ours(base_url: str, workdir: str, n: int, profile: str | None = None) -> dict:
+    """Collect + curate through Pipeline, configured as a site would be, with a backfill deep enough for n posts."""
+    config = Path(workdir) / "config.toml"
+    config.write_text(CONFIG.format(origin=base_url, base_url=base_url, pages=math.ceil(n / 40) + 1), encoding="utf-8")
+    settings = load_settings(config)
+
+    def work() -> dict:
+        report = RunReport()
+        pipeline = Pipeline(settings)
+        try:
+            pipeline.collect(report)
+            pipeline.curate(report)
+        finally:
+            pipeline.close()
+        channel = report.channel("source")
+        return {"new_posts": channel.new_posts, "downloaded": channel.downloaded, "pending": channel.pending,
+                "duplicates": channel.duplicates, "rejected": channel.rejected,
+                "problems": [*channel.errors, *channel.refused, *report.warnings]}
+
+    return measured(work, profile)
+
+
+# ---- naive: what a first script would do --------------------------------------------------------
+
+def run_naive(base_url: str, workdir: str) -> dict:
+    return measured(lambda: naive_collect(base_url, Path(workdir)))
+
+
+def naive_collect(base_url: str, workdir: Path) -> dict:
+    """Page the tag timeline with max_id and handle each status in turn: one request, decode and commit at a time."""
+    media_dir = workdir / "media"
+    media_dir.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(workdir / "naive.db")
+    db.executescript(NAIVE_SCHEMA)
+    new, max_id = 0, None
+    while True:
+        # No limit parameter: Mastodon's default page of 20 statuses.
+        response = httpx.get(f"{base_url}/api/v1/timelines/tag/{TAG}", params={"max_id": max_id} if max_id else None,
+                             trust_env=False)
+        statuses = response.raise_for_status().json()
+        if not statuses:
+            break
+        for status in statuses:
+            new += naive_store(db, status, media_dir)
+        max_id = statuses[-1]["id"]
+    db.close()
+    return {"new_posts": new}
+
+
+def naive_store(db: sqlite3.Connection, status: dict, media_dir: Path) -> int:
+    """Store one status and its images; return 1 if it was new."""
+    if db.execute("SELECT 1 FROM post WHERE key = ?", (status["uri"],)).fetchone():
+        return 0
+    post = db.execute("INSERT INTO post (key, author, url, text, created_at) VALUES (?, ?, ?, ?, ?)",
+                      (status["uri"], status["account"]["acct"], status["url"], status["content"],
+                       status["created_at"]))
+    for attachment in status["media_attachments"]:
+        data = httpx.get(attachment["url"], trust_env=False).raise_for_status().content
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            phash, dhash = str(imagehash.phash(img)), str(imagehash.dhash(img))
+            width, height = img.size
+        sha = hashlib.sha256(data).hexdigest()
+        path = media_dir / f"{sha}.jpg"
+        path.write_bytes(data)
+        db.execute("INSERT INTO media (post_id, url, path, sha256, width, height, phash, dhash) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (post.lastrowid, attachment["url"], str(path), sha, width, height, phash, dhash))
+    db.commit()
+    return 1
+
+
+# ---- the run and its report ----------------------------------------------------------------------
+
+def checks(n: int, ours: dict, again: dict, naive: dict) -> list[str]:
+    """What must hold for the figures to mean anything."""
+    failed = [f"ours: {p}" for p in ours["problems"][:5]]
+    expected = {"ours new posts": (ours["new_posts"], n), "ours downloads": (ours["downloaded"], n),
+                "ours queued (none merged or rejected)": (ours["pending"], n),
+                "incremental new posts": (again["new_posts"], 0), "incremental requests": (again["requests"], 1),
+                "naive new posts": (naive["new_posts"], n)}
+    failed += [f"{what}: {got}, expected {want}" for what, (got, want) in expected.items() if got != want]
+    return failed
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def summarize(n: int, latency: float, generation_s: float, photos: list[bytes], variants: dict[str, dict]) -> dict:
+    ours, naive = variants["ours"], variants["naive"]
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "setup": {"posts": n, "latency_s": latency, "image_size": list(SIZE), "jpeg_quality": QUALITY,
+                  "mean_image_kb": sum(map(len, photos)) / len(photos) / 1024, "generation_s": generation_s},
+        "variants": variants,
+        "ratios": {"speed_up": _ratio(ours["posts_per_s"], naive["posts_per_s"]),
+                   "requests_per_new_post": _ratio(ours["requests_per_new_post"], naive["requests_per_new_post"]),
+                   "peak_memory": _ratio(ours["peak_mb"], naive["peak_mb"])},
+    }
+
+
+def _cell(value: float | int | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render(summary: dict) -> str:
+    m, s, r = summary["machine"], summary["setup"], summary["ratios"]
+    lines = [f"machine: {m['cpus']} CPUs, Python {m['python']}, {m['platform']}",
+             f"fake: {s['posts']} posts with one {s['image_size'][0]}x{s['image_size'][1]} JPEG each "
+             f"(mean {s['mean_image_kb']:.0f} KB), {s['latency_s'] * 1000:g} ms latency per request; "
+             f"images generated in {s['generation_s']:.1f} s (not measured)", "",
+             f"{'variant':<18}{'posts':>7}{'wall s':>9}{'posts/s':>9}{'requests':>10}{'req/new post':>14}"
+             f"{'peak MB':>9}"]
+    for name, v in summary["variants"].items():
+        lines.append(f"{name:<18}{v['new_posts']:>7}{v['wall_s']:>9.2f}{_cell(v['posts_per_s'] or None, 1):>9}"
+                     f"{v['requests']:>10}{_cell(v['requests_per_new_post'], 3):>14}{v['peak_mb']:>9.1f}")
+    lines += ["", f"ours vs naive: {_cell(r['speed_up'], 2)}x the posts/s, {_cell(r['requests_per_new_post'], 2)}x "
+                  f"the requests per new post, {_cell(r['peak_memory'], 2)}x the peak memory",
+              "peak MB: how far the variant's own process raised its peak RSS (ru_maxrss) above its size after "
+              "imports; includes C allocations (decoded images), not only Python objects"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=2000, help="posts on the fake, one image each (default 2000)")
+    parser.add_argument("--latency", type=float, default=0.005, help="seconds the fake waits per request")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of ours' main thread to FILE")
+    args = parser.parse_args(argv)
+    if not 1 <= args.posts <= MAX_POSTS:
+        parser.error(f"--posts must be between 1 and {MAX_POSTS} (the fake's rate limit would make wlb wait)")
+    spawn = multiprocessing.get_context("spawn")  # fresh workers: no inherited images in their memory
+    print(f"generating {args.posts} images...", file=sys.stderr)
+    start = time.perf_counter()
+    photos = generate(args.posts, spawn)
+    generation_s = time.perf_counter() - start
+    # Each variant gets its own fake with identical statuses, bytes and ids, so request counts are its own.
+    fakes = [serve(photos, args.latency) for _ in range(2)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="wlb-bench-") as tmp:
+            ours_dir, naive_dir = Path(tmp, "ours"), Path(tmp, "naive")
+            ours_dir.mkdir()
+            naive_dir.mkdir()
+            base = fakes[0].base_url
+            print("ours: collect + curate...", file=sys.stderr)
+            ours = run_variant(spawn, fakes[0], run_ours, base, str(ours_dir), args.posts, args.profile)
+            print("ours: incremental collect + curate...", file=sys.stderr)
+            again = run_variant(spawn, fakes[0], run_ours, base, str(ours_dir), args.posts)
+            print("naive: sequential collect + hash...", file=sys.stderr)
+            naive = run_variant(spawn, fakes[1], run_naive, fakes[1].base_url, str(naive_dir))
+    finally:
+        for fake in fakes:
+            fake.stop()
+    summary = summarize(args.posts, args.latency, generation_s, photos,
+                        {"ours": ours, "ours incremental": again, "naive": naive})
+    summary["failed_checks"] = checks(args.posts, ours, again, naive)
+    print(json.dumps(summary, indent=2) if args.json else render(summary))
+    for failure in summary["failed_checks"]:
+        print(f"check failed: {failure}", file=sys.stderr)
+    return 1 if summary["failed_checks"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
