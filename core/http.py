@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Collection
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import httpx
@@ -213,7 +213,7 @@ def _when(value: str, now: float, *, epoch_allowed: bool) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -236,7 +236,7 @@ def _retry_at(headers: httpx.Headers, now: float) -> float | None:
 
 
 def _utc(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%H:%M:%S UTC")
+    return datetime.fromtimestamp(moment, UTC).strftime("%H:%M:%S UTC")
 
 
 def _failure_reason(exc: httpx.TransportError, timeout: float) -> str:

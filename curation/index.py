@@ -45,7 +45,7 @@ class HashIndex:
         rows = list(rows)
         if not rows:
             return
-        posts, medias, shas, phashes, dhashes = zip(*rows)
+        posts, medias, shas, phashes, dhashes = zip(*rows, strict=True)
         start, end = self._size, self._size + len(rows)
         self._reserve(end)
         self._post[start:end] = posts

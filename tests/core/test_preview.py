@@ -25,7 +25,7 @@ def cells(text) -> list[list[tuple[str, tuple, tuple]]]:
         for i in range(span.start, span.end):
             styles[i] = span.style
     lines, line = [], []
-    for char, style in zip(text.plain, styles):
+    for char, style in zip(text.plain, styles, strict=True):
         if char == "\n":
             lines.append(line)
             line = []

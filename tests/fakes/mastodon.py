@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import re
 import struct
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, NamedTuple
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from datetime import datetime, timedelta, UTC
+from typing import Any
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
 
 from PIL import Image
+
+from tests.fakes.server import FakeServer, Recorded, Reply
 
 OWN_ACCOUNT_ID = "1"
 OWN_USERNAME = "welovebrussels"
@@ -31,29 +29,8 @@ _MENTION = re.compile(r"@(\w+)@[\w.-]+\w")
 _HASHTAG = re.compile(r"(?<![\w/])#(\w+)")
 
 
-@dataclass
-class Recorded:
-    """One request the fake received."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    form: dict[str, list[str]] = field(default_factory=dict)
-    files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
-    json: Any | None = None
-
-
-class _Reply(NamedTuple):
-    status: int
-    body: Any  # JSON-able, or bytes served as-is
-    headers: dict[str, str] = {}
-    content_type: str = "application/json; charset=utf-8"
-
-
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _sniff(data: bytes) -> str | None:
@@ -88,30 +65,6 @@ def _meta(data: bytes, focus: str | None = None) -> dict:
     return meta
 
 
-def _multipart(body: bytes, content_type: str) -> tuple[dict[str, list[str]], dict[str, tuple[str, str, bytes]]]:
-    """Split a multipart/form-data body into text fields and files (the `cgi` module is gone)."""
-    found = re.search(r'boundary="?([^";]+)"?', content_type)
-    form: dict[str, list[str]] = {}
-    files: dict[str, tuple[str, str, bytes]] = {}
-    if not found:
-        return form, files
-    for part in (b"\r\n" + body).split(b"\r\n--" + found.group(1).encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, _, data = part.partition(b"\r\n\r\n")
-        headers = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        params = dict(re.findall(r'(\w+)="([^"]*)"', headers.get("content-disposition", "")))
-        if "filename" in params:
-            files[params["name"]] = (params["filename"], headers.get("content-type", "application/octet-stream"), data)
-        elif "name" in params:
-            form.setdefault(params["name"], []).append(data.decode("utf-8", "replace"))
-    return form, files
-
-
 def _length(text: str) -> int:
     """Characters as Mastodon counts them: a URL is 23, a remote mention counts only its username."""
     return len(_MENTION.sub(r"@\1", _URL.sub("x" * 23, text)))
@@ -121,38 +74,18 @@ def _truthy(values: list[str] | None, default: bool) -> bool:
     return default if not values else values[0].lower() in ("1", "true", "t", "on", "yes")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers and httpx pools expect
-    timeout = 30
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr logging
-        pass
-
-    def _serve(self) -> None:
-        self.server.fake._serve(self)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeMastodon
-
-
-class FakeMastodon:
+class FakeMastodon(FakeServer):
     """A Mastodon-compatible server (or Pixelfed, with its quirks) on a free local port."""
 
     def __init__(self, *, flavor: str = "mastodon", domain: str = "fake.social", token: str | None = None,
                  max_characters: int = 500, max_media: int = 4, latency: float = 0.0):
         if flavor not in _MIME:
             raise ValueError(f"flavor must be 'mastodon' or 'pixelfed', not {flavor!r}")
+        super().__init__(latency=latency)
         self.flavor, self.domain, self.token = flavor, domain, token
-        self.max_characters, self.max_media, self.latency = max_characters, max_media, latency
-        self.requests: list[Recorded] = []
+        self.max_characters, self.max_media = max_characters, max_media
         self.published: list[dict] = []
         self.uploads: list[dict] = []
-        self._lock = threading.RLock()
         self._statuses: dict[str, dict] = {}  # id -> Status, in creation (= id) order
         self._created: dict[str, datetime] = {}
         self._deleted: set[str] = set()
@@ -161,35 +94,8 @@ class FakeMastodon:
         self._files: dict[str, tuple[bytes, str]] = {}  # /media/<name> -> (data, content type)
         self._accounts: dict[str, str] = {OWN_USERNAME: OWN_ACCOUNT_ID}  # acct -> account id
         self._idempotency: dict[str, str] = {}  # key -> status id
-        self._faults: list[list] = []  # [remaining, status, path prefix, headers]
         self._next_id = _FIRST_ID
         self._remaining = 300
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread: threading.Thread | None = None
-        self.base_url = self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeMastodon:
-        """Serve in a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                            name="fake-mastodon", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeMastodon:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- test set-up -------------------------------------------------------------------------
 
@@ -230,25 +136,13 @@ class FakeMastodon:
                               spoiler_text=spoiler_text, language=language, media_attachments=media,
                               tags=[{"name": t, "url": f"https://{self.domain}/tags/{t.lower()}"} for t in tags])
             self._statuses[sid] = status
-            self._created[sid] = created_at or datetime.now(timezone.utc)
+            self._created[sid] = created_at or datetime.now(UTC)
             return status
 
     def delete_status(self, status_id: str) -> None:
         """Make a status disappear: 404 on lookup, gone from timelines."""
         with self._lock:
             self._deleted.add(status_id)
-
-    def fail_next(self, n: int, status: int = 503, *, path_prefix: str = "/") -> None:
-        """Answer the next n requests under path_prefix with this error status."""
-        with self._lock:
-            self._faults.append([n, status, path_prefix, {}])
-
-    def rate_limit_next(self, n: int = 1, *, retry_after: str | None = "2", reset: str | None = None) -> None:
-        """Answer the next n requests with 429 and these Retry-After / X-RateLimit-Reset headers."""
-        hints = {"Retry-After": retry_after, "X-RateLimit-Reset": reset}
-        headers = {"X-RateLimit-Remaining": "0"} | {k: v for k, v in hints.items() if v is not None}
-        with self._lock:
-            self._faults.append([n, 429, "/", headers])
 
     # ---- entities ----------------------------------------------------------------------------
 
@@ -268,7 +162,7 @@ class FakeMastodon:
                 "followers_count": 0, "following_count": 0, "statuses_count": 0, "emojis": [], "fields": []}
 
     def _status_shell(self, sid: str, account: dict, uri: str, url: str, created_at: datetime | None) -> dict:
-        return {"id": sid, "uri": uri, "url": url, "created_at": _iso(created_at or datetime.now(timezone.utc)),
+        return {"id": sid, "uri": uri, "url": url, "created_at": _iso(created_at or datetime.now(UTC)),
                 "edited_at": None, "account": account, "content": "", "visibility": "public", "sensitive": False,
                 "spoiler_text": "", "language": None, "in_reply_to_id": None, "in_reply_to_account_id": None,
                 "reblog": None, "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "card": None,
@@ -285,76 +179,18 @@ class FakeMastodon:
                 "remote_url": None, "text_url": None, "meta": _meta(data, focus), "description": description,
                 "blurhash": _BLURHASH}
 
-    # ---- HTTP ---------------------------------------------------------------------------------
-
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        """Record the request, answer it, and write the reply."""
-        if self.latency:
-            time.sleep(self.latency)
-        request = self._record(handler)
-        with self._lock:
-            try:
-                reply = self._fault(request.path) or self._dispatch(request)
-            except Exception as exc:  # a bug in the fake must surface as a clear answer, not a hang-up
-                reply = _Reply(500, {"error": f"fake server bug: {exc!r}"})
-            # An injected 429 carries exactly the hints the test asked for.
-            rate = {"X-RateLimit-Limit": "300"} if reply.status == 429 else self._rate_headers(request.path)
-            headers = rate | reply.headers
-        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        handler.send_response(reply.status)
-        handler.send_header("Content-Type", reply.content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    def _record(self, handler: BaseHTTPRequestHandler) -> Recorded:
-        headers = {k.lower(): v for k, v in handler.headers.items()}
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
-            while size := int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                body += handler.rfile.read(size)
-                handler.rfile.readline()
-            handler.rfile.readline()
-        else:
-            body = handler.rfile.read(int(headers.get("content-length") or 0))
-        split = urlsplit(handler.path)
-        request = Recorded(handler.command, unquote(split.path), parse_qs(split.query, keep_blank_values=True),
-                           headers, body)
-        kind = headers.get("content-type", "")
-        if kind.startswith("application/x-www-form-urlencoded"):
-            request.form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        elif kind.startswith("multipart/form-data"):
-            request.form, request.files = _multipart(body, kind)
-        elif kind.startswith("application/json") and body:
-            try:
-                request.json = json.loads(body)
-            except ValueError:
-                pass
-        with self._lock:
-            self.requests.append(request)
-        return request
-
-    def _fault(self, path: str) -> _Reply | None:
-        for fault in self._faults:
-            remaining, status, prefix, headers = fault
-            if remaining > 0 and path.startswith(prefix):
-                fault[0] -= 1
-                message = "Too many requests" if status == 429 else "Injected failure"
-                return _Reply(status, {"error": message}, headers)
-        return None
-
-    def _rate_headers(self, path: str) -> dict[str, str]:
-        if not path.startswith("/api/"):
+    def headers_for(self, request: Recorded, reply: Reply) -> dict[str, str]:
+        if reply.status == 429:  # an injected 429 carries exactly the hints the test asked for
+            return {"X-RateLimit-Limit": "300"}
+        if not request.path.startswith("/api/"):
             return {}
         self._remaining = max(0, self._remaining - 1)
-        reset = datetime.now(timezone.utc) + timedelta(minutes=5)
+        reset = datetime.now(UTC) + timedelta(minutes=5)
         return {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": str(self._remaining),
                 "X-RateLimit-Reset": reset.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
 
-    def _dispatch(self, req: Recorded) -> _Reply:
-        routes: list[tuple[str, str, Callable[..., _Reply]]] = [
+    def dispatch(self, req: Recorded) -> Reply:
+        routes: list[tuple[str, str, Callable[..., Reply]]] = [
             ("GET", r"/api/v1/timelines/tag/([^/]+)", self._tag_timeline),
             ("GET", r"/api/v1/statuses/(\d+)", self._get_status),
             ("GET", r"/api/v2/instance", self._instance),
@@ -368,19 +204,19 @@ class FakeMastodon:
             found = re.fullmatch(pattern, req.path)
             if found and req.method == method:
                 return answer(req, *found.groups())
-        return _Reply(404, {"error": "Record not found"})
+        return Reply(404, {"error": "Record not found"})
 
-    def _auth(self, req: Recorded, *, always: bool, denied: int = 401) -> _Reply | None:
+    def _auth(self, req: Recorded, *, always: bool, denied: int = 401) -> Reply | None:
         """None if the request may proceed; with token=None any bearer token is accepted."""
         needed = always or self.token is not None or self.flavor == "pixelfed"
         given = req.headers.get("authorization", "")
         if not needed or (given.startswith("Bearer ") and self.token in (None, given[7:])):
             return None
         if denied == 403:
-            return _Reply(403, {"error": "This action is unauthorized."})
+            return Reply(403, {"error": "This action is unauthorized."})
         if not given:
-            return _Reply(401, {"error": "This API requires an authenticated user"})
-        return _Reply(401, {"error": "The access token is invalid"})
+            return Reply(401, {"error": "This API requires an authenticated user"})
+        return Reply(401, {"error": "The access token is invalid"})
 
     def _visible(self) -> list[dict]:
         return [s for sid, s in self._statuses.items() if sid not in self._deleted]
@@ -400,7 +236,7 @@ class FakeMastodon:
         chosen = chosen[:limit] if min_id is not None else chosen[-limit:]
         return chosen[::-1]
 
-    def _tag_timeline(self, req: Recorded, tag: str) -> _Reply:
+    def _tag_timeline(self, req: Recorded, tag: str) -> Reply:
         pixelfed = self.flavor == "pixelfed"
         if denied := self._auth(req, always=False, denied=403 if pixelfed else 401):
             return denied
@@ -412,45 +248,45 @@ class FakeMastodon:
                     and (not only_media or bool(shown["media_attachments"])))
 
         if pixelfed and self._too_old(req.query):
-            return _Reply(200, [])
+            return Reply(200, [])
         page = self._page([s for s in self._visible() if matches(s)], req.query, since_id=not pixelfed)
         if not page or pixelfed:  # Pixelfed's timelineHashtag never sets a Link header
-            return _Reply(200, page)
+            return Reply(200, page)
         keep = {k: v[0] for k, v in req.query.items() if k in ("local", "limit", "only_media")}
         base = f"{self.base_url}/api/v1/timelines/tag/{quote(tag)}?"
         link = (f'<{base}{urlencode(keep | {"max_id": page[-1]["id"]})}>; rel="next", '
                 f'<{base}{urlencode(keep | {"min_id": page[0]["id"]})}>; rel="prev"')
-        return _Reply(200, page, {"Link": link})
+        return Reply(200, page, {"Link": link})
 
     def _too_old(self, query: dict[str, list[str]]) -> bool:
         """Pixelfed answers [] when min_id/max_id points at a status older than six months."""
-        limit = datetime.now(timezone.utc) - timedelta(days=183)
+        limit = datetime.now(UTC) - timedelta(days=183)
         for name in ("min_id", "max_id"):
             created = self._created.get((query.get(name) or [""])[0])
-            if created is not None and created.astimezone(timezone.utc) < limit:
+            if created is not None and created.astimezone(UTC) < limit:
                 return True
         return False
 
-    def _get_status(self, req: Recorded, sid: str) -> _Reply:
+    def _get_status(self, req: Recorded, sid: str) -> Reply:
         if denied := self._auth(req, always=False):
             return denied
         if sid in self._deleted or sid not in self._statuses:
-            return _Reply(404, {"error": "Record not found"})
-        return _Reply(200, self._statuses[sid])
+            return Reply(404, {"error": "Record not found"})
+        return Reply(200, self._statuses[sid])
 
-    def _account_statuses(self, req: Recorded, aid: str) -> _Reply:
+    def _account_statuses(self, req: Recorded, aid: str) -> Reply:
         if denied := self._auth(req, always=False):
             return denied
         mine = [s for s in self._visible() if s["account"]["id"] == aid]
-        return _Reply(200, self._page(mine, req.query))
+        return Reply(200, self._page(mine, req.query))
 
     def _own_account(self) -> dict:
         return self._account(OWN_USERNAME, "WeLoveBrussels")
 
-    def _verify_credentials(self, req: Recorded) -> _Reply:
-        return self._auth(req, always=True) or _Reply(200, self._own_account() | {"source": {"privacy": "public"}})
+    def _verify_credentials(self, req: Recorded) -> Reply:
+        return self._auth(req, always=True) or Reply(200, self._own_account() | {"source": {"privacy": "public"}})
 
-    def _instance(self, req: Recorded) -> _Reply:
+    def _instance(self, req: Recorded) -> Reply:
         config = {"urls": {"streaming": f"wss://{self.domain}"}, "translation": {"enabled": False},
                   "statuses": {"max_characters": self.max_characters, "max_media_attachments": self.max_media,
                                "characters_reserved_per_url": 23},
@@ -461,65 +297,65 @@ class FakeMastodon:
             access = "authenticated" if self.token else "public"
             config["timelines_access"] = {"hashtag_feeds": {"local": access, "remote": access}}
         version = "4.5.0" if self.flavor == "mastodon" else "3.5.3 (compatible; Pixelfed 0.12.4)"
-        return _Reply(200, {"domain": self.domain, "title": f"Fake {self.flavor}", "version": version,
+        return Reply(200, {"domain": self.domain, "title": f"Fake {self.flavor}", "version": version,
                             "source_url": "https://github.com/mastodon/mastodon", "description": "",
                             "usage": {"users": {"active_month": 1}}, "languages": ["en", "fr", "nl"],
                             "configuration": config, "registrations": {"enabled": False, "approval_required": False},
                             "contact": {"email": f"admin@{self.domain}", "account": None}, "rules": []})
 
-    def _media_file(self, req: Recorded, name: str) -> _Reply:
+    def _media_file(self, req: Recorded, name: str) -> Reply:
         if name not in self._files:
-            return _Reply(404, {"error": "Record not found"})
+            return Reply(404, {"error": "Record not found"})
         data, content_type = self._files[name]
-        return _Reply(200, data, content_type=content_type)
+        return Reply(200, data, content_type=content_type)
 
-    def _upload(self, req: Recorded) -> _Reply:
+    def _upload(self, req: Recorded) -> Reply:
         if denied := self._auth(req, always=True):
             return denied
         if "file" not in req.files:
-            return _Reply(422, {"error": "Validation failed: File can't be blank"})
+            return Reply(422, {"error": "Validation failed: File can't be blank"})
         filename, declared, data = req.files["file"]
         kind = _sniff(data) or declared
         if kind not in _MIME[self.flavor]:
-            return _Reply(422, {"error": "Validation failed: File content type is invalid, File is invalid"})
+            return Reply(422, {"error": "Validation failed: File content type is invalid, File is invalid"})
         if len(data) > 16777216:
-            return _Reply(422, {"error": "Validation failed: File file size must be less than 16 MB"})
+            return Reply(422, {"error": "Validation failed: File file size must be less than 16 MB"})
         description = (req.form.get("description") or [None])[0]
         focus = (req.form.get("focus") or [None])[0]
         attachment = self._attachment(data, "image", description, kind, focus)
         self._media[attachment["id"]] = attachment
         self.uploads.append({"id": attachment["id"], "description": description, "data": data,
                              "content_type": declared, "filename": filename})
-        return _Reply(200, attachment)
+        return Reply(200, attachment)
 
-    def _post_status(self, req: Recorded) -> _Reply:
+    def _post_status(self, req: Recorded) -> Reply:
         if denied := self._auth(req, always=True):
             return denied
         params = self._status_params(req)
         key = req.headers.get("idempotency-key")
         if key and self.flavor == "mastodon" and key in self._idempotency:
-            return _Reply(200, self._statuses[self._idempotency[key]])  # the original, not an error
+            return Reply(200, self._statuses[self._idempotency[key]])  # the original, not an error
         text, media_ids = params["status"], params["media_ids"]
         if _length(text) + len(params["spoiler_text"]) > self.max_characters:
-            return _Reply(422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"})
+            return Reply(422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"})
         if len(media_ids) > self.max_media:
-            return _Reply(422, {"error": f"Cannot attach more than {self.max_media} files"})
+            return Reply(422, {"error": f"Cannot attach more than {self.max_media} files"})
         if key and self.flavor == "pixelfed":
             # Pixelfed caches the key before creating anything, so any retry with it is refused.
             if key in self._idempotency:
-                return _Reply(400, {"error": "Duplicate idempotency key."})
+                return Reply(400, {"error": "Duplicate idempotency key."})
             self._idempotency[key] = ""
         if self.flavor == "pixelfed" and not media_ids:
-            return _Reply(403, {"error": "Empty statuses are not allowed"})
+            return Reply(403, {"error": "Empty statuses are not allowed"})
         if not text.strip() and not media_ids:
-            return _Reply(422, {"error": "Validation failed: Text can't be blank"})
+            return Reply(422, {"error": "Validation failed: Text can't be blank"})
         missing = [m for m in media_ids if m not in self._media or m in self._attached]
         if missing:
-            return _Reply(422, {"error": f"Media with ID(s) {', '.join(missing)} not found or already attached"})
+            return Reply(422, {"error": f"Media with ID(s) {', '.join(missing)} not found or already attached"})
         status = self._publish(params)
         if key:
             self._idempotency[key] = status["id"]
-        return _Reply(200, status)
+        return Reply(200, status)
 
     def _status_params(self, req: Recorded) -> dict:
         """The status fields from a form or JSON body."""
@@ -551,6 +387,6 @@ class FakeMastodon:
                        "url": f"https://{m.group(0).split('@')[2]}/@{m.group(1)}"} for m in _MENTION.finditer(text)])
         self._attached.update(params["media_ids"])
         self._statuses[sid] = status
-        self._created[sid] = datetime.now(timezone.utc)
+        self._created[sid] = datetime.now(UTC)
         self.published.append(status)
         return status
