@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from collector.html import html_to_text
@@ -71,6 +73,27 @@ def _page(statuses: list[dict], host: str, watermark: str | None) -> Page:
     return Page(posts=posts, watermark=watermark, fetched=len(statuses), skipped=dict(skipped))
 
 
+class Mark(NamedTuple):
+    """The stored watermark: the newest id committed, and where an unfinished backfill continues."""
+
+    newest: str | None
+    older_than: str | None = None
+    pages_left: int = 0
+
+    def encode(self) -> str:
+        return json.dumps(self._asdict(), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: str | None) -> Mark:
+        if not value:
+            return cls(None)
+        try:
+            data = json.loads(value)
+            return cls(str(data["newest"]), data.get("older_than"), int(data.get("pages_left") or 0))
+        except (ValueError, KeyError, TypeError):
+            return cls(value)  # a bare id, as older versions stored
+
+
 class MastodonCollector:
     """Pages GET /api/v1/timelines/tag/:tag, newest first, stopping at the stored watermark."""
 
@@ -80,44 +103,49 @@ class MastodonCollector:
         self.backfill_pages = backfill_pages
 
     def pages(self, hashtag: str, watermark: str | None) -> Iterator[Page]:
-        if watermark:
-            yield from self._forward(hashtag, watermark)
-        else:
-            yield from self._backfill(hashtag)
+        mark = Mark.decode(watermark)
+        if mark.newest is None:
+            yield from self._first(hashtag)
+            return
+        mark = yield from self._forward(hashtag, mark)
+        yield from self._backfill(hashtag, mark)
 
-    def _forward(self, hashtag: str, watermark: str) -> Iterator[Page]:
+    def _ids(self, statuses: list[dict]) -> list[str]:
+        return [str(s.get("id")) for s in statuses if isinstance(s, dict) and s.get("id") is not None]
+
+    def _first(self, hashtag: str) -> Iterator[Page]:
+        """First run: the newest page, then (resumably) older pages up to backfill_pages."""
+        statuses, _ = self.api.tag_timeline(hashtag, limit=self.page_size)
+        ids = self._ids(statuses)
+        if not ids:
+            return
+        more = len(statuses) >= self.page_size and self.backfill_pages > 1
+        mark = Mark(newest_id(ids), min(ids, key=_id_key) if more else None, self.backfill_pages - 1)
+        yield _page(statuses, self.api.host, mark.encode())
+        yield from self._backfill(hashtag, mark)
+
+    def _forward(self, hashtag: str, mark: Mark) -> Iterator[Page]:
         """min_id paging: each page is the statuses immediately newer than the last, so progress is saved per page."""
-        min_id = watermark
         while True:
-            statuses, _links = self.api.tag_timeline(hashtag, limit=self.page_size, min_id=min_id)
-            ids = [str(s.get("id")) for s in statuses if isinstance(s, dict) and s.get("id") is not None]
-            newer = [i for i in ids if _id_key(i) > _id_key(min_id)]
+            statuses, _ = self.api.tag_timeline(hashtag, limit=self.page_size, min_id=mark.newest)
+            newer = [i for i in self._ids(statuses) if _id_key(i) > _id_key(mark.newest)]
             if not newer:
-                # Servers that ignore min_id answer the newest page again: nothing here is new.
-                if statuses:
+                if statuses:  # a server that ignores min_id answers the newest page again: nothing is new
                     yield _page([], self.api.host, None)
-                return
-            min_id = newest_id(newer)
-            yield _page([s for s in statuses if str(s.get("id")) in set(newer)], self.api.host, min_id)
+                return mark
+            mark = mark._replace(newest=newest_id(newer))
+            yield _page([s for s in statuses if str(s.get("id")) in set(newer)], self.api.host, mark.encode())
             if len(statuses) < self.page_size:
-                return
+                return mark
 
-    def _backfill(self, hashtag: str) -> Iterator[Page]:
-        """First run: page back from the newest with max_id, then store the newest id as the watermark."""
-        max_id, newest = None, None
-        for _ in range(self.backfill_pages):
-            statuses, links = self.api.tag_timeline(hashtag, limit=self.page_size, max_id=max_id)
-            ids = [str(s.get("id")) for s in statuses if isinstance(s, dict) and s.get("id") is not None]
-            if not ids:
-                break
-            newest = newest or newest_id(ids)
-            yield _page(statuses, self.api.host, None)
-            oldest = min(ids, key=_id_key)
-            if len(statuses) < self.page_size or (max_id and _id_key(oldest) >= _id_key(max_id)):
-                break
-            max_id = oldest
-        if newest:
-            yield Page(posts=[], watermark=newest, requests=0)
+    def _backfill(self, hashtag: str, mark: Mark) -> Iterator[Page]:
+        """max_id paging into the past; the mark remembers where to continue if the run is interrupted."""
+        while mark.older_than and mark.pages_left > 0:
+            statuses, _ = self.api.tag_timeline(hashtag, limit=self.page_size, max_id=mark.older_than)
+            ids = [i for i in self._ids(statuses) if _id_key(i) < _id_key(mark.older_than)]
+            done = len(statuses) < self.page_size or not ids or mark.pages_left <= 1
+            mark = mark._replace(older_than=None if done else min(ids, key=_id_key), pages_left=mark.pages_left - 1)
+            yield _page([s for s in statuses if str(s.get("id")) in set(ids)], self.api.host, mark.encode())
 
     def exists(self, remote_id: str) -> bool:
         try:

@@ -97,12 +97,15 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
 
 
 def download_pending(db: Database, settings: Settings, http: Http, store: MediaStore, report: RunReport,
+                     on_start: Callable[[int], None] | None = None,
                      on_done: Callable[[Fetched], None] | None = None) -> int:
     """Fetch every image still pending (new ones and earlier failures); return how many were tried."""
     with db.session() as session:
         rows = session.exec(select(Media, Post.channel).join(Post).where(Media.state == MediaState.PENDING)).all()
         jobs = [(m.id, [u for u in (m.url, m.remote_url) if u]) for m, _ in rows]
         channel_of = {m.id: channel for m, channel in rows}
+    if on_start:
+        on_start(len(jobs))
     net = settings.network
     for result in fetch_all(http, store, jobs, concurrency=net.download_concurrency, max_bytes=net.max_media_bytes,
                             max_pixels=net.max_pixels, on_done=on_done):

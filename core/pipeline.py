@@ -64,13 +64,13 @@ class Pipeline:
         for name, collector in collectors.items():
             collect_channel(self.db, self.settings, name, collector, report.channel(name))
             self.hooks.advance("collect")
-        self.hooks.stage("download", None)
         download_pending(self.db, self.settings, self.http, self.store, report,
+                         on_start=lambda total: self.hooks.stage("download", total),
                          on_done=lambda _r: self.hooks.advance("download"))
 
     def curate(self, report: RunReport) -> int:
-        self.hooks.stage("curate", None)
-        return curate(self.db, self.settings, self.store, report, on_item=lambda _p: self.hooks.advance("curate"))
+        return curate(self.db, self.settings, self.store, report, on_start=lambda total: self.hooks.stage("curate", total),
+                      on_item=lambda _p: self.hooks.advance("curate"))
 
     def publish(self, report: RunReport, *, channel: str | None = None, dry_run: bool = False) -> list[Planned]:
         names = self.publish_channels()

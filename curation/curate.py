@@ -89,13 +89,15 @@ def _merge(session: Session, post: Post, others: list[Post], report: RunReport) 
 
 
 def curate(db: Database, settings: Settings, store: MediaStore, report: RunReport,
-           on_item: Callable[[Post], None] | None = None) -> int:
+           on_start: Callable[[int], None] | None = None, on_item: Callable[[Post], None] | None = None) -> int:
     """Decide every new item whose images are all downloaded or refused; return how many were decided."""
     with db.session() as session:
         waiting = select(Media.post_id).where(Media.state == MediaState.PENDING)
         posts = list(session.exec(select(Post).where(Post.status == Status.NEW, col(Post.id).not_in(waiting))
                                   .order_by(Post.created_at, Post.id)))
         index = load_index(session)
+        if on_start:
+            on_start(len(posts))
         for post in posts:
             _curate_one(session, store, index, post, settings, report)
             session.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from collector.mastodon import MastodonCollector, parse_status
+from collector.mastodon import Mark, MastodonCollector, parse_status
 from collector.mastodon_api import MastodonAPI, parse_link_header
 from core.errors import PlatformError
 from core.http import Http
@@ -56,11 +56,15 @@ def collector(handler, page_size: int = 2, backfill_pages: int = 5, token: str |
     return MastodonCollector(MastodonAPI(http, f"https://{HOST}", token), page_size=page_size, backfill_pages=backfill_pages)
 
 
-def test_first_run_backfills_with_max_id_then_stores_the_newest_id():
+def marks(pages) -> list[Mark | None]:
+    return [Mark.decode(p.watermark) if p.watermark else None for p in pages]
+
+
+def test_first_run_takes_the_newest_page_then_backfills_with_max_id():
     timeline = Timeline([1, 2, 3, 4, 5])
     pages = list(collector(timeline).pages("welovebrussels", None))
     assert [p.remote_id for page in pages for p in page.posts] == ["5", "4", "3", "2", "1"]
-    assert [page.watermark for page in pages] == [None, None, None, "5"]
+    assert marks(pages) == [Mark("5", "4", 4), Mark("5", "2", 3), Mark("5", None, 2)]
     sent = [dict(r.url.params) for r in timeline.requests]
     assert sent == [{"limit": "2"}, {"limit": "2", "max_id": "4"}, {"limit": "2", "max_id": "2"}]
     assert all(r.url.path == "/api/v1/timelines/tag/welovebrussels" for r in timeline.requests)
@@ -70,26 +74,46 @@ def test_backfill_stops_at_the_configured_page_count():
     timeline = Timeline(list(range(1, 50)))
     pages = list(collector(timeline, page_size=5, backfill_pages=2).pages("welovebrussels", None))
     assert len(timeline.requests) == 2
-    assert pages[-1].watermark == "49"
+    assert marks(pages)[-1] == Mark("49", None, 0)
+
+
+def test_an_interrupted_first_run_resumes_without_refetching():
+    timeline = Timeline(list(range(1, 11)))
+    pages = collector(timeline).pages("welovebrussels", None)
+    committed = [next(pages), next(pages)]  # the process dies here, after two pages were committed
+    seen = {p.remote_id for page in committed for p in page.posts}
+    timeline.statuses.insert(0, status(11))  # a new post arrives meanwhile
+    timeline.requests.clear()
+    rest = list(collector(timeline).pages("welovebrussels", committed[-1].watermark))
+    again = [p.remote_id for page in rest for p in page.posts]
+    assert sorted(seen | set(again), key=int) == [str(n) for n in range(1, 12)]
+    assert not seen & set(again), "nothing fetched twice"
+    assert [dict(r.url.params) for r in timeline.requests][:2] == [{"limit": "2", "min_id": "10"}, {"limit": "2", "max_id": "7"}]
 
 
 def test_incremental_run_pages_forward_with_min_id_and_advances_per_page():
     timeline = Timeline([1, 2, 3, 4, 5, 6])
-    pages = list(collector(timeline).pages("welovebrussels", "2"))
+    pages = list(collector(timeline).pages("welovebrussels", Mark("2").encode()))
     assert [[p.remote_id for p in page.posts] for page in pages] == [["4", "3"], ["6", "5"]]
-    assert [page.watermark for page in pages] == ["4", "6"]
+    assert marks(pages) == [Mark("4"), Mark("6")]
     assert [r.url.params.get("min_id") for r in timeline.requests] == ["2", "4", "6"]
+
+
+def test_a_bare_id_watermark_still_works():
+    timeline = Timeline([1, 2, 3])
+    pages = list(collector(timeline).pages("welovebrussels", "2"))
+    assert [p.remote_id for page in pages for p in page.posts] == ["3"]
 
 
 def test_incremental_run_with_nothing_new_makes_one_request():
     timeline = Timeline([1, 2, 3])
-    assert list(collector(timeline, page_size=40).pages("welovebrussels", "3")) == []
+    assert list(collector(timeline, page_size=40).pages("welovebrussels", Mark("3").encode())) == []
     assert len(timeline.requests) == 1
 
 
 def test_token_is_sent_as_bearer():
     timeline = Timeline([1])
-    list(collector(timeline, token="tok").pages("welovebrussels", "0"))
+    list(collector(timeline, token="tok").pages("welovebrussels", Mark("0").encode()))
     assert timeline.requests[0].headers["authorization"] == "Bearer tok"
 
 
