@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.fakes.mastodon import FakeMastodon
+from tests.site import PUBLISH_TOKEN, Site
+
 PG_URL = os.environ.get("WLB_TEST_DATABASE", "")
 
 
@@ -43,3 +46,14 @@ def db_url(tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def site(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """wlb in a temporary folder: channel `source` collects from one fake instance, `community` publishes to another."""
+    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
+    with FakeMastodon(domain="fake.social") as source, \
+            FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
+        s = Site(tmp_path, source, community, capsys, db_url)
+        s.write_config()
+        yield s

@@ -15,20 +15,9 @@ from core.pipeline import Pipeline, run_lock
 from core.settings import load_settings
 from curation.review import review_loop
 from tests.fakes import images
-from tests.fakes.mastodon import FakeMastodon
-from tests.site import PUBLISH_TOKEN, Site
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def site(tmp_path, db_url, capsys, monkeypatch):
-    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
-    with FakeMastodon() as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
-        s = Site(tmp_path, source, community, capsys, db_url)
-        s.write_config()
-        yield s
 
 
 def one_line(text: str) -> str:

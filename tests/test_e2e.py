@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from PIL import Image
 
 from tests.fakes import images
@@ -13,15 +12,6 @@ from tests.fakes.mastodon import FakeMastodon
 from tests.site import PUBLISH_TOKEN, Site
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def site(tmp_path, db_url, capsys, monkeypatch):
-    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
-    with FakeMastodon(domain="fake.social") as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
-        s = Site(tmp_path, source, community, capsys, db_url)
-        s.write_config()
-        yield s
 
 
 def post(site: Site, seed: int, *, minutes: int = 0, **kw) -> dict:

@@ -6,11 +6,8 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 
 from tests.fakes import images
-from tests.fakes.mastodon import FakeMastodon
-from tests.site import PUBLISH_TOKEN, Site
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -51,15 +48,6 @@ class Canary:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def site(tmp_path, db_url, capsys, monkeypatch):
-    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
-    with FakeMastodon() as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
-        s = Site(tmp_path, source, community, capsys, db_url)
-        s.write_config()
-        yield s
 
 
 def test_media_on_an_unlisted_loopback_address_is_refused_without_contact(site):

@@ -14,7 +14,6 @@ import pytest
 
 from collector.mastodon_api import MastodonAPI
 from tests.fakes import images
-from tests.fakes.mastodon import FakeMastodon
 from tests.site import PUBLISH_TOKEN, Site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +22,6 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 class Killed(BaseException):
     """Stands for SIGKILL inside the process: nothing after it runs, no except clause catches it."""
-
-
-@pytest.fixture
-def site(tmp_path, db_url, capsys, monkeypatch):
-    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
-    with FakeMastodon(domain="fake.social") as source, FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
-        s = Site(tmp_path, source, community, capsys, db_url)
-        s.write_config()
-        yield s
 
 
 def approved(site: Site, n: int = 1) -> list[int]:

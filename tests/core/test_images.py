@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 import struct
 import threading
 import warnings
@@ -14,25 +13,14 @@ import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFile, PngImagePlugin
 
 from core.images import ImageInfo, RefusedImage, inspect_image, prepare_for_upload, thumbnail_rgb
+from tests.fakes import images
 
 LIMIT = 60_000_000
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
 
 def _photo(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """A seeded gradient with shapes: distinct seeds give clearly different pictures."""
-    rng = random.Random(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width]
-    channels = [127 + 100 * np.sin((rng.uniform(-6, 6) * x / width) + (rng.uniform(-6, 6) * y / height)
-                                   + rng.uniform(0, 6.28)) for _ in range(3)]
-    img = Image.fromarray(np.stack(channels, -1).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        cx, cy, r = rng.randrange(width), rng.randrange(height), rng.randrange(4, max(5, min(size) // 3))
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape([cx - r, cy - r, cx + r, cy + r], fill=tuple(rng.randrange(256) for _ in range(3)))
-    return img
+    return images.photo(seed, size)
 
 
 def _noise(seed: int, size: tuple[int, int]) -> Image.Image:

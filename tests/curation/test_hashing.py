@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import io
-import random
 
 import imagehash
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from core.images import RefusedImage
 from curation.hashing import ImageHashes, hamming, hash_hex, hash_image, to_signed, to_unsigned
+from tests.fakes import images
 
 INT64 = (-(2**63), 2**63 - 1)
 
 
 def _photo(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """A seeded gradient with shapes and a little noise: distinct seeds hash far apart."""
-    rng = random.Random(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width]
-    channels = [127 + 100 * np.sin((rng.uniform(-6, 6) * x / width) + (rng.uniform(-6, 6) * y / height)
-                                   + rng.uniform(0, 6.28)) for _ in range(3)]
-    img = Image.fromarray(np.stack(channels, -1).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        cx, cy, r = rng.randrange(width), rng.randrange(height), rng.randrange(4, max(5, min(size) // 3))
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape([cx - r, cy - r, cx + r, cy + r], fill=tuple(rng.randrange(256) for _ in range(3)))
-    noise = np.random.default_rng(seed).normal(0, 6, (height, width, 3))
-    return Image.fromarray(np.clip(np.asarray(img, dtype=float) + noise, 0, 255).astype(np.uint8))
+    return images.photo(seed, size)
 
 
 def _bytes(img: Image.Image, fmt: str, **options: object) -> bytes:
