@@ -1,6 +1,6 @@
 """Collect and curate N one-photo posts from a fake Mastodon with latency, next to a naive sequential baseline.
 
-.venv/bin/python bench/collect.py [--posts N] [--latency SECONDS] [--json] [--profile FILE]
+.venv/bin/python bench/collect.py [--posts N] [--latency SECONDS] [--json] [--reuse-client] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import platform
+import re
 import resource
 import sqlite3
 import sys
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/collect.py` from anywhere
@@ -30,7 +32,7 @@ import httpx  # noqa: E402
 import imagehash  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core.pipeline import Pipeline  # noqa: E402
+from core.pipeline import Hooks, Pipeline  # noqa: E402
 from core.report import RunReport  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from tests.fakes import images  # noqa: E402
@@ -39,10 +41,13 @@ from tests.fakes.mastodon import FakeMastodon  # noqa: E402
 TAG = "welovebrussels"
 SIZE = (1080, 1350)
 QUALITY = 85
-AUTHORS = 97
+AUTHORS = 97  # photographers the posts are spread over
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-# The fake grants 300 API requests per 5 minutes and wlb honours that: past ~11,800 posts it would wait.
+# The fake grants 300 API requests per 5 minutes and wlb honours its rate-limit headers; ours spends
+# N/40 + 2 of them, so past ~11,800 posts it would sit out the 5 minutes.
 MAX_POSTS = 10_000
+# 2,000 posts take about 2 minutes on 2 cores, most of it in the naive baseline; 1,500 stay well under.
+DEFAULT_POSTS = 1500
 CONFIG = """\
 database = "sqlite:///data/wlb.db"
 media_dir = "data/media"
@@ -88,14 +93,44 @@ def serve(photos: list[bytes], latency: float) -> FakeMastodon:
 
 # ---- measuring, in a fresh process per variant ----------------------------------------------------
 
-def _peak_rss_mb() -> float:
+def _status_mb(field: str) -> float | None:
+    """A VmRSS/VmHWM figure of this process from /proc (Linux), in MB."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else None
+
+
+def _reset_peak() -> float:
+    """Restart the peak-RSS count from the current size; return that size in MB."""
+    try:
+        # Writing 5 resets VmHWM (Linux >= 4.0). ru_maxrss would not do: after exec it still holds
+        # the RSS of the parent that forked us, which here is the fake with every image in memory.
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _status_mb("VmRSS") or _maxrss_mb()
+
+
+def _peak_mb() -> float:
+    return _status_mb("VmHWM") or _maxrss_mb()
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _maxrss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
 
 
 def measured(work: Callable[[], dict], profile: str | None = None) -> dict:
-    """Run work and add its wall time and how much it raised this process's peak RSS above its size after imports."""
-    before = _peak_rss_mb()
+    """Run work; add its wall and CPU time (all threads) and how far it raised the peak RSS above the start."""
+    before, cpu = _reset_peak(), _cpu_s()
     profiler = cProfile.Profile() if profile else None
     start = time.perf_counter()
     if profiler:
@@ -105,8 +140,9 @@ def measured(work: Callable[[], dict], profile: str | None = None) -> dict:
         profiler.disable()
         profiler.dump_stats(profile)
     figures["wall_s"] = time.perf_counter() - start
+    figures["cpu_s"] = _cpu_s() - cpu
     figures["rss_before_mb"] = before
-    figures["peak_mb"] = _peak_rss_mb() - before
+    figures["peak_mb"] = _peak_mb() - before
     return figures
 
 
@@ -126,6 +162,23 @@ def run_variant(spawn: multiprocessing.context.BaseContext, fake: FakeMastodon, 
 
 # ---- ours: the real pipeline --------------------------------------------------------------------
 
+class StageClock(Hooks):
+    """Wall time per pipeline stage, taken from the progress hooks the CLI drives its bars with."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = []
+
+    def stage(self, name: str, total: int | None) -> None:
+        self.marks.append((name, time.perf_counter()))
+
+    def durations(self) -> dict[str, float]:
+        ends = [at for _, at in self.marks[1:]] + [time.perf_counter()]
+        spent: dict[str, float] = {}
+        for (name, start), end in zip(self.marks, ends, strict=True):
+            spent[name] = spent.get(name, 0.0) + end - start
+        return spent
+
+
 def run_ours(base_url: str, workdir: str, n: int, profile: str | None = None) -> dict:
     """Collect + curate through Pipeline, configured as a site would be, with a backfill deep enough for n posts."""
     config = Path(workdir) / "config.toml"
@@ -133,16 +186,17 @@ def run_ours(base_url: str, workdir: str, n: int, profile: str | None = None) ->
     settings = load_settings(config)
 
     def work() -> dict:
-        report = RunReport()
-        pipeline = Pipeline(settings)
+        report, clock = RunReport(), StageClock()
+        clock.stage("setup", None)
+        pipeline = Pipeline(settings, hooks=clock)
         try:
             pipeline.collect(report)
             pipeline.curate(report)
         finally:
             pipeline.close()
         channel = report.channel("source")
-        return {"new_posts": channel.new_posts, "downloaded": channel.downloaded, "pending": channel.pending,
-                "duplicates": channel.duplicates, "rejected": channel.rejected,
+        return {"stages_s": clock.durations(), "new_posts": channel.new_posts, "downloaded": channel.downloaded,
+                "pending": channel.pending, "duplicates": channel.duplicates, "rejected": channel.rejected,
                 "problems": [*channel.errors, *channel.refused, *report.warnings]}
 
     return measured(work, profile)
@@ -150,11 +204,15 @@ def run_ours(base_url: str, workdir: str, n: int, profile: str | None = None) ->
 
 # ---- naive: what a first script would do --------------------------------------------------------
 
-def run_naive(base_url: str, workdir: str) -> dict:
-    return measured(lambda: naive_collect(base_url, Path(workdir)))
+def run_naive(base_url: str, workdir: str, reuse_client: bool = False) -> dict:
+    if not reuse_client:
+        # httpx.get builds a new client (connection, SSL context) per call, as a first script would.
+        return measured(lambda: naive_collect(base_url, Path(workdir), partial(httpx.get, trust_env=False)))
+    with httpx.Client(trust_env=False) as client:
+        return measured(lambda: naive_collect(base_url, Path(workdir), client.get))
 
 
-def naive_collect(base_url: str, workdir: Path) -> dict:
+def naive_collect(base_url: str, workdir: Path, get: Callable[..., httpx.Response]) -> dict:
     """Page the tag timeline with max_id and handle each status in turn: one request, decode and commit at a time."""
     media_dir = workdir / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
@@ -163,19 +221,18 @@ def naive_collect(base_url: str, workdir: Path) -> dict:
     new, max_id = 0, None
     while True:
         # No limit parameter: Mastodon's default page of 20 statuses.
-        response = httpx.get(f"{base_url}/api/v1/timelines/tag/{TAG}", params={"max_id": max_id} if max_id else None,
-                             trust_env=False)
+        response = get(f"{base_url}/api/v1/timelines/tag/{TAG}", params={"max_id": max_id} if max_id else None)
         statuses = response.raise_for_status().json()
         if not statuses:
             break
         for status in statuses:
-            new += naive_store(db, status, media_dir)
+            new += naive_store(db, status, media_dir, get)
         max_id = statuses[-1]["id"]
     db.close()
     return {"new_posts": new}
 
 
-def naive_store(db: sqlite3.Connection, status: dict, media_dir: Path) -> int:
+def naive_store(db: sqlite3.Connection, status: dict, media_dir: Path, get: Callable[..., httpx.Response]) -> int:
     """Store one status and its images; return 1 if it was new."""
     if db.execute("SELECT 1 FROM post WHERE key = ?", (status["uri"],)).fetchone():
         return 0
@@ -183,7 +240,7 @@ def naive_store(db: sqlite3.Connection, status: dict, media_dir: Path) -> int:
                       (status["uri"], status["account"]["acct"], status["url"], status["content"],
                        status["created_at"]))
     for attachment in status["media_attachments"]:
-        data = httpx.get(attachment["url"], trust_env=False).raise_for_status().content
+        data = get(attachment["url"]).raise_for_status().content
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             phash, dhash = str(imagehash.phash(img)), str(imagehash.dhash(img))
@@ -215,12 +272,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def summarize(n: int, latency: float, generation_s: float, photos: list[bytes], variants: dict[str, dict]) -> dict:
+def summarize(args: argparse.Namespace, generation_s: float, photos: list[bytes], variants: dict[str, dict]) -> dict:
     ours, naive = variants["ours"], variants["naive"]
     return {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "setup": {"posts": n, "latency_s": latency, "image_size": list(SIZE), "jpeg_quality": QUALITY,
-                  "mean_image_kb": sum(map(len, photos)) / len(photos) / 1024, "generation_s": generation_s},
+        "setup": {"posts": args.posts, "latency_s": args.latency, "image_size": list(SIZE), "jpeg_quality": QUALITY,
+                  "mean_image_kb": sum(map(len, photos)) / len(photos) / 1024, "generation_s": generation_s,
+                  "naive_client": "one shared httpx.Client" if args.reuse_client else "a new httpx client per request"},
         "variants": variants,
         "ratios": {"speed_up": _ratio(ours["posts_per_s"], naive["posts_per_s"]),
                    "requests_per_new_post": _ratio(ours["requests_per_new_post"], naive["requests_per_new_post"]),
@@ -237,53 +295,69 @@ def render(summary: dict) -> str:
     lines = [f"machine: {m['cpus']} CPUs, Python {m['python']}, {m['platform']}",
              f"fake: {s['posts']} posts with one {s['image_size'][0]}x{s['image_size'][1]} JPEG each "
              f"(mean {s['mean_image_kb']:.0f} KB), {s['latency_s'] * 1000:g} ms latency per request; "
-             f"images generated in {s['generation_s']:.1f} s (not measured)", "",
-             f"{'variant':<18}{'posts':>7}{'wall s':>9}{'posts/s':>9}{'requests':>10}{'req/new post':>14}"
-             f"{'peak MB':>9}"]
+             f"images generated in {s['generation_s']:.1f} s (not measured)",
+             f"naive: sequential, {s['naive_client']}, full decode + pHash + dHash, one commit per post", "",
+             f"{'variant':<18}{'posts':>7}{'wall s':>9}{'cpu s':>8}{'posts/s':>9}{'requests':>10}"
+             f"{'req/new post':>14}{'peak MB':>9}"]
     for name, v in summary["variants"].items():
-        lines.append(f"{name:<18}{v['new_posts']:>7}{v['wall_s']:>9.2f}{_cell(v['posts_per_s'] or None, 1):>9}"
-                     f"{v['requests']:>10}{_cell(v['requests_per_new_post'], 3):>14}{v['peak_mb']:>9.1f}")
-    lines += ["", f"ours vs naive: {_cell(r['speed_up'], 2)}x the posts/s, {_cell(r['requests_per_new_post'], 2)}x "
-                  f"the requests per new post, {_cell(r['peak_memory'], 2)}x the peak memory",
-              "peak MB: how far the variant's own process raised its peak RSS (ru_maxrss) above its size after "
-              "imports; includes C allocations (decoded images), not only Python objects"]
+        lines.append(f"{name:<18}{v['new_posts']:>7}{v['wall_s']:>9.2f}{v['cpu_s']:>8.1f}"
+                     f"{_cell(v['posts_per_s'] or None, 1):>9}{v['requests']:>10}"
+                     f"{_cell(v['requests_per_new_post'], 3):>14}{v['peak_mb']:>9.1f}")
+    stages = ", ".join(f"{name} {spent:.2f} s" for name, spent in summary["variants"]["ours"]["stages_s"].items())
+    lines += [f"ours by stage: {stages}", "",
+              f"ours vs naive: {_cell(r['speed_up'], 2)}x the posts/s, {_cell(r['requests_per_new_post'], 2)}x "
+              f"the requests per new post, {_cell(r['peak_memory'], 2)}x the peak memory",
+              "cpu s: user + system time of the variant's process, all threads (the fake runs in another process)",
+              "peak MB: how far the variant's own process rose above its resident size at the start (peak RSS, "
+              "VmHWM); counts C allocations such as decoded images, not only Python objects"]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=2000, help="posts on the fake, one image each (default 2000)")
-    parser.add_argument("--latency", type=float, default=0.005, help="seconds the fake waits per request")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of ours' main thread to FILE")
-    args = parser.parse_args(argv)
-    if not 1 <= args.posts <= MAX_POSTS:
-        parser.error(f"--posts must be between 1 and {MAX_POSTS} (the fake's rate limit would make wlb wait)")
-    spawn = multiprocessing.get_context("spawn")  # fresh workers: no inherited images in their memory
-    print(f"generating {args.posts} images...", file=sys.stderr)
-    start = time.perf_counter()
-    photos = generate(args.posts, spawn)
-    generation_s = time.perf_counter() - start
-    # Each variant gets its own fake with identical statuses, bytes and ids, so request counts are its own.
+def run_all(args: argparse.Namespace, photos: list[bytes], spawn: multiprocessing.context.BaseContext) -> dict:
+    """Ours, ours again (incremental), then naive, each in a new process against a fake of its own."""
+    # Identical statuses, bytes and ids on both fakes; the request counts and rate-limit budget are per variant.
     fakes = [serve(photos, args.latency) for _ in range(2)]
     try:
         with tempfile.TemporaryDirectory(prefix="wlb-bench-") as tmp:
             ours_dir, naive_dir = Path(tmp, "ours"), Path(tmp, "naive")
             ours_dir.mkdir()
             naive_dir.mkdir()
-            base = fakes[0].base_url
+            ours_url, naive_url = fakes[0].base_url, fakes[1].base_url
             print("ours: collect + curate...", file=sys.stderr)
-            ours = run_variant(spawn, fakes[0], run_ours, base, str(ours_dir), args.posts, args.profile)
+            ours = run_variant(spawn, fakes[0], run_ours, ours_url, str(ours_dir), args.posts, args.profile)
             print("ours: incremental collect + curate...", file=sys.stderr)
-            again = run_variant(spawn, fakes[0], run_ours, base, str(ours_dir), args.posts)
+            again = run_variant(spawn, fakes[0], run_ours, ours_url, str(ours_dir), args.posts)
             print("naive: sequential collect + hash...", file=sys.stderr)
-            naive = run_variant(spawn, fakes[1], run_naive, fakes[1].base_url, str(naive_dir))
+            naive = run_variant(spawn, fakes[1], run_naive, naive_url, str(naive_dir), args.reuse_client)
     finally:
         for fake in fakes:
             fake.stop()
-    summary = summarize(args.posts, args.latency, generation_s, photos,
-                        {"ours": ours, "ours incremental": again, "naive": naive})
-    summary["failed_checks"] = checks(args.posts, ours, again, naive)
+    return {"ours": ours, "ours incremental": again, "naive": naive}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=DEFAULT_POSTS,
+                        help=f"posts on the fake, one image each (default {DEFAULT_POSTS})")
+    parser.add_argument("--latency", type=float, default=0.005, help="seconds the fake waits per request")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--reuse-client", action="store_true",
+                        help="give the naive baseline one shared httpx.Client instead of httpx.get per request")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="write cProfile stats of ours' main thread to FILE (ours then runs slower)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.posts <= MAX_POSTS:
+        parser.error(f"--posts must be between 1 and {MAX_POSTS} (the fake's rate limit would make wlb wait)")
+    if args.latency < 0:
+        parser.error("--latency must be 0 or more seconds")
+    spawn = multiprocessing.get_context("spawn")  # workers start empty: nothing inherited, nothing shared
+    print(f"generating {args.posts} images...", file=sys.stderr)
+    start = time.perf_counter()
+    photos = generate(args.posts, spawn)
+    generation_s = time.perf_counter() - start
+    variants = run_all(args, photos, spawn)
+    summary = summarize(args, generation_s, photos, variants)
+    summary["failed_checks"] = checks(args.posts, *variants.values())
     print(json.dumps(summary, indent=2) if args.json else render(summary))
     for failure in summary["failed_checks"]:
         print(f"check failed: {failure}", file=sys.stderr)

@@ -13,6 +13,7 @@ from pathlib import Path
 from core.errors import PlatformError
 from core.http import BlockedAddress, Http, TooLarge
 from core.images import ImageInfo, RefusedImage, inspect_image
+from curation.hashing import ImageHashes, hash_image
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 
@@ -52,6 +53,7 @@ class Fetched:
     path: str | None = None
     info: ImageInfo | None = None
     size: int = 0
+    hashes: ImageHashes | None = None
     refused: str | None = None
     failed: str | None = None
 
@@ -71,8 +73,14 @@ def fetch_one(http: Http, store: MediaStore, media_id: int, urls: list[str], *, 
             info = inspect_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
         except RefusedImage as exc:
             return Fetched(media_id, refused=exc.reason)
+        try:
+            # Hashed here, while the bytes are in memory and on the download threads, instead of
+            # decoding the file a second time on the curate stage's single thread.
+            hashes = hash_image(data)
+        except RefusedImage as exc:
+            return Fetched(media_id, refused=exc.reason)
         sha, rel = store.put(data, info.format)
-        return Fetched(media_id, sha256=sha, path=rel, info=info, size=len(data))
+        return Fetched(media_id, sha256=sha, path=rel, info=info, size=len(data), hashes=hashes)
     return Fetched(media_id, failed=error)
 
 

@@ -27,45 +27,60 @@ def _own(settings: Settings, session: Session) -> tuple[set[str], set[str]]:
     return handles, urls
 
 
-def _author(session: Session, data: PostData) -> Author:
-    a = data.author
-    found = session.exec(select(Author).where(Author.key == a.key)).first()
-    if found:
-        if (found.name, found.profile_url) != (a.name, a.profile_url):
-            found.name, found.profile_url = a.name, a.profile_url
-            session.add(found)
-        return found
-    author = Author(key=a.key, network=a.network, handle=a.handle, name=a.name, profile_url=a.profile_url)
-    session.add(author)
+def _authors(session: Session, posts: list[PostData]) -> dict[str, Author]:
+    """The authors of these posts, created or refreshed (names and profile URLs change)."""
+    wanted = {d.author.key: d.author for d in posts}
+    found = {a.key: a for a in session.exec(select(Author).where(col(Author.key).in_(list(wanted))))}
+    for key, a in wanted.items():
+        author = found.get(key)
+        if author is None:
+            found[key] = Author(key=key, network=a.network, handle=a.handle, name=a.name, profile_url=a.profile_url)
+            session.add(found[key])
+        elif (author.name, author.profile_url) != (a.name, a.profile_url):
+            author.name, author.profile_url = a.name, a.profile_url
+            session.add(author)
     session.flush()
-    return author
+    return found
+
+
+def _insert(session: Session, channel: str, platform: str, posts: list[PostData]) -> None:
+    authors = _authors(session, posts)
+    rows = [Post(key=d.key, channel=channel, platform=platform, remote_id=d.remote_id, url=d.url,
+                 author_id=authors[d.author.key].id, text=d.text, language=d.language, sensitive=d.sensitive,
+                 spoiler_text=d.spoiler_text, license=d.license, created_at=d.created_at) for d in posts]
+    session.add_all(rows)
+    session.flush()
+    session.add_all(Media(post_id=row.id, position=position, url=m.url, remote_url=m.remote_url, alt_text=m.alt_text,
+                          width=m.width, height=m.height)
+                    for row, d in zip(rows, posts, strict=True) for position, m in enumerate(d.images))
+    session.flush()
 
 
 def store_page(session: Session, channel: str, tag: str, platform: str, page: Page,
                own: tuple[set[str], set[str]], report: ChannelReport) -> None:
     """Insert the page's new posts and advance the watermark in the same transaction."""
     own_handles, own_urls = own
+    fresh: dict[str, PostData] = {}
     for data in page.posts:
         if data.author.handle.lower() in own_handles or data.url in own_urls or data.key in own_urls:
             report.skipped["own account or repost"] += 1
-            continue
-        if session.exec(select(Post.id).where(Post.key == data.key)).first():
-            report.known_posts += 1
-            continue
-        try:
-            with session.begin_nested():
-                post = Post(key=data.key, channel=channel, platform=platform, remote_id=data.remote_id, url=data.url,
-                            author_id=_author(session, data).id, text=data.text, language=data.language,
-                            sensitive=data.sensitive, spoiler_text=data.spoiler_text, license=data.license,
-                            created_at=data.created_at)
-                session.add(post)
-                session.flush()
-                for position, m in enumerate(data.images):
-                    session.add(Media(post_id=post.id, position=position, url=m.url, remote_url=m.remote_url,
-                                      alt_text=m.alt_text, width=m.width, height=m.height))
-            report.new_posts += 1
-        except IntegrityError:  # another process stored the same post a moment ago
-            report.known_posts += 1
+        else:
+            fresh.setdefault(data.key, data)
+    known = set(session.exec(select(Post.key).where(col(Post.key).in_(list(fresh))))) if fresh else set()
+    new = [d for key, d in fresh.items() if key not in known]
+    report.known_posts += len(fresh) - len(new)
+    try:
+        with session.begin_nested():
+            _insert(session, channel, platform, new)
+        report.new_posts += len(new)
+    except IntegrityError:  # another process stored some of them a moment ago: go one by one
+        for data in new:
+            try:
+                with session.begin_nested():
+                    _insert(session, channel, platform, [data])
+                report.new_posts += 1
+            except IntegrityError:
+                report.known_posts += 1
     if page.watermark:
         cursor = session.get(Cursor, (channel, tag)) or Cursor(channel=channel, hashtag=tag, watermark=page.watermark)
         cursor.watermark, cursor.updated_at = page.watermark, utcnow()
@@ -96,41 +111,48 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                 return
 
 
+COMMIT_EVERY = 64  # download results per transaction: fewer commits, and a kill loses at most a few downloads
+
+
 def download_pending(db: Database, settings: Settings, http: Http, store: MediaStore, report: RunReport,
                      on_start: Callable[[int], None] | None = None,
                      on_done: Callable[[Fetched], None] | None = None) -> int:
     """Fetch every image still pending (new ones and earlier failures); return how many were tried."""
+    net = settings.network
     with db.session() as session:
         rows = session.exec(select(Media, Post.channel).join(Post).where(Media.state == MediaState.PENDING)).all()
+        media = {m.id: (m, channel) for m, channel in rows}
         jobs = [(m.id, [u for u in (m.url, m.remote_url) if u]) for m, _ in rows]
-        channel_of = {m.id: channel for m, channel in rows}
-    if on_start:
-        on_start(len(jobs))
-    net = settings.network
-    for result in fetch_all(http, store, jobs, concurrency=net.download_concurrency, max_bytes=net.max_media_bytes,
-                            max_pixels=net.max_pixels, on_done=on_done):
-        _record(db, result, report.channel(channel_of[result.media_id]))
+        if on_start:
+            on_start(len(jobs))
+        results = fetch_all(http, store, jobs, concurrency=net.download_concurrency, max_bytes=net.max_media_bytes,
+                            max_pixels=net.max_pixels, on_done=on_done)
+        for done, result in enumerate(results, 1):
+            row, channel = media[result.media_id]
+            _record(row, result, report.channel(channel))
+            session.add(row)
+            if done % COMMIT_EVERY == 0:
+                session.commit()
+        session.commit()
     return len(jobs)
 
 
-def _record(db: Database, result: Fetched, report: ChannelReport) -> None:
-    with db.session() as session:
-        media = session.get(Media, result.media_id)
-        if result.sha256 and result.info:
-            media.state, media.sha256, media.path = MediaState.OK, result.sha256, result.path
-            media.width, media.height, media.format, media.bytes = (result.info.width, result.info.height,
-                                                                    result.info.format, result.size)
-            report.downloaded += 1
-        elif result.refused:
-            media.state, media.refused_reason = MediaState.REFUSED, result.refused
-            report.refused.append(f"{media.url}: {result.refused}")
+def _record(media: Media, result: Fetched, report: ChannelReport) -> None:
+    if result.sha256 and result.info:
+        media.state, media.sha256, media.path = MediaState.OK, result.sha256, result.path
+        media.width, media.height, media.format, media.bytes = (result.info.width, result.info.height,
+                                                                result.info.format, result.size)
+        if result.hashes:
+            media.phash, media.dhash = result.hashes.phash, result.hashes.dhash
+        report.downloaded += 1
+    elif result.refused:
+        media.state, media.refused_reason = MediaState.REFUSED, result.refused
+        report.refused.append(f"{media.url}: {result.refused}")
+    else:
+        media.attempts += 1
+        if media.attempts >= MAX_DOWNLOAD_ATTEMPTS:
+            media.state = MediaState.REFUSED
+            media.refused_reason = f"could not download after {media.attempts} attempts: {result.failed}"
+            report.refused.append(f"{media.url}: {media.refused_reason}")
         else:
-            media.attempts += 1
-            if media.attempts >= MAX_DOWNLOAD_ATTEMPTS:
-                media.state = MediaState.REFUSED
-                media.refused_reason = f"could not download after {media.attempts} attempts: {result.failed}"
-                report.refused.append(f"{media.url}: {media.refused_reason}")
-            else:
-                report.errors.append(f"download failed, will retry next run: {result.failed}")
-        session.add(media)
-        session.commit()
+            report.errors.append(f"download failed, will retry next run: {result.failed}")

@@ -17,6 +17,8 @@ from curation.index import HashIndex
 from curation.queue import SYSTEM_ACTOR, transition
 from curation.rules import check_rules
 
+COMMIT_EVERY = 100  # items per transaction; a kill leaves the rest `new`, and the next run curates them
+
 # Items a person (or publishing) already decided on keep their status when an earlier copy shows up.
 DECIDED = {Status.APPROVED, Status.PUBLISHED, Status.REJECTED}
 
@@ -98,11 +100,13 @@ def curate(db: Database, settings: Settings, store: MediaStore, report: RunRepor
         index = load_index(session)
         if on_start:
             on_start(len(posts))
-        for post in posts:
+        for done, post in enumerate(posts, 1):
             _curate_one(session, store, index, post, settings, report)
-            session.commit()
+            if done % COMMIT_EVERY == 0:
+                session.commit()
             if on_item:
                 on_item(post)
+        session.commit()
         return len(posts)
 
 
