@@ -34,10 +34,11 @@ def _authors(session: Session, posts: list[PostData]) -> dict[str, Author]:
     for key, a in wanted.items():
         author = found.get(key)
         if author is None:
-            found[key] = Author(key=key, network=a.network, handle=a.handle, name=a.name, profile_url=a.profile_url)
+            found[key] = Author(key=key, network=a.network, handle=a.handle, name=a.name, profile_url=a.profile_url,
+                                uid=a.uid)
             session.add(found[key])
-        elif (author.name, author.profile_url) != (a.name, a.profile_url):
-            author.name, author.profile_url = a.name, a.profile_url
+        elif (author.handle, author.name, author.profile_url) != (a.handle, a.name, a.profile_url):
+            author.handle, author.name, author.profile_url = a.handle, a.name, a.profile_url
             session.add(author)
     session.flush()
     return found
@@ -47,7 +48,8 @@ def _insert(session: Session, channel: str, platform: str, posts: list[PostData]
     authors = _authors(session, posts)
     rows = [Post(key=d.key, channel=channel, platform=platform, remote_id=d.remote_id, url=d.url,
                  author_id=authors[d.author.key].id, text=d.text, language=d.language, sensitive=d.sensitive,
-                 spoiler_text=d.spoiler_text, license=d.license, created_at=d.created_at) for d in posts]
+                 spoiler_text=d.spoiler_text, license=d.license, license_url=d.license_url, title=d.title,
+                 created_at=d.created_at) for d in posts]
     session.add_all(rows)
     session.flush()
     session.add_all(Media(post_id=row.id, position=position, url=m.url, remote_url=m.remote_url, alt_text=m.alt_text,

@@ -107,8 +107,16 @@ def _v1_initial(op: Operations) -> None:
     )
 
 
+def _v2_licences(op: Operations) -> None:
+    """Flickr and Bluesky: licence link and photo title on posts, stable account ids (DIDs) on authors."""
+    op.add_column("post", sa.Column("license_url", sa.String(2048)))
+    op.add_column("post", sa.Column("title", sa.String))
+    op.add_column("author", sa.Column("uid", sa.String(512)))
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
+    2: _v2_licences,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

@@ -58,6 +58,7 @@ class Author(SQLModel, table=True):
     handle: str = Field(max_length=320)
     name: str = Field(default="", max_length=512)
     profile_url: str = Field(default="", max_length=2048)
+    uid: str | None = Field(default=None, max_length=512)  # the platform's stable account id (a Bluesky DID)
 
 
 class Post(SQLModel, table=True):
@@ -74,7 +75,9 @@ class Post(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     sensitive: bool = False
     spoiler_text: str = ""
-    license: str | None = Field(default=None, max_length=128)
+    license: str | None = Field(default=None, max_length=128)  # e.g. "CC BY 2.0", where the platform says
+    license_url: str | None = Field(default=None, max_length=2048)
+    title: str | None = None  # the photo's own title, where the platform has one (Flickr)
     created_at: datetime = Field(sa_type=UTCDateTime)
     collected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     status: str = Field(default=Status.NEW, index=True, max_length=16)

@@ -78,7 +78,7 @@ class Pipeline:
             if channel not in names:
                 raise UsageError(f"--channel {channel}: not a publishing channel (publishing: {', '.join(names) or 'none'})")
             names = [channel]
-        publishers = {n: build_publisher(self.settings.channels[n], self.http) for n in names}
+        publishers = {n: build_publisher(self.settings.channels[n], self.settings, self.http) for n in names}
         self.hooks.stage("publish", None)
         return publish(self.db, self.settings, self.store, publishers, self.collectors(collecting=False), report,
                        dry_run=dry_run, on_item=lambda _p: self.hooks.advance("publish"))

@@ -14,10 +14,11 @@ class AuthorData:
     name: str
     profile_url: str
     network: str = "fediverse"
+    uid: str | None = None  # the platform's stable id (a Bluesky DID): handles can change, this cannot
 
     @property
     def key(self) -> str:
-        return f"{self.network}:{self.handle.lower()}"
+        return f"{self.network}:{self.uid or self.handle.lower()}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ class PostData:
     spoiler_text: str = ""
     tags: tuple[str, ...] = ()
     media: tuple[MediaData, ...] = field(default_factory=tuple)
-    license: str | None = None
+    license: str | None = None  # e.g. "CC BY 2.0"
+    license_url: str | None = None
+    title: str | None = None
 
     @property
     def images(self) -> tuple[MediaData, ...]:

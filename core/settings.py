@@ -13,10 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import ConfigError
 
 # Kinds the registries know; a channel of any other kind is a config error.
-COLLECT_KINDS = {"mastodon", "pixelfed"}
-PUBLISH_KINDS = {"mastodon", "pixelfed"}
-# Kinds that cannot read a hashtag timeline without a token.
-TOKEN_REQUIRED_TO_COLLECT = {"pixelfed"}
+COLLECT_KINDS = {"mastodon", "pixelfed", "bluesky", "flickr", "rss"}
+PUBLISH_KINDS = {"mastodon", "pixelfed", "bluesky"}
+# Kinds that cannot read a hashtag without a secret (token, app password or API key).
+TOKEN_REQUIRED_TO_COLLECT = {"pixelfed", "bluesky", "flickr"}
+# Where a kind lives when the channel does not say (Mastodon-compatible instances always must).
+DEFAULT_BASE_URL = {"bluesky": "https://bsky.social", "flickr": "https://api.flickr.com/services/rest"}
+# Licences (as families: version and port dropped) that may be reposted without asking.
+DEFAULT_LICENSES = ["CC BY", "CC BY-SA", "CC0", "Public Domain Mark"]
 
 DEFAULT_TEMPLATE = "{caption}\n\n📷 {credit} · {url}\n{hashtags}"
 
@@ -79,6 +83,15 @@ class PublishSettings(Strict):
         return value
 
 
+class LicenseSettings(Strict):
+    allowed: list[str] = DEFAULT_LICENSES  # families reposted without asking; NC ones too on non_commercial channels
+
+    @field_validator("allowed")
+    @classmethod
+    def _families(cls, value: list[str]) -> list[str]:
+        return [" ".join(v.split()) for v in value]
+
+
 class ScheduleSettings(Strict):
     collect_every_minutes: int = Field(60, ge=0)
     nightly: str = "30 2 * * *"
@@ -93,20 +106,23 @@ class ScheduleSettings(Strict):
 
 class ChannelSettings(Strict):
     kind: str
-    base_url: str
+    base_url: str | None = None
     collect: bool = True
     publish: bool = False
     token_env: str | None = None
+    handle: str | None = None  # bluesky: the account's handle (its app password is in token_env)
+    feed_url: str | None = None  # rss: the feed to read
+    non_commercial: bool = False  # publishing channel: NC-licensed photos may be reposted here
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
     template: str | None = None
 
-    @field_validator("base_url")
+    @field_validator("base_url", "feed_url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("write the instance URL with its scheme, e.g. https://mastodon.social")
-        return value.rstrip("/")
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("write the URL with its scheme, e.g. https://mastodon.social")
+        return value.rstrip("/") if value else value
 
     @model_validator(mode="after")
     def _kind(self) -> ChannelSettings:
@@ -115,14 +131,28 @@ class ChannelSettings(Strict):
             raise ValueError(f"unknown kind {self.kind!r}; use one of {', '.join(sorted(known))}")
         if self.publish and self.kind not in PUBLISH_KINDS:
             raise ValueError(f"kind {self.kind!r} cannot publish; set publish = false")
+        if self.base_url is None and self.kind in ("mastodon", "pixelfed"):
+            raise ValueError(f"a {self.kind} channel needs base_url, the instance's address, e.g. https://pixelfed.social")
+        if self.kind == "rss" and not self.feed_url:
+            raise ValueError("an rss channel needs feed_url, the address of the feed")
+        if self.kind == "bluesky" and not self.handle:
+            raise ValueError("a bluesky channel needs handle, e.g. handle = \"welovebrussels.bsky.social\"")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_base_url(cls, data: dict) -> dict:
+        if isinstance(data, dict) and not data.get("base_url") and data.get("kind") in DEFAULT_BASE_URL:
+            data = {**data, "base_url": DEFAULT_BASE_URL[data["kind"]]}
+        return data
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) if self.token_env else None
 
     @property
     def host(self) -> str:
-        return self.base_url.split("://", 1)[1].split("/", 1)[0]
+        url = self.base_url or self.feed_url or ""
+        return url.split("://", 1)[-1].split("/", 1)[0]
 
 
 class Settings(Strict):
@@ -136,6 +166,7 @@ class Settings(Strict):
     collect: CollectSettings = CollectSettings()
     publish: PublishSettings = PublishSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    licenses: LicenseSettings = LicenseSettings()
     channels: dict[str, ChannelSettings] = {}
     path: Path = Path("config.toml")
 
