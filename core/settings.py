@@ -220,7 +220,17 @@ def _describe(error: ValidationError, path: Path) -> str:
     return f"{path}: '{key}': {msg}"
 
 
-def load_settings(path: Path | str, *, env: dict[str, str] | None = None) -> Settings:
+def token_problem(name: str, channel: ChannelSettings, env: dict[str, str] | os._Environ) -> str | None:
+    """Why this channel cannot run with this environment (a missing secret), or None."""
+    needs = channel.publish or (channel.collect and channel.kind in TOKEN_REQUIRED_TO_COLLECT)
+    if needs and not channel.token_env:
+        return f"'channels.{name}.token_env' is missing; name the environment variable that holds the {channel.kind} secret"
+    if needs and not env.get(channel.token_env or ""):
+        return f"channels.{name} needs a secret but ${channel.token_env} is not set; export it or set publish = false"
+    return None
+
+
+def load_settings(path: Path | str, *, env: dict[str, str] | None = None, check_secrets: bool = True) -> Settings:
     """Read, validate and check config.toml; raise ConfigError with one actionable line."""
     path = Path(path)
     env = os.environ if env is None else env
@@ -238,12 +248,7 @@ def load_settings(path: Path | str, *, env: dict[str, str] | None = None) -> Set
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
     for name, channel in settings.channels.items():
-        needs = channel.publish or (channel.collect and channel.kind in TOKEN_REQUIRED_TO_COLLECT)
-        if needs and not channel.token_env:
-            raise ConfigError(f"{path}: 'channels.{name}.token_env' is missing; name the environment "
-                              f"variable that holds the {channel.kind} token")
-        if needs and not env.get(channel.token_env or ""):
-            raise ConfigError(f"{path}: channels.{name} needs a token but ${channel.token_env} is not set; "
-                              f"export it or set publish = false")
+        problem = token_problem(name, channel, env) if check_secrets else None
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
     return settings
-

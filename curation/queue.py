@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from core.db import Database
 from core.errors import UsageError
 from core.models import Decision, Post, Status
+from core.settings import Settings
 
 SYSTEM_ACTOR = "wlb"
 
@@ -49,24 +50,41 @@ def _items(session: Session, ids: Sequence[int]) -> list[Post]:
     return posts
 
 
+def licence_problem(post: Post, settings: Settings, targets: Sequence[str]) -> str | None:
+    """Why reposting this item to these channels needs the photographer's permission, or None."""
+    from publisher.licenses import needs_permission
+
+    channels = list(targets) or [n for n, ch in settings.channels.items() if ch.publish]
+    non_commercial = bool(channels) and all(settings.channels[c].non_commercial for c in channels if c in settings.channels)
+    return needs_permission(post.license, settings.licenses.allowed, non_commercial=non_commercial)
+
+
 def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish_channels: Sequence[str],
-            caption: str | None = None, actor: str | None = None, reason: str = "") -> list[Post]:
+            caption: str | None = None, actor: str | None = None, reason: str = "",
+            settings: Settings | None = None, force: bool = False) -> list[Post]:
     """Approve items for publishing to the given channels (default: every publishing channel)."""
     unknown = [t for t in targets if t not in publish_channels]
     if unknown:
         have = ", ".join(publish_channels) or "none; set publish = true on a channel"
         raise UsageError(f"--to {unknown[0]}: not a publishing channel (publishing channels: {have})")
+    if force and not reason.strip():
+        raise UsageError("--force needs --reason: say how the photographer gave permission (it is recorded)")
     actor = actor or reviewer()
     with db.session() as session:
         posts = _items(session, ids)
         for post in posts:
             if post.status not in APPROVABLE:
                 raise UsageError(f"item #{post.id} is {post.status}; only pending, rejected or duplicate items can be approved")
+            problem = licence_problem(post, settings, targets) if settings else None
+            if problem and not force:
+                raise UsageError(f"item #{post.id} needs permission: {problem}; ask the photographer, then approve "
+                                 f"with --force --reason 'how they agreed'")
         for post in posts:
             post.targets = list(targets)  # empty: every publishing channel at publish time
             if caption is not None:
                 post.caption = caption
-            transition(session, post, Status.APPROVED, actor=actor, action="approve", reason=reason)
+            action = "approve-forced" if force else "approve"
+            transition(session, post, Status.APPROVED, actor=actor, action=action, reason=reason)
         session.commit()
         return posts
 
