@@ -48,9 +48,9 @@ def _rss(token: str | None, channel: ChannelSettings, settings: Settings, http: 
 
 
 def _bluesky(token: str | None, channel: ChannelSettings, settings: Settings, http: Http) -> str:
-    from collector.bluesky import check  # imported on use: the atproto SDK is slow to import
+    from collector.bluesky import api_for  # imported on use: the atproto SDK is slow to import
 
-    return check(channel, settings, http, token)
+    return f"reachable; logged in as {api_for(channel, settings, http).check()}"
 
 
 PROBES: dict[str, Callable[[str | None, ChannelSettings, Settings, Http], str]] = {

@@ -222,7 +222,8 @@ def _reset_at(headers: httpx.Headers, now: float) -> float | None:
     if "x-ratelimit-reset" in headers:
         return _when(headers["x-ratelimit-reset"], now, epoch_allowed=True)
     if "ratelimit-reset" in headers:
-        return _when(headers["ratelimit-reset"], now, epoch_allowed=False)
+        # The IETF draft says delta-seconds; Bluesky sends a unix time. A number past 1e9 can only be the latter.
+        return _when(headers["ratelimit-reset"], now, epoch_allowed=True)
     return None
 
 
@@ -291,14 +292,15 @@ class Http:
         self._client.close()
 
     def request(self, method: str, url: str, *, params=None, headers=None, json=None, data=None,
-                files=None, retry: bool = True, max_bytes: int | None = None) -> httpx.Response:
+                files=None, content: bytes | None = None, retry: bool = True,
+                max_bytes: int | None = None) -> httpx.Response:
         """Send a request under the policy; return the final response (2xx, 3xx without Location, 4xx)."""
         attempts = 1 + (self.net.retries if retry else 0)
         failures = hops = 0
         first = url
         method = method.upper()
         headers = httpx.Headers(headers)
-        body: dict[str, Any] = {"json": json, "data": data, "files": files}
+        body: dict[str, Any] = {"json": json, "data": data, "files": files, "content": content}
         while True:
             check_url(url, self.net.allow_private, self._resolve)
             host = _parse(url).host
@@ -409,7 +411,7 @@ class Http:
         status = response.status_code
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
             method = "GET"
-            body.update(json=None, data=None, files=None)
+            body.update(json=None, data=None, files=None, content=None)
             for name in ("content-type", "content-length"):
                 headers.pop(name, None)
         if origin_of(str(target)) != origin_of(str(response.url)):

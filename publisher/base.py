@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
-from publisher.credit import Limits
+from publisher.credit import CreditAuthor, Limits
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,8 @@ class UploadImage:
     data: bytes
     mime: str
     alt: str
+    width: int | None = None  # of `data` as prepared for upload
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class PublishRequest:
     spoiler_text: str = ""
     language: str | None = None
     visibility: str = "public"
+    author: CreditAuthor | None = None  # who the text credits, for targets that link a credit to an account
+    planned_at: datetime | None = None  # when the publication row was first written: the same on every retry
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class Published:
 
 class Publisher(Protocol):
     """One target channel."""
+
+    network: str  # whose accounts a credit can mention: "fediverse", "bluesky"
 
     def limits(self) -> Limits:
         """The target's text and media limits, read from the platform when it publishes them."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 FIELDS = ("caption", "credit", "url", "hashtags", "author_name")
 ELLIPSIS = "…"
+# How a credit names a network its account cannot be mentioned from.
+NETWORK_NAMES = {"fediverse": "the fediverse", "bluesky": "Bluesky", "flickr": "Flickr"}
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,17 @@ class Limits:
     max_chars: int = 500
     max_media: int = 4
     url_chars: int = 23
+    length: Callable[[str], int] | None = None  # how the target counts; None: as Mastodon does
+
+
+@dataclass(frozen=True)
+class CreditAuthor:
+    """The photographer as credited: `handle` is user@host on the fediverse, the handle on Bluesky."""
+
+    network: str
+    handle: str
+    name: str = ""
+    uid: str | None = None  # a Bluesky DID: what a mention facet points at
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,73 @@ def fediverse_handle(acct: str, source_host: str) -> str:
     return f"@{user}@{domain}"
 
 
+def credit_line(author: CreditAuthor, target: str, *, source_host: str = "") -> str:
+    """How a repost on the `target` network names the photographer: a mention where it reaches them, else name and handle."""
+    handle = author.handle.strip().lstrip("@")
+    if author.network == "fediverse":
+        handle = fediverse_handle(handle, source_host)
+    elif author.network == target == "bluesky":
+        handle = f"@{handle}"  # the publisher adds the mention facet that notifies them
+    if author.network == target:
+        return handle
+    # "@name" would mention someone else on the target (Mastodon reads a bare @word as a local user),
+    # so another network's account is named in words, with the original's link beside it.
+    where = NETWORK_NAMES.get(author.network, author.network)
+    name = " ".join(author.name.split())
+    if not name or name.lower() in (handle.lower(), handle.lower().lstrip("@")):
+        return f"{handle} on {where}"
+    return f"{name} ({handle} on {where})"
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters in `text`, never fewer than Unicode's extended grapheme clusters (UAX #29)."""
+    # Only the certain joins are made (combining marks, variation selectors, skin tones, tag characters,
+    # emoji joined by ZWJ, flag pairs); anything else counts one per code point, so a text we accept
+    # is never rejected by a server counting full UAX #29 clusters (Bluesky's lexicon maxGraphemes).
+    count, emoji, joined, flag = 0, False, False, False
+    for char in text:
+        if count and _extends(char):
+            joined = emoji and char == "\u200d"
+            continue
+        if joined and _pictographic(char):
+            joined = False
+            continue
+        if flag and _regional(char):
+            flag = False
+            continue
+        count += 1
+        emoji, joined, flag = _pictographic(char), False, _regional(char)
+    return count
+
+
+def bluesky_length(text: str) -> int:
+    """Length against Bluesky's post limits: 300 graphemes and 3,000 UTF-8 bytes, i.e. ten bytes a grapheme."""
+    return max(graphemes(text), -(-len(text.encode("utf-8")) // 10))
+
+
+def _extends(char: str) -> bool:
+    """Grapheme_Cluster_Break Extend or ZWJ: joins the character before it."""
+    point = ord(char)
+    return (char == "\u200d" or unicodedata.category(char) in ("Mn", "Me")
+            or 0x1F3FB <= point <= 0x1F3FF or 0xE0020 <= point <= 0xE007F)
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+
+
+# Blocks that are Extended_Pictographic throughout (emoji-data.txt), plus the signs most used after a
+# ZWJ (gender, medical, heart); a real pictograph missing here only makes the count higher.
+_PICTOGRAPHS = ((0x1F300, 0x1F3FA), (0x1F400, 0x1F53D), (0x1F546, 0x1F64F), (0x1F680, 0x1F6FF),
+                (0x1F90C, 0x1F93A), (0x1F947, 0x1FAFF), (0x2640, 0x2640), (0x2642, 0x2642),
+                (0x2695, 0x2696), (0x2708, 0x2708), (0x2764, 0x2764), (0x2B1B, 0x2B1C))
+
+
+def _pictographic(char: str) -> bool:
+    point = ord(char)
+    return any(low <= point <= high for low, high in _PICTOGRAPHS)
+
+
 def compose(
     template: str,
     data: CreditInput,
@@ -76,7 +156,7 @@ def compose(
 ) -> str:
     """The repost text, with the caption shortened at a word boundary if the whole is too long."""
     _check_fields(template)
-    measure = length or (lambda text: mastodon_length(text, limits.url_chars))
+    measure = length or limits.length or (lambda text: mastodon_length(text, limits.url_chars))
     caption = _clean_caption(data.caption)
 
     def render(cut: str) -> str:

@@ -13,6 +13,8 @@ EXT = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif
 class MastodonPublisher:
     """Reposts to our own account on a Mastodon-compatible instance."""
 
+    network = "fediverse"
+
     def __init__(self, api: MastodonAPI, *, kind: str = "mastodon"):
         self.api = api
         self.kind = kind

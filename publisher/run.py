@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
+from io import BytesIO
 from zoneinfo import ZoneInfo
 
+from PIL import Image
 from sqlmodel import Session, col, func, select
 
 from collector.base import Collector
@@ -26,7 +28,7 @@ from core.report import RunReport
 from core.settings import Settings
 from curation.queue import SYSTEM_ACTOR, transition
 from publisher.base import Publisher, PublishRequest, UploadImage
-from publisher.credit import CreditInput, compose, fediverse_handle
+from publisher.credit import CreditAuthor, CreditInput, compose, credit_line
 
 MAX_ATTEMPTS = 3
 
@@ -66,7 +68,8 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
              channel: str) -> PublishRequest:
     author = session.get(Author, post.author_id)
     source = settings.channels.get(post.channel)
-    credit = fediverse_handle(author.handle, source.host if source else "") if author.network == "fediverse" else author.name
+    credited = CreditAuthor(network=author.network, handle=author.handle, name=author.name, uid=author.uid)
+    credit = credit_line(credited, publisher.network, source_host=source.host if source else "")
     template = settings.channels[channel].template or settings.publish.template
     limits = publisher.limits()
     text = compose(template, CreditInput(caption=post.caption if post.caption is not None else post.text,
@@ -77,10 +80,13 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
     media = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK).order_by(Media.position))
     for m in list(media)[: limits.max_media]:
         data, mime = prepare_for_upload(store.read(m.path), max_bytes=max_bytes, max_pixels=max_pixels)
-        images.append(UploadImage(data=data, mime=mime, alt=(m.alt_text or "").strip() or settings.publish.alt_fallback))
+        with Image.open(BytesIO(data)) as prepared:  # reads the header only
+            width, height = prepared.size
+        images.append(UploadImage(data=data, mime=mime, alt=(m.alt_text or "").strip() or settings.publish.alt_fallback,
+                                  width=width, height=height))
     return PublishRequest(text=text, images=images, idempotency_key=idempotency_key(post, channel),
                           original_url=post.url, sensitive=post.sensitive, spoiler_text=post.spoiler_text,
-                          language=post.language, visibility=settings.publish.visibility)
+                          language=post.language, visibility=settings.publish.visibility, author=credited)
 
 
 def publish(db: Database, settings: Settings, store: MediaStore, publishers: dict[str, Publisher],
@@ -130,6 +136,7 @@ def _one(session: Session, settings: Settings, store: MediaStore, publisher: Pub
         pub = Publication(post_id=post.id, channel=channel, idempotency_key=request.idempotency_key, text=request.text)
         session.add(pub)
         session.commit()
+    request = replace(request, planned_at=pub.created_at)
     try:
         found = publisher.find_existing(request) if pub.attempts else None
         pub.attempts += 1

@@ -1,0 +1,208 @@
+"""Bluesky hashtag collector: app.bsky.feed.searchPosts pages → normalized posts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from atproto import models
+
+from collector.bluesky_api import BadRequest, BlueskyAPI, SessionFile, session_path
+from core.errors import NotFound, PlatformError
+from core.http import Http
+from core.posts import AuthorData, MediaData, Page, PostData
+from core.settings import ChannelSettings, Settings
+
+PAGE_SIZE = 100  # the lexicon's maximum
+# Label values that mean "content warning" (com/atproto/label/defs.json), and those that mean the
+# post must not be shown to the public at all: the author's "!no-unauthenticated" asks exactly that.
+SENSITIVE = {"porn", "sexual", "nudity", "graphic-media", "!warn"}
+WITHHELD = {"!hide", "!takedown", "!no-unauthenticated"}
+# searchPosts filters and sorts on sortAt = min(createdAt, indexedAt): a post indexed a little late
+# still sorts at its createdAt, behind a watermark already stored. Asking again for the last hour
+# catches those; posts already stored are recognised by their uri.
+OVERLAP = timedelta(hours=1)
+MAX_CURSOR = 160  # longer cursors are not stored: an interrupted sweep then starts again from the newest
+_POST_URI = re.compile(r"at://([^/]+)/(app\.bsky\.feed\.post)/([^/]+)")
+
+
+def split_uri(uri: str) -> tuple[str, str, str]:
+    """at://<did>/app.bsky.feed.post/<rkey> → (did, collection, rkey)."""
+    found = _POST_URI.fullmatch(uri or "")
+    if not found:
+        raise PlatformError(f"{uri!r} is not the at:// uri of a Bluesky post")
+    return found.group(1), found.group(2), found.group(3)
+
+
+def permalink(author: str, rkey: str) -> str:
+    return f"https://bsky.app/profile/{author}/post/{rkey}"
+
+
+def sort_at(view: models.AppBskyFeedDefs.PostView) -> datetime:
+    """When the AppView sorts the post: its createdAt, unless that claims a time after it was indexed."""
+    indexed = _time(view.indexed_at)
+    created = _time(getattr(view.record, "created_at", None))
+    if indexed is None:
+        raise PlatformError(f"Bluesky sent post {view.uri} with an unreadable indexedAt {view.indexed_at!r}")
+    return min(created, indexed) if created else indexed
+
+
+def _time(value: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or UTC) if moment else None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _labels(view: models.AppBskyFeedDefs.PostView) -> set[str]:
+    """The post's label values: moderation labels and the author's self-labels, minus negated ones."""
+    labels = view.labels or []
+    self_labels = getattr(getattr(view.record, "labels", None), "values", None) or []
+    found = {label.val for label in labels if not label.neg} | {value.val for value in self_labels}
+    return found - {label.val for label in labels if label.neg}
+
+
+def _media(embed: object) -> tuple[list[MediaData], str | None]:
+    """The post's own images (not a quoted post's), or why there are none."""
+    if isinstance(embed, models.AppBskyEmbedRecordWithMedia.View):
+        embed = embed.media
+    if isinstance(embed, models.AppBskyEmbedImages.View):
+        items = embed.images
+    elif isinstance(embed, models.AppBskyEmbedGallery.View):
+        items = [i for i in embed.items if isinstance(i, models.AppBskyEmbedGallery.ViewImage)]
+    elif isinstance(embed, models.AppBskyEmbedVideo.View):
+        return [], "video only"
+    else:
+        return [], "no media"
+    media = [MediaData(url=i.fullsize, alt_text=i.alt or None, width=getattr(i.aspect_ratio, "width", None),
+                       height=getattr(i.aspect_ratio, "height", None)) for i in items if i.fullsize]
+    return media, None if media else "no media"
+
+
+def _tags(record: models.AppBskyFeedPost.Record) -> set[str]:
+    tags = {t.lower() for t in record.tags or []}
+    for facet in record.facets or []:
+        tags |= {f.tag.lower() for f in facet.features if isinstance(f, models.AppBskyRichtextFacet.Tag)}
+    return tags
+
+
+def parse_post(view: models.AppBskyFeedDefs.PostView, hashtag: str) -> tuple[PostData | None, str | None]:
+    """A postView → (post, None), or (None, why it was skipped)."""
+    record = view.record
+    if not isinstance(record, models.AppBskyFeedPost.Record):
+        raise PlatformError(f"Bluesky sent {view.uri} with a record that is not a post")
+    labels = _labels(view)
+    if labels & WITHHELD:
+        return None, "withheld by a label"
+    tags = _tags(record)
+    if hashtag not in tags and not re.search(rf"#{re.escape(hashtag)}(?!\w)", record.text, re.IGNORECASE):
+        return None, "hashtag not in the post"  # search matched it some other way (a link card, a longer tag)
+    media, why = _media(view.embed)
+    if not media:
+        return None, why
+    _, _, rkey = split_uri(view.uri)
+    handle = (view.author.handle if view.author.handle != "handle.invalid" else view.author.did).lower()
+    author = AuthorData(handle=handle, name=view.author.display_name or handle, network="bluesky",
+                        profile_url=f"https://bsky.app/profile/{handle}", uid=view.author.did)
+    post = PostData(key=view.uri, remote_id=view.uri, url=permalink(handle, rkey), author=author,
+                    created_at=_time(record.created_at) or sort_at(view), text=record.text,
+                    language=(record.langs or [None])[0], sensitive=bool(labels & SENSITIVE),
+                    tags=tuple(sorted(tags)), media=tuple(media))
+    return post, None
+
+
+class Mark(NamedTuple):
+    """The stored watermark: the newest sortAt committed, and where an unfinished sweep continues."""
+
+    since: str | None = None
+    top: str | None = None  # the newest sortAt the unfinished sweep has seen
+    cursor: str | None = None
+    left: int | None = None  # pages the first run may still fetch
+
+    def encode(self) -> str:
+        return json.dumps({k: v for k, v in self._asdict().items() if v is not None}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: str | None) -> Mark:
+        try:
+            data = json.loads(value) if value else {}
+            return cls(**{k: data.get(k) for k in cls._fields})
+        except (ValueError, TypeError, AttributeError):
+            return cls()  # unreadable: collect as on a first run; stored posts are recognised
+
+
+class BlueskyCollector:
+    """Pages searchPosts newest first, down to the stored watermark (or backfill_pages on a first run)."""
+
+    def __init__(self, api: BlueskyAPI, *, backfill_pages: int = 5, page_size: int = PAGE_SIZE):
+        self.api = api
+        self.backfill_pages = backfill_pages
+        self.page_size = page_size
+
+    def pages(self, hashtag: str, watermark: str | None) -> Iterator[Page]:
+        mark = Mark.decode(watermark)
+        since, top, cursor = _time(mark.since), _time(mark.top), mark.cursor
+        floor = since - OVERLAP if since else None
+        left = mark.left if cursor else (None if since else self.backfill_pages)
+        resumed = bool(cursor)  # the stored cursor may be stale: the server may have forgotten it
+        while True:
+            try:
+                answer = self.api.search_posts(f"#{hashtag}", tag=hashtag, since=floor and _iso(floor),
+                                               cursor=cursor, limit=self.page_size)
+            except BadRequest:
+                if not resumed:
+                    raise
+                cursor, resumed = None, False  # sweep again from the newest
+                continue
+            resumed = False
+            views = [v for v in answer.posts if floor is None or sort_at(v) >= floor]
+            reached = len(views) < len(answer.posts)  # the server ignored `since`: we are past the watermark
+            top = max([t for t in (top, *(sort_at(v) for v in views)) if t], default=None)
+            left = None if left is None else left - 1
+            more = answer.cursor and answer.cursor != cursor and views and not reached and left != 0
+            cursor = answer.cursor if more else None
+            if cursor is None:
+                newest = max([t for t in (since, top) if t], default=None)
+                yield self._page(views, hashtag, Mark(since=newest and _iso(newest)).encode(), len(answer.posts))
+                return
+            pending = Mark(mark.since, top and _iso(top), cursor, left)
+            yield self._page(views, hashtag, pending.encode() if len(cursor) <= MAX_CURSOR else None,
+                             len(answer.posts))
+
+    def _page(self, views: list, hashtag: str, watermark: str | None, fetched: int) -> Page:
+        posts, skipped = [], Counter()
+        for view in views:
+            post, why = parse_post(view, hashtag)
+            if post:
+                posts.append(post)
+            else:
+                skipped[why] += 1
+        return Page(posts=posts, watermark=watermark, fetched=fetched, skipped=dict(skipped))
+
+    def exists(self, remote_id: str) -> bool:
+        """Whether the post is still there: com.atproto.repo.getRecord answers RecordNotFound once it is deleted."""
+        try:
+            self.api.get_record(*split_uri(remote_id))
+        except NotFound:
+            return False
+        return True
+
+
+def api_for(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyAPI:
+    """The API for a channel's account; its collector and publisher share the stored session."""
+    path = session_path(settings.data_dir, channel.handle, channel.base_url)
+    return BlueskyAPI(http, channel.base_url, channel.handle, channel.token(), password_env=channel.token_env,
+                      session_file=SessionFile(path, channel.handle, channel.base_url))
+
+
+def build(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyCollector:
+    return BlueskyCollector(api_for(channel, settings, http), backfill_pages=settings.collect.backfill_pages)
