@@ -125,6 +125,35 @@ def review(ctx: typer.Context) -> None:
 
 
 @app.command()
+def dedup(ctx: typer.Context, paths: Annotated[list[Path], typer.Argument(help="image files or folders")],
+          json: JsonOpt = False) -> None:
+    """Group image files into clusters of the same photo and find them in the archive. Example: wlb dedup inbox/"""
+    from core.output import dedup_output
+    from curation.files import dedup as dedup_files
+
+    config = ctx.obj or Path("config.toml")
+    settings = load_settings(config) if Path(config).exists() else None  # works without an archive too
+    dedup_output(Output(json_mode=json), dedup_files(paths, settings))
+
+
+@app.command()
+def rehash(ctx: typer.Context, everything: Annotated[bool, typer.Option("--all", help="every image, not only outdated ones")] = False,
+           json: JsonOpt = False) -> None:
+    """Recompute image hashes after an upgrade; resumable. Example: wlb rehash"""
+    from curation.rehash import rehash as rehash_archive
+
+    pipeline = Pipeline(_settings(ctx))
+    with RichHooks() as hooks:
+        report = rehash_archive(pipeline.db, pipeline.store, everything=everything,
+                                on_start=lambda total: hooks.stage("rehash", total), on_done=lambda n: hooks.advance("rehash", n))
+    out = Output(json_mode=json)
+    out.json(report) if json else out.message(f"hashed {report.hashed} images (hash set version {report.version})"
+                                              + (f"; {len(report.failed)} unreadable" if report.failed else ""))
+    for failure in report.failed if not json else []:
+        out.message(f"  unreadable: {failure}", "yellow")
+
+
+@app.command()
 def publish(ctx: typer.Context, channel: Annotated[str | None, typer.Option(help="only this publishing channel")] = None,
             dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be sent; send nothing")] = False,
             json: JsonOpt = False) -> None:

@@ -146,6 +146,7 @@ def _record(media: Media, result: Fetched, report: ChannelReport) -> None:
                                                                 result.info.format, result.size)
         if result.hashes:
             media.phash, media.dhash = result.hashes.phash, result.hashes.dhash
+            media.hash_set, media.hash_version = result.hashes.records, result.hashes.version
         report.downloaded += 1
     elif result.refused:
         media.state, media.refused_reason = MediaState.REFUSED, result.refused

@@ -114,9 +114,30 @@ def _v2_licences(op: Operations) -> None:
     op.add_column("author", sa.Column("uid", sa.String(512)))
 
 
+def _v3_hash_sets(op: Operations) -> None:
+    """Every kind of perceptual hash per image, and the matches behind merges and possible duplicates."""
+    op.add_column("media", sa.Column("hash_version", sa.Integer))
+    op.add_column("media", sa.Column("hash_set", sa.LargeBinary))
+    op.create_table(
+        "image_match",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False, index=True),
+        sa.Column("other_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False, index=True),
+        sa.Column("media_id", sa.Integer, sa.ForeignKey("media.id"), nullable=False),
+        sa.Column("other_media_id", sa.Integer, sa.ForeignKey("media.id"), nullable=False),
+        sa.Column("rule", sa.String(32), nullable=False),
+        sa.Column("tier", sa.String(16), nullable=False),
+        sa.Column("phash_distance", sa.Integer, nullable=False),
+        sa.Column("dhash_distance", sa.Integer, nullable=False),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("post_id", "other_id"),
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
+    3: _v3_hash_sets,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

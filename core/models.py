@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, DateTime, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, LargeBinary, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -108,6 +109,27 @@ class Media(SQLModel, table=True):
     # 64-bit perceptual hashes stored as signed integers: compact and fast to load in bulk.
     phash: int | None = Field(default=None, sa_type=BigInteger)
     dhash: int | None = Field(default=None, sa_type=BigInteger)
+    # Every kind of hash (curation.hashing records) and the version that computed them; NULL: hash again.
+    hash_version: int | None = None
+    hash_set: builtins.bytes | None = Field(default=None, sa_type=LargeBinary)  # `bytes` is a column here
+
+
+class ImageMatch(SQLModel, table=True):
+    """Why an item was merged into, or flagged as a possible duplicate of, an earlier one."""
+
+    __tablename__ = "image_match"
+    __table_args__ = (UniqueConstraint("post_id", "other_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)  # the item curated later
+    other_id: int = Field(foreign_key="post.id", index=True)
+    media_id: int = Field(foreign_key="media.id")
+    other_media_id: int = Field(foreign_key="media.id")
+    rule: str = Field(max_length=32)  # same photo, framed, cropped, edges edited, mirrored, rotated, same file
+    tier: str = Field(max_length=16)  # duplicate (merged automatically) or possible (a person decides)
+    phash_distance: int = 0
+    dhash_distance: int = 0
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Decision(SQLModel, table=True):

@@ -62,6 +62,7 @@ class Output:
         for it in items:
             ok = [m for m in it["media"] if m["state"] == "ok"]
             note = f"dup of #{it['duplicate_of']}: " if it["duplicate_of"] else ""
+            note += "".join(f"possible dup of #{d}: " for d in it.get("possible_duplicate_of", []))
             note += "; ".join(it["reasons"]) + ": " if it["reasons"] and not it["duplicate_of"] else ""
             row = [str(it["id"]), Text(it["status"], STATUS_STYLE.get(it["status"], ""))]
             row += [it["channel"]] if wide else []
@@ -83,6 +84,10 @@ class Output:
             lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
         if item.get("duplicates"):
             lines.append(Text("duplicates: " + ", ".join(f"#{d}" for d in item["duplicates"]), style="magenta"))
+        for d in item.get("possible_duplicate_of", []):
+            lines.append(Text(f"possible duplicate of #{d}: compare the images and decide", style="bold yellow"))
+        for m in item.get("matches", []):
+            lines.append(Text(_match_line(m), style="magenta" if m["tier"] == "duplicate" else "yellow"))
         for m in item["media"]:
             state = f"{m['width']}x{m['height']} {m['format']} phash {m['phash']}" if m["state"] == "ok" else m["refused_reason"] or m["state"]
             lines.append(Text(f"image: {state}  alt: {_short(m['alt_text'] or '-', 60)}", style="dim"))
@@ -119,6 +124,31 @@ class Output:
                 self.console.print(Text(f"  failed   {c.channel}: {error}", style="red"), soft_wrap=True)
         for warning in report.warnings:
             self.console.print(Text(f"  warning  {warning}", style="yellow"), soft_wrap=True)
+
+
+def _match_line(m: dict) -> str:
+    """'duplicate of #12 (cropped, pHash 2, dHash 1)' or 'possible duplicate: #15 ...'."""
+    what = ("duplicate" if m["tier"] == "duplicate" else "possible duplicate") + (" of" if m["earlier"] else ": has")
+    return (f"{what} #{m['id']} ({m['status']}; {m['rule']}, pHash distance {m['phash_distance']}, "
+            f"dHash distance {m['dhash_distance']})")
+
+
+def dedup_output(out: Output, result: dict) -> None:
+    """`wlb dedup`: clusters of the same photo, what the archive already holds, possible matches, errors."""
+    if out.json_mode:
+        return out.json(result)
+    for n, cluster in enumerate(result["clusters"], 1):
+        title = f"{n}. {len(cluster['files'])} file{'s' if len(cluster['files']) > 1 else ''}"
+        archive = "; ".join(f"#{a['id']} ({a['status']}, {a['rule']})" for a in cluster["archive_items"])
+        lines = [Text(f) for f in cluster["files"]]
+        lines.append(Text(f"in the archive: {archive}" if archive else "not in the archive",
+                          style="magenta" if archive else "green"))
+        out.console.print(Panel(Group(*lines), title=title, title_align="left", expand=False))
+    for p in result["possible"]:
+        out.console.print(Text(f"possibly the same photo (pHash distance {p['distance']}): {p['files'][0]}  {p['files'][1]}",
+                               style="yellow"), soft_wrap=True)
+    for e in result["errors"]:
+        out.console.print(Text(f"unreadable: {e['path']}: {e['reason']}", style="red"), soft_wrap=True)
 
 
 class RichHooks(Hooks):

@@ -59,8 +59,13 @@ class RulesSettings(Strict):
 
 
 class DedupSettings(Strict):
+    # Defaults from bench/dedup_accuracy.py on 40 real photographs (README, "How duplicates are found").
     phash_distance: int = Field(10, ge=0, le=64)
     dhash_distance: int = Field(12, ge=0, le=64)
+    mirror_distance: int = Field(4, ge=0, le=64)
+    possible_phash_distance: int = Field(12, ge=0, le=64)
+    possible_dhash_distance: int = Field(14, ge=0, le=64)
+    republish_months: int = Field(12, ge=0)
 
 
 class CollectSettings(Strict):

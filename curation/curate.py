@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from collector.media import MediaStore
 from core.db import Database
 from core.images import RefusedImage
-from core.models import Author, Media, MediaState, Post, Status
+from core.models import Author, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
 from core.report import RunReport
-from core.settings import Settings
-from curation.hashing import ImageHashes, hash_image
-from curation.index import HashIndex
+from core.settings import DedupSettings, Settings
+from curation.hashing import HASH_VERSION, ImageHashes, hash_image
+from curation.index import AUTO, POSSIBLE, HashIndex, Match, Rules
 from curation.queue import SYSTEM_ACTOR, transition
 from curation.rules import check_rules
 
@@ -23,23 +25,37 @@ COMMIT_EVERY = 100  # items per transaction; a kill leaves the rest `new`, and t
 DECIDED = {Status.APPROVED, Status.PUBLISHED, Status.REJECTED}
 
 
+def rules(dedup: DedupSettings) -> Rules:
+    """The match rules for the configured distances."""
+    return Rules(phash=dedup.phash_distance, dhash=dedup.dhash_distance, turned=dedup.mirror_distance,
+                 possible_phash=dedup.possible_phash_distance, possible_dhash=dedup.possible_dhash_distance)
+
+
 def load_index(session: Session) -> HashIndex:
     """Every hashed image of every curated item, whatever its status (rejected and published included)."""
     index = HashIndex()
-    rows = session.exec(
-        select(Media.post_id, Media.id, Media.sha256, Media.phash, Media.dhash).join(Post)
-        .where(col(Media.phash).is_not(None), Post.status != Status.NEW)
-    )
-    index.add_many(rows)
+    query = (select(Media.post_id, Media.id, Media.sha256, Media.hash_set, Media.phash, Media.dhash).join(Post)
+             .where(col(Media.phash).is_not(None), Post.status != Status.NEW))
+    # Plain rows in batches into numpy arrays: a million ORM objects would take seconds and gigabytes.
+    result = session.connection().execute(query)
+    while batch := result.fetchmany(20_000):
+        index.add_many(batch)
     return index
 
 
 def _hashes(session: Session, store: MediaStore, media: Media) -> ImageHashes:
-    if media.phash is None:
+    if media.hash_version != HASH_VERSION or media.phash is None:
         computed = hash_image(store.read(media.path))
-        media.phash, media.dhash = computed.phash, computed.dhash
+        set_hashes(media, computed)
         session.add(media)
-    return ImageHashes(sha256=media.sha256, phash=media.phash, dhash=media.dhash)
+    return ImageHashes(sha256=media.sha256, phash=media.phash, dhash=media.dhash, records=media.hash_set or b"",
+                       version=media.hash_version or 0)
+
+
+def set_hashes(media: Media, hashes: ImageHashes) -> None:
+    """Store an image's hashes on its row."""
+    media.phash, media.dhash = hashes.phash, hashes.dhash
+    media.hash_set, media.hash_version = hashes.records, hashes.version
 
 
 def _root(session: Session, post: Post) -> Post:
@@ -51,15 +67,55 @@ def _root(session: Session, post: Post) -> Post:
     return post
 
 
-def _candidates(session: Session, index: HashIndex, post: Post, hashes: list[ImageHashes], settings: Settings) -> list[Post]:
-    """Canonical items that hold a match for every image of this post."""
-    common: set[int] | None = None
+def _matches(index: HashIndex, post: Post, hashes: list[ImageHashes], rules: Rules) -> list[dict[int, Match]]:
+    """Per image of this post: the best match in each other item."""
+    per_image = []
     for h in hashes:
-        found = {m.post_id for m in index.matches(h, phash_distance=settings.dedup.phash_distance,
-                                                  dhash_distance=settings.dedup.dhash_distance)} - {post.id}
-        common = found if common is None else common & found
-    roots = {_root(session, session.get(Post, pid)).id for pid in common or ()}
-    return sorted((session.get(Post, pid) for pid in roots - {post.id}), key=lambda p: (p.created_at, p.id))
+        best: dict[int, Match] = {}
+        for m in index.matches(h, rules):
+            if m.post_id != post.id and m.post_id not in best:
+                best[m.post_id] = m
+        per_image.append(best)
+    return per_image
+
+
+def _published_on(session: Session, post: Post) -> datetime | None:
+    return session.exec(select(func.max(Publication.published_at)).where(Publication.post_id == post.id)).one()
+
+
+def _candidates(session: Session, post: Post, per_image: list[dict[int, Match]], settings: Settings,
+                report: RunReport) -> tuple[list[Post], set[int]]:
+    """Canonical items holding an automatic match for every image of this post; the ids of possible duplicates."""
+    common = set.intersection(*({pid for pid, m in found.items() if m.tier == AUTO} for found in per_image))
+    possible = {pid for found in per_image for pid in found} - common
+    roots = {_root(session, session.get(Post, pid)).id for pid in common} - {post.id}
+    others = sorted((session.get(Post, pid) for pid in roots), key=lambda p: (p.created_at, p.id))
+    window = timedelta(days=30.44 * settings.dedup.republish_months)
+    for other in list(others):
+        published = _published_on(session, other) if other.status == Status.PUBLISHED else None
+        if published and settings.dedup.republish_months and utcnow() - published > window:
+            # Published long ago: reposting it again may be welcome, but a person decides.
+            others.remove(other)
+            possible.add(other.id)
+            report.warnings.append(f"item #{post.id} is the same photo as #{other.id}, published on "
+                                   f"{published:%Y-%m-%d}: queued for review as a possible duplicate")
+    return others, possible
+
+
+def _record(session: Session, post: Post, per_image: list[dict[int, Match]], media: list[Media],
+            possible: set[int]) -> None:
+    """One row per other item matched: the closest image pair, its rule and its tier."""
+    best: dict[int, tuple[Media, Match]] = {}
+    for m, found in zip(media, per_image, strict=True):
+        for pid, match in found.items():
+            key = (match.tier != AUTO, match.phash_distance + match.dhash_distance)
+            if pid not in best or key < (best[pid][1].tier != AUTO, best[pid][1].phash_distance + best[pid][1].dhash_distance):
+                best[pid] = (m, match)
+    for pid, (m, match) in best.items():
+        tier = POSSIBLE if pid in possible else match.tier
+        session.add(ImageMatch(post_id=post.id, other_id=pid, media_id=m.id, other_media_id=match.media_id,
+                               rule=match.rule, tier=tier, phash_distance=match.phash_distance,
+                               dhash_distance=match.dhash_distance))
 
 
 def _merge(session: Session, post: Post, others: list[Post], report: RunReport) -> bool:
@@ -98,10 +154,11 @@ def curate(db: Database, settings: Settings, store: MediaStore, report: RunRepor
         posts = list(session.exec(select(Post).where(Post.status == Status.NEW, col(Post.id).not_in(waiting))
                                   .order_by(Post.created_at, Post.id)))
         index = load_index(session)
+        match_rules = rules(settings.dedup)
         if on_start:
             on_start(len(posts))
         for done, post in enumerate(posts, 1):
-            _curate_one(session, store, index, post, settings, report)
+            _curate_one(session, store, index, match_rules, post, settings, report)
             if done % COMMIT_EVERY == 0:
                 session.commit()
             if on_item:
@@ -124,8 +181,8 @@ def _usable(session: Session, store: MediaStore, media: list[Media]) -> list[tup
     return usable
 
 
-def _curate_one(session: Session, store: MediaStore, index: HashIndex, post: Post, settings: Settings,
-                report: RunReport) -> None:
+def _curate_one(session: Session, store: MediaStore, index: HashIndex, match_rules: Rules, post: Post,
+                settings: Settings, report: RunReport) -> None:
     channel = report.channel(post.channel)
     media = list(session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position)))
     usable = _usable(session, store, media)
@@ -134,7 +191,9 @@ def _curate_one(session: Session, store: MediaStore, index: HashIndex, post: Pos
         transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject", reason=f"no usable image: {why}")
         channel.rejected += 1
         return
-    others = _candidates(session, index, post, [h for _, h in usable], settings)
+    per_image = _matches(index, post, [h for _, h in usable], match_rules)
+    others, possible = _candidates(session, post, per_image, settings, report)
+    _record(session, post, per_image, [m for m, _ in usable], possible)
     for m, h in usable:
         index.add(post.id, m.id, h)
     if others and _merge(session, post, others, report):

@@ -1,43 +1,60 @@
-"""Exact and perceptual hashes of image bytes; the bits match imagehash.phash / imagehash.dhash."""
+"""Image bytes → sha256 and the set of perceptual hashes the duplicate index stores and queries with."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 
-import imagehash
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.images import RefusedImage
+from curation.signals import FULL, KINDS, compute
 
-# A JPEG is decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay at least this large:
-# plenty for a 32x32 resize, and several times faster than a full decode.
-DRAFT_MIN_SIDE = 256
+# Bump when the hash set or how it is computed changes; `wlb rehash` recomputes older rows.
+# 1: one pHash + dHash (imagehash's Lanczos reduction); 2: the kinds of curation.signals, box-filtered.
+HASH_VERSION = 2
+# JPEGs are decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay at least this large: the 32x32
+# reductions of 85% crops still average 3+ pixels per cell, and decoding costs a fraction of full size.
+DRAFT_MIN_SIDE = 128
 _ORIENTATION = 0x0112
 _BITS = 64
 _SIGN = 1 << (_BITS - 1)
 _MASK = (1 << _BITS) - 1
+RECORD = np.dtype([("kind", "u1"), ("phash", "<u8"), ("dhash", "<u8")])  # one hash in the packed form
 
 
 @dataclass(frozen=True)
 class ImageHashes:
-    """sha256 of the exact bytes; pHash and dHash as signed int64 so a database BigInteger holds them."""
+    """sha256 of the bytes; the full image's pHash/dHash as signed int64; every kind as packed records."""
 
     sha256: str
     phash: int
     dhash: int
+    records: bytes = field(default=b"", repr=False)
+    version: int = 0  # HASH_VERSION when computed here; 0 for hashes rebuilt from old rows
+
+    def kinds(self) -> np.ndarray:
+        """Structured array (kind, phash, dhash); only the full hash for rows hashed before version 2."""
+        if self.records:
+            return np.frombuffer(self.records, dtype=RECORD)
+        return np.array([(FULL, to_unsigned(self.phash), to_unsigned(self.dhash))], dtype=RECORD)
 
 
 def hash_image(data: bytes) -> ImageHashes:
     """Hash image bytes; raise RefusedImage if they cannot be decoded."""
-    gray = _grayscale(data)
-    return ImageHashes(
-        sha256=hashlib.sha256(data).hexdigest(),
-        phash=to_signed(_bits_to_int(imagehash.phash(gray).hash)),
-        dhash=to_signed(_bits_to_int(imagehash.dhash(gray).hash)),
-    )
+    return hash_gray(_grayscale(data), hashlib.sha256(data).hexdigest())
+
+
+def hash_gray(gray: np.ndarray, sha256: str = "") -> ImageHashes:
+    """Every kind of hash of a decoded grayscale image (float32, H x W)."""
+    chosen, phashes, dhashes = compute(gray, KINDS)
+    records = np.empty(len(chosen), dtype=RECORD)
+    records["kind"] = [k.id for k in chosen]
+    records["phash"], records["dhash"] = phashes, dhashes
+    return ImageHashes(sha256=sha256, phash=to_signed(int(phashes[0])), dhash=to_signed(int(dhashes[0])),
+                       records=records.tobytes(), version=HASH_VERSION)
 
 
 def to_signed(u: int) -> int:
@@ -52,7 +69,7 @@ def to_unsigned(s: int) -> int:
 
 
 def hash_hex(s: int) -> str:
-    """16 lowercase hex digits, the same text as str(imagehash.phash(...))."""
+    """16 lowercase hex digits, first bit most significant (imagehash prints hashes the same way)."""
     return f"{to_unsigned(s):016x}"
 
 
@@ -61,24 +78,26 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & _MASK).bit_count()
 
 
-def _grayscale(data: bytes) -> Image.Image:
-    """The upright image in mode L, decoded at reduced scale when the format allows it."""
+def _grayscale(data: bytes) -> np.ndarray:
+    """The upright image in grey levels (float32), decoded at reduced scale when the format allows it."""
     try:
         with Image.open(BytesIO(data)) as img:
             if img.format in ("JPEG", "MPO"):
                 width, height = img.size
-                img.draft("L", (min(width, DRAFT_MIN_SIDE), min(height, DRAFT_MIN_SIDE)))
+                scale = max((s for s in (8, 4, 2) if min(width, height) // s >= DRAFT_MIN_SIDE), default=1)
+                img.draft("L", (width // scale, height // scale))  # floor: Pillow picks the scale from it
             img.load()
             # Same pixels a viewer shows: a phone photo stored sideways must hash like its upright copy.
             if img.getexif().get(_ORIENTATION, 1) != 1:
                 img = ImageOps.exif_transpose(img)
-            return img.convert("L")
+            gray = img.convert("L")
+            factor = min(min(gray.size) // DRAFT_MIN_SIDE, 8)
+            if factor > 1:  # PNG, WebP, progressive leftovers: the box average a JPEG draft decode would give
+                gray = gray.reduce(factor)
+            return np.asarray(gray, dtype=np.float32)
+    except UnidentifiedImageError:
+        raise RefusedImage("not an image file Pillow can read") from None
     except Image.DecompressionBombError as exc:
         raise RefusedImage(f"image too large to hash ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise RefusedImage(f"cannot decode the image to hash it ({exc})") from None
-
-
-def _bits_to_int(bits: np.ndarray) -> int:
-    """Row-major bits, first bit most significant, as imagehash prints them."""
-    return int.from_bytes(np.packbits(bits.flatten().astype(np.uint8)).tobytes(), "big")

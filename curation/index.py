@@ -1,103 +1,172 @@
-"""In-memory index of image hashes for near-duplicate lookup, vectorized with numpy."""
+"""In-memory index of every stored kind of hash, scanned with vectorized XOR + popcount, and the match rules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from curation.hashing import ImageHashes, to_signed, to_unsigned
+from curation.hashing import RECORD, ImageHashes, to_unsigned
+from curation.signals import (BOTTOM, C85, C90, FULL, KINDS, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE)
 
+AUTO, POSSIBLE = "duplicate", "possible"
+STRAIGHT, TURNED = "straight", "turned"
+# (query kind, stored kind) → rule. Symmetric on purpose: whichever copy arrives first, the pair is compared.
+PAIRS: dict[tuple[int, int], str] = {
+    (FULL, FULL): "same photo",
+    (WHOLE, FULL): "framed", (FULL, WHOLE): "framed",
+    (C90, C90): "edges edited",  # a watermark or sticker near an edge: compare the centres
+    **{pair: "cropped" for sub in (C85, C90, LEFT, RIGHT, TOP, BOTTOM) for pair in ((FULL, sub), (sub, FULL))},
+    (MIRROR, FULL): "mirrored",
+    (ROT90, FULL): "rotated", (ROT270, FULL): "rotated",
+}
+RANK = {rule: n for n, rule in enumerate(dict.fromkeys(PAIRS.values()))}  # on equal distances, the plainest rule
+RULE_KIND = {rule: TURNED if rule in ("mirrored", "rotated") else STRAIGHT for rule in PAIRS.values()}
+STORED = tuple(k.id for k in KINDS if k.stored)
 _INITIAL_CAPACITY = 1024
-_NO_SHA = b""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Distance limits. Automatic merging needs both hashes to agree; mirrored and rotated matches need more."""
+
+    phash: int = 10
+    dhash: int = 12
+    turned: int = 4  # both hashes, for mirrored/rotated: symmetric scenes look alike mirrored
+    possible_phash: int = 12
+    possible_dhash: int = 14
+
+    def tier(self, rule: str, p: int, d: int) -> str | None:
+        """AUTO, POSSIBLE or None for a pair of distances found by `rule`."""
+        if RULE_KIND[rule] == TURNED:
+            if p <= self.turned and d <= self.turned:
+                return AUTO
+            return POSSIBLE if p <= self.phash and d <= self.dhash else None
+        if p <= self.phash and d <= self.dhash:
+            return AUTO
+        return POSSIBLE if p <= self.possible_phash and d <= self.possible_dhash else None
+
+    def scan_limit(self, rule: str) -> int:
+        """The pHash distance under which a stored hash is worth looking at for `rule`."""
+        return self.phash if RULE_KIND[rule] == TURNED else max(self.phash, self.possible_phash)
 
 
 @dataclass(frozen=True)
 class Match:
-    """A stored image close to the query; `exact` means the very same bytes."""
+    """A stored image close to the query: which rule found it, how sure (AUTO or POSSIBLE), how far."""
 
     post_id: int
     media_id: int
+    rule: str
+    tier: str
     phash_distance: int
     dhash_distance: int
-    exact: bool
+    exact: bool = False
+
+
+class _Column:
+    """Growable parallel arrays for one stored kind: pHash, dHash, and the row of the image they belong to."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.phash = np.zeros(0, dtype=np.uint64)
+        self.dhash = np.zeros(0, dtype=np.uint64)
+        self.image = np.zeros(0, dtype=np.int32)
+
+    def extend(self, phash: np.ndarray, dhash: np.ndarray, image: np.ndarray) -> None:
+        end = self.size + len(phash)
+        if end > len(self.phash):
+            capacity = max(end, 2 * len(self.phash), _INITIAL_CAPACITY)
+            for name in ("phash", "dhash", "image"):
+                old = getattr(self, name)
+                grown = np.zeros(capacity, dtype=old.dtype)
+                grown[: self.size] = old[: self.size]
+                setattr(self, name, grown)
+        self.phash[self.size:end], self.dhash[self.size:end], self.image[self.size:end] = phash, dhash, image
+        self.size = end
 
 
 class HashIndex:
-    """Parallel growable arrays (one row per stored image) scanned with XOR + popcount."""
+    """Every stored kind of every image, one column per kind, so each query kind scans only what it pairs with."""
 
     def __init__(self) -> None:
-        self._size = 0
-        self._post = np.empty(0, dtype=np.int64)
-        self._media = np.empty(0, dtype=np.int64)
-        self._phash = np.empty(0, dtype=np.uint64)
-        self._dhash = np.empty(0, dtype=np.uint64)
-        self._sha = np.empty(0, dtype="S32")
-        self._reserve(_INITIAL_CAPACITY)
+        self._n = 0
+        self._post = np.zeros(0, dtype=np.int64)
+        self._media = np.zeros(0, dtype=np.int64)
+        self._sha = np.zeros(0, dtype=np.uint64)  # first 8 bytes of the sha256; 0 when unknown
+        self._columns = {kind: _Column() for kind in STORED}
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def hashes(self) -> int:
+        """How many stored hashes (all kinds) the index holds."""
+        return sum(c.size for c in self._columns.values())
 
     def add(self, post_id: int, media_id: int, hashes: ImageHashes) -> None:
         """Store one image's hashes."""
-        self.add_many([(post_id, media_id, hashes.sha256, hashes.phash, hashes.dhash)])
+        self.add_many([(post_id, media_id, hashes.sha256, hashes.records or None, hashes.phash, hashes.dhash)])
 
-    def add_many(self, rows: Iterable[tuple[int, int, str | None, int, int]]) -> None:
-        """Store (post_id, media_id, sha256, phash, dhash) rows, e.g. straight from a database query."""
-        rows = list(rows)
+    def add_many(self, rows: Sequence[tuple[int, int, str | None, bytes | None, int | None, int | None]]) -> None:
+        """Store (post_id, media_id, sha256, packed records, phash, dhash) rows straight from a database query."""
         if not rows:
             return
-        posts, medias, shas, phashes, dhashes = zip(*rows, strict=True)
-        start, end = self._size, self._size + len(rows)
-        self._reserve(end)
-        self._post[start:end] = posts
-        self._media[start:end] = medias
-        self._sha[start:end] = [_digest(sha) for sha in shas]
-        # Signed int64 (as the database stores them) reinterpreted as the same 64 bits unsigned.
-        self._phash[start:end] = np.array([to_signed(h) for h in phashes], dtype=np.int64).view(np.uint64)
-        self._dhash[start:end] = np.array([to_signed(h) for h in dhashes], dtype=np.int64).view(np.uint64)
-        self._size = end
+        posts, medias, shas, blobs, phashes, dhashes = zip(*rows, strict=True)
+        start = self._n
+        self._grow(start + len(rows))
+        self._post[start:start + len(rows)] = posts
+        self._media[start:start + len(rows)] = medias
+        self._sha[start:start + len(rows)] = [int(s[:16], 16) if s else 0 for s in shas]
+        self._n += len(rows)
+        # Rows hashed before the hash set existed only have the full image's hashes: one record each.
+        packed = [bytes(b) if b else _legacy(p, d) for b, p, d in zip(blobs, phashes, dhashes, strict=True)]
+        records = np.frombuffer(b"".join(packed), dtype=RECORD)
+        owner = np.repeat(np.arange(start, self._n, dtype=np.int32), [len(b) // RECORD.itemsize for b in packed])
+        for kind, column in self._columns.items():
+            mine = records["kind"] == kind
+            if mine.any():
+                column.extend(records["phash"][mine], records["dhash"][mine], owner[mine])
 
-    def remove_post(self, post_id: int) -> None:
-        """Forget every image of one post."""
-        keep = self._post[: self._size] != post_id
-        kept = int(keep.sum())
-        if kept == self._size:
-            return
-        for array in (self._post, self._media, self._phash, self._dhash, self._sha):
-            array[:kept] = array[: self._size][keep]
-        self._size = kept
-
-    def __len__(self) -> int:
-        return self._size
-
-    def matches(self, hashes: ImageHashes, *, phash_distance: int, dhash_distance: int) -> list[Match]:
-        """Stored images with the same bytes, or within both distances; closest first."""
-        n = self._size
-        dist_p = np.bitwise_count(self._phash[:n] ^ np.uint64(to_unsigned(hashes.phash)))
-        dist_d = np.bitwise_count(self._dhash[:n] ^ np.uint64(to_unsigned(hashes.dhash)))
-        # Both signals must agree: one random 64-bit hash lands within 10 bits of another too often.
-        near = (dist_p <= phash_distance) & (dist_d <= dhash_distance)
-        digest = _digest(hashes.sha256)
-        exact = self._sha[:n] == digest if digest != _NO_SHA else np.zeros(n, dtype=bool)
-        found = [
-            Match(int(self._post[i]), int(self._media[i]), int(dist_p[i]), int(dist_d[i]), bool(exact[i]))
-            for i in np.flatnonzero(near | exact)
-        ]
-        found.sort(key=lambda m: (not m.exact, m.phash_distance + m.dhash_distance, m.post_id))
+    def matches(self, hashes: ImageHashes, rules: Rules) -> list[Match]:
+        """The best match per stored image: exact bytes, AUTO or POSSIBLE; surest and closest first."""
+        query = {int(r["kind"]): (r["phash"], r["dhash"]) for r in hashes.kinds()}
+        best: dict[int, tuple] = {}
+        for (qkind, skind), rule in PAIRS.items():
+            column = self._columns.get(skind)
+            if qkind not in query or column is None or column.size == 0:
+                continue
+            qp, qd = query[qkind]
+            dist_p = np.bitwise_count(column.phash[: column.size] ^ qp)
+            near = np.flatnonzero(dist_p <= rules.scan_limit(rule))
+            if near.size == 0:
+                continue
+            dist_d = np.bitwise_count(column.dhash[near] ^ qd)
+            for i, p, d in zip(column.image[near].tolist(), dist_p[near].tolist(), dist_d.tolist(), strict=True):
+                tier = rules.tier(rule, p, d)
+                if tier:
+                    key = (tier != AUTO, p + d, p, RANK[rule])
+                    if i not in best or key < best[i][0]:
+                        best[i] = (key, rule, tier, p, d)
+        if hashes.sha256:
+            for i in np.flatnonzero(self._sha[: self._n] == np.uint64(int(hashes.sha256[:16], 16))).tolist():
+                best[i] = ((False, -1, 0, -1), "same file", AUTO, 0, 0)
+        found = [Match(int(self._post[i]), int(self._media[i]), rule, tier, p, d, exact=rule == "same file")
+                 for i, (_, rule, tier, p, d) in best.items()]
+        found.sort(key=lambda m: (not m.exact, m.tier != AUTO, m.phash_distance + m.dhash_distance, m.post_id))
         return found
 
-    def _reserve(self, needed: int) -> None:
-        """Grow every array to hold `needed` rows, doubling so appends stay amortized O(1)."""
-        capacity = len(self._post)
-        if needed <= capacity:
+    def _grow(self, needed: int) -> None:
+        if needed <= len(self._post):
             return
-        capacity = max(needed, capacity * 2, _INITIAL_CAPACITY)
-        for name in ("_post", "_media", "_phash", "_dhash", "_sha"):
+        capacity = max(needed, 2 * len(self._post), _INITIAL_CAPACITY)
+        for name in ("_post", "_media", "_sha"):
             old = getattr(self, name)
-            new = np.zeros(capacity, dtype=old.dtype)
-            new[: self._size] = old[: self._size]
-            setattr(self, name, new)
+            grown = np.zeros(capacity, dtype=old.dtype)
+            grown[: self._n] = old[: self._n]
+            setattr(self, name, grown)
 
 
-def _digest(sha256: str | None) -> bytes:
-    """32 raw bytes from a hex sha256; empty when unknown, which never equals a real digest."""
-    return bytes.fromhex(sha256) if sha256 else _NO_SHA
+def _legacy(phash: int | None, dhash: int | None) -> bytes:
+    return np.array([(FULL, to_unsigned(phash or 0), to_unsigned(dhash or 0))], dtype=RECORD).tobytes()

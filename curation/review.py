@@ -27,6 +27,11 @@ def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = 
         view = get_item(pipeline.db, pipeline.store, summary["id"])
         out.console.rule(f"{position}/{len(items)}")
         out.item(view, previews(view))
+        for other_id in view.get("possible_duplicate_of", []):  # both images side by side, for a person to decide
+            other = get_item(pipeline.db, pipeline.store, other_id)
+            out.console.print(f"possible duplicate of #{other_id} ({other['status']}, @{other['author']['handle']}):")
+            for preview in previews(other):
+                out.console.print(preview)
         while True:
             out.console.print(KEYS)
             key = (getkey() or "").lower()

@@ -9,8 +9,9 @@ from sqlmodel import Session, col, select
 from collector.media import MediaStore
 from core.db import Database
 from core.errors import UsageError
-from core.models import Author, Media, Post, Publication, Status
+from core.models import Author, ImageMatch, Media, Post, Publication, Status
 from curation.hashing import hash_hex
+from curation.index import POSSIBLE
 from curation.queue import history
 
 STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
@@ -26,6 +27,19 @@ def _media(store: MediaStore, m: Media) -> dict:
     }
 
 
+def _matches(session: Session, post: Post) -> list[dict]:
+    """The items this one was matched with, either way round: rule, tier and distances."""
+    rows = session.exec(select(ImageMatch).where((ImageMatch.post_id == post.id) | (ImageMatch.other_id == post.id))
+                        .order_by(ImageMatch.id))
+    out = []
+    for r in rows:
+        other = session.get(Post, r.other_id if r.post_id == post.id else r.post_id)
+        out.append({"id": other.id, "status": other.status, "rule": r.rule, "tier": r.tier,
+                    "phash_distance": r.phash_distance, "dhash_distance": r.dhash_distance,
+                    "earlier": r.post_id == post.id})
+    return out
+
+
 def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = False) -> dict:
     author = session.get(Author, post.author_id)
     media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
@@ -36,9 +50,13 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
         "text": post.text, "language": post.language, "sensitive": post.sensitive, "spoiler_text": post.spoiler_text,
         "license": post.license, "media": [_media(store, m) for m in media], "duplicate_of": post.duplicate_of,
         "reasons": list(post.reasons), "targets": list(post.targets), "caption": post.caption,
+        "possible_duplicate_of": list(session.exec(
+            select(ImageMatch.other_id).where(ImageMatch.post_id == post.id, ImageMatch.tier == POSSIBLE)
+            .order_by(ImageMatch.other_id))),
     }
     if full:
         view["duplicates"] = [p.id for p in session.exec(select(Post).where(Post.duplicate_of == post.id).order_by(Post.id))]
+        view["matches"] = _matches(session, post)
         view["publications"] = [
             {"channel": p.channel, "state": p.state, "url": p.remote_url, "attempts": p.attempts, "error": p.error,
              "published_at": p.published_at.isoformat() if p.published_at else None}
