@@ -96,13 +96,16 @@ def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")
 def approve(ctx: typer.Context, items: Ids,
             to: Annotated[list[str] | None, typer.Option("--to", help="publishing channel (repeatable; default all)")] = None,
             caption: Annotated[str | None, typer.Option(help="caption to use instead of the original text")] = None,
-            reason: Annotated[str, typer.Option(help="why (recorded in the history)")] = "") -> None:
+            reason: Annotated[str, typer.Option(help="why (recorded in the history)")] = "",
+            force: Annotated[bool, typer.Option("--force", help="approve despite a licence that needs permission "
+                                                "(needs --reason)")] = False) -> None:
     """Approve items for reposting. Example: wlb approve 12 14 --to community"""
     from curation.queue import approve as approve_items
 
-    pipeline = Pipeline(_settings(ctx))
+    settings = _settings(ctx)
+    pipeline = Pipeline(settings)
     done = approve_items(pipeline.db, items, targets=to or [], publish_channels=pipeline.publish_channels(),
-                         caption=caption, reason=reason)
+                         caption=caption, reason=reason, settings=settings, force=force)
     Output().message(f"approved {', '.join(f'#{p.id}' for p in done)} → {', '.join(done[0].targets) or 'every publishing channel'}")
 
 
@@ -165,6 +168,20 @@ def publish(ctx: typer.Context, channel: Annotated[str | None, typer.Option(help
         plans = Pipeline(settings).publish(report, channel=channel, dry_run=dry_run)
     plans_output(Output(json_mode=json), plans, report, dry_run=dry_run)
     _exit_for(report)
+
+
+@app.command()
+def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Check config, secrets, storage and every channel's reachability and login. Example: wlb doctor"""
+    from core.doctor import doctor as check_all
+    from core.http import Http
+
+    settings = load_settings(ctx.obj or Path("config.toml"), check_secrets=False)
+    with Http(settings.network) as http:
+        findings = check_all(settings, http)
+    Output(json_mode=json).findings(findings)
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -125,6 +125,14 @@ class Output:
         for warning in report.warnings:
             self.console.print(Text(f"  warning  {warning}", style="yellow"), soft_wrap=True)
 
+    def findings(self, findings: list) -> None:
+        """`wlb doctor`: one line per subject, ✓ or ✗ and what to fix."""
+        if self.json_mode:
+            return self.json([asdict(f) for f in findings])
+        for f in findings:
+            mark = Text("✓ ", "green") if f.ok else Text("✗ ", "bold red")
+            self.console.print(mark + Text(f"{f.subject}: ", "bold") + Text(f.message), soft_wrap=True)
+
 
 def _match_line(m: dict) -> str:
     """'duplicate of #12 (cropped, pHash 2, dHash 1)' or 'possible duplicate: #15 ...'."""

@@ -49,3 +49,11 @@ def test_one_line_per_channel_with_the_fix(tmp_path, db_url, fakes):
     sent = [r for r in mastodon.requests if r.path == "/api/v1/accounts/verify_credentials"]
     assert {r.headers["authorization"] for r in sent} == {"Bearer good", "Bearer bad"}
 
+
+
+def test_cli_doctor_exit_code_reflects_problems(site, monkeypatch):
+    assert site.wlb("doctor").code == 0
+    monkeypatch.delenv("WLB_PUB_TOKEN")
+    result = site.wlb("doctor")
+    assert result.code == 1
+    assert "$WLB_PUB_TOKEN is not set" in result.out
