@@ -77,8 +77,10 @@ def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|
     """List queue items, newest first. Example: wlb queue --status all --json"""
     from curation.views import list_items
 
-    pipeline = Pipeline(_settings(ctx))
-    Output(json_mode=json).items(list_items(pipeline.db, pipeline.store, status=status, channel=channel, limit=limit))
+    settings = _settings(ctx)
+    pipeline = Pipeline(settings)
+    Output(json_mode=json).items(list_items(pipeline.db, pipeline.store, status=status, channel=channel, limit=limit,
+                                            settings=settings))
 
 
 @app.command()
@@ -88,7 +90,7 @@ def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")
     from curation.views import get_item, previews
 
     pipeline = Pipeline(_settings(ctx))
-    view = get_item(pipeline.db, pipeline.store, item)
+    view = get_item(pipeline.db, pipeline.store, item, settings=pipeline.settings)
     Output(json_mode=json).item(view, previews(view) if preview and not json else None)
 
 

@@ -64,8 +64,12 @@ def fetch_one(http: Http, store: MediaStore, media_id: int, urls: list[str], *, 
     for url in urls:
         try:
             data = http.download(url, max_bytes=max_bytes)
-        except (TooLarge, BlockedAddress) as exc:
+        except BlockedAddress as exc:
             return Fetched(media_id, refused=str(exc))
+        except TooLarge as exc:  # the next URL may be a smaller size of the same photo (Flickr's url_l)
+            if url == urls[-1]:
+                return Fetched(media_id, refused=str(exc))
+            continue
         except PlatformError as exc:
             error = str(exc)
             continue

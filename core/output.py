@@ -62,6 +62,7 @@ class Output:
         for it in items:
             ok = [m for m in it["media"] if m["state"] == "ok"]
             note = f"dup of #{it['duplicate_of']}: " if it["duplicate_of"] else ""
+            note += "needs permission: " if it.get("needs_permission") else ""
             note += "".join(f"possible dup of #{d}: " for d in it.get("possible_duplicate_of", []))
             note += "; ".join(it["reasons"]) + ": " if it["reasons"] and not it["duplicate_of"] else ""
             row = [str(it["id"]), Text(it["status"], STATUS_STYLE.get(it["status"], ""))]
@@ -80,6 +81,10 @@ class Output:
                  Text(item["post_url"], style="blue underline"), Text(""), Text(item["text"] or "(no text)")]
         if item["reasons"]:
             lines.append(Text("reasons: " + "; ".join(item["reasons"]), style="red"))
+        if item.get("license"):
+            lines.append(Text(f"licence: {item['license']} {item.get('license_url') or ''}".rstrip()))
+        if item.get("needs_permission"):
+            lines.append(Text(f"needs permission: {item['needs_permission']} (approve --force --reason …)", style="bold red"))
         if item["duplicate_of"]:
             lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
         if item.get("duplicates"):

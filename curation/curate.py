@@ -200,7 +200,8 @@ def _curate_one(session: Session, store: MediaStore, index: HashIndex, match_rul
         channel.duplicates += 1
         return
     author = session.get(Author, post.author_id)
-    reasons = check_rules(settings.rules, author=author.handle, text=post.text, spoiler_text=post.spoiler_text,
+    text = f"{post.title}\n{post.text}" if post.title else post.text  # Flickr and feed titles are words too
+    reasons = check_rules(settings.rules, author=author.handle, text=text, spoiler_text=post.spoiler_text,
                           sensitive=post.sensitive, language=post.language, sizes=[(m.width, m.height) for m, _ in usable])
     if reasons:
         transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject", reason="; ".join(reasons))

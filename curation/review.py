@@ -8,6 +8,7 @@ from collections.abc import Callable
 import typer
 from rich.text import Text
 
+from core.errors import UsageError
 from core.output import Output
 from core.pipeline import Pipeline
 from curation.queue import approve, reject
@@ -22,9 +23,9 @@ def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = 
     """Show each pending item with its preview and duplicates; return the counts of each decision."""
     ask = ask or (lambda prompt: typer.prompt(prompt, default="", show_default=False))
     counts = {"approved": 0, "rejected": 0, "skipped": 0}
-    items = list_items(pipeline.db, pipeline.store, status="pending")
+    items = list_items(pipeline.db, pipeline.store, status="pending", settings=pipeline.settings)
     for position, summary in enumerate(items, 1):
-        view = get_item(pipeline.db, pipeline.store, summary["id"])
+        view = get_item(pipeline.db, pipeline.store, summary["id"], settings=pipeline.settings)
         out.console.rule(f"{position}/{len(items)}")
         out.item(view, previews(view))
         for other_id in view.get("possible_duplicate_of", []):  # both images side by side, for a person to decide
@@ -40,8 +41,13 @@ def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = 
                 continue
             break
         if key == "a":
-            approve(pipeline.db, [view["id"]], targets=[], publish_channels=pipeline.publish_channels())
-            counts["approved"] += 1
+            try:
+                approve(pipeline.db, [view["id"]], targets=[], publish_channels=pipeline.publish_channels(),
+                        settings=pipeline.settings)
+                counts["approved"] += 1
+            except UsageError as exc:  # e.g. a licence that needs permission: say so and move on
+                out.message(str(exc), "red")
+                counts["skipped"] += 1
         elif key == "r":
             reject(pipeline.db, [view["id"]], reason=ask("reason (optional)").strip())
             counts["rejected"] += 1

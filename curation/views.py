@@ -9,10 +9,11 @@ from sqlmodel import Session, col, select
 from collector.media import MediaStore
 from core.db import Database
 from core.errors import UsageError
+from core.settings import Settings
 from core.models import Author, ImageMatch, Media, Post, Publication, Status
 from curation.hashing import hash_hex
 from curation.index import POSSIBLE
-from curation.queue import history
+from curation.queue import history, licence_problem
 
 STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
 
@@ -40,7 +41,8 @@ def _matches(session: Session, post: Post) -> list[dict]:
     return out
 
 
-def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = False) -> dict:
+def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = False,
+              settings: Settings | None = None) -> dict:
     author = session.get(Author, post.author_id)
     media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
     view = {
@@ -48,7 +50,9 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
         "post_url": post.url, "created_at": post.created_at.isoformat(), "collected_at": post.collected_at.isoformat(),
         "author": {"handle": author.handle, "name": author.name, "profile_url": author.profile_url},
         "text": post.text, "language": post.language, "sensitive": post.sensitive, "spoiler_text": post.spoiler_text,
-        "license": post.license, "media": [_media(store, m) for m in media], "duplicate_of": post.duplicate_of,
+        "license": post.license, "license_url": post.license_url, "title": post.title,
+        "needs_permission": licence_problem(post, settings, post.targets) if settings and post.license else None,
+        "media": [_media(store, m) for m in media], "duplicate_of": post.duplicate_of,
         "reasons": list(post.reasons), "targets": list(post.targets), "caption": post.caption,
         "possible_duplicate_of": list(session.exec(
             select(ImageMatch.other_id).where(ImageMatch.post_id == post.id, ImageMatch.tier == POSSIBLE)
@@ -67,7 +71,7 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
 
 
 def list_items(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
-               limit: int | None = None) -> list[dict]:
+               limit: int | None = None, settings: Settings | None = None) -> list[dict]:
     if status not in STATUS_CHOICES:
         raise UsageError(f"--status {status}: choose one of {', '.join(STATUS_CHOICES)}")
     with db.session() as session:
@@ -78,15 +82,15 @@ def list_items(db: Database, store: MediaStore, *, status: str = "pending", chan
             query = query.where(Post.channel == channel)
         if limit:
             query = query.limit(limit)
-        return [item_view(session, store, p) for p in session.exec(query)]
+        return [item_view(session, store, p, settings=settings) for p in session.exec(query)]
 
 
-def get_item(db: Database, store: MediaStore, item_id: int) -> dict:
+def get_item(db: Database, store: MediaStore, item_id: int, settings: Settings | None = None) -> dict:
     with db.session() as session:
         post = session.get(Post, item_id)
         if post is None:
             raise UsageError(f"no item #{item_id}; list them with 'wlb queue --status all'")
-        return item_view(session, store, post, full=True)
+        return item_view(session, store, post, full=True, settings=settings)
 
 
 def previews(view: dict, width: int = 48) -> list:

@@ -89,6 +89,9 @@ def credit_line(author: CreditAuthor, target: str, *, source_host: str = "") -> 
         handle = f"@{handle}"  # the publisher adds the mention facet that notifies them
     if author.network == target:
         return handle
+    if author.network == "web":  # a feed's author: their name and the site, not a handle anyone can mention
+        site = handle.rpartition("@")[2]
+        return f"{' '.join(author.name.split()) or site} ({site})"
     # "@name" would mention someone else on the target (Mastodon reads a bare @word as a local user),
     # so another network's account is named in words, with the original's link beside it.
     where = NETWORK_NAMES.get(author.network, author.network)

@@ -28,6 +28,7 @@ from core.report import RunReport
 from core.settings import Settings
 from curation.queue import SYSTEM_ACTOR, transition
 from publisher.base import Publisher, PublishRequest, UploadImage
+from publisher.licenses import attribution
 from publisher.credit import CreditAuthor, CreditInput, compose, credit_line
 
 MAX_ATTEMPTS = 3
@@ -70,6 +71,8 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
     source = settings.channels.get(post.channel)
     credited = CreditAuthor(network=author.network, handle=author.handle, name=author.name, uid=author.uid)
     credit = credit_line(credited, publisher.network, source_host=source.host if source else "")
+    if post.license:  # licensed work (Flickr): the licence's attribution (title, author, licence), the link follows
+        credit = attribution(post.title, author.name or credit, None, post.license, post.license_url)
     template = settings.channels[channel].template or settings.publish.template
     limits = publisher.limits()
     text = compose(template, CreditInput(caption=post.caption if post.caption is not None else post.text,

@@ -176,3 +176,49 @@ def test_a_bad_key_and_a_broken_feed_are_one_line_each_and_other_channels_still_
     assert feed_error.endswith("check feed_url")
     assert channels["masto"]["new_posts"] == 1 and channels["masto"]["errors"] == []
     assert "Traceback" not in run.err
+
+
+def test_a_licence_that_needs_permission_is_marked_and_approval_needs_force_with_a_reason(web):
+    web.flickr.add_photo(images.jpeg(7, size=(1600, 1200)), uploaded=T0, title="Atomium at dusk",
+                         ownername="Jan Peeters", pathalias="jan", license="0")
+    web.write_config(feed="none.xml")  # only Flickr matters here
+    assert web.site.wlb("collect", "--json").json()["channels"]["flickr"]["errors"] == []
+    (item,) = by_platform(web.site.queue("pending"))["flickr"]
+    assert item["needs_permission"] == "licence All Rights Reserved is not in licenses.allowed"
+    assert "needs permission" in web.site.wlb("queue").out
+
+    refused = web.site.wlb("approve", str(item["id"]))
+    assert refused.code == 2 and "needs permission" in refused.err and "--force" in refused.err
+    no_reason = web.site.wlb("approve", str(item["id"]), "--force")
+    assert no_reason.code == 2 and "--force needs --reason" in no_reason.err
+    forced = web.site.wlb("approve", str(item["id"]), "--force", "--reason", "Jan agreed by e-mail on 21 November")
+    assert forced.code == 0, forced.err
+    history = web.site.wlb("show", str(item["id"]), "--json").json()["history"]
+    assert history[-1]["action"] == "approve-forced" and history[-1]["reason"] == "Jan agreed by e-mail on 21 November"
+
+    assert web.site.wlb("publish").code == 0
+    (status,) = [r.form["status"][0] for r in web.community.requests if r.path == "/api/v1/statuses"]
+    assert "“Atomium at dusk” by Jan Peeters" in status and "All Rights Reserved" in status
+    assert item["post_url"] in status
+
+
+def test_cc_photos_carry_their_attribution_and_nc_needs_a_non_commercial_channel(web):
+    web.flickr.add_photo(images.jpeg(8, size=(1600, 1200)), uploaded=T0, title="Flagey", ownername="Ana Lopez",
+                         pathalias="ana", license="4")
+    web.flickr.add_photo(images.jpeg(9, size=(1600, 1200)), uploaded=T0 + timedelta(minutes=1), title="Cinquantenaire",
+                         ownername="Tom", pathalias="tom", license="2")
+    web.write_config(feed="none.xml")
+    assert web.site.wlb("collect", "--json").json()["channels"]["flickr"]["errors"] == []
+    items = {i["title"]: i for i in by_platform(web.site.queue("pending"))["flickr"]}
+    assert items["Flagey"]["needs_permission"] is None
+    assert "CC BY-NC" in items["Cinquantenaire"]["needs_permission"]
+    assert web.site.wlb("approve", str(items["Cinquantenaire"]["id"])).code == 2
+
+    web.site.config.write_text(web.site.config.read_text().replace("publish = true", "publish = true\nnon_commercial = true"))
+    assert [i["needs_permission"] for i in web.site.wlb("queue", "--json").json()] == [None, None]
+    assert web.site.wlb("approve", str(items["Flagey"]["id"]), str(items["Cinquantenaire"]["id"])).code == 0
+    assert web.site.wlb("publish").code == 0
+    texts = [r.form["status"][0] for r in web.community.requests if r.path == "/api/v1/statuses"]
+    flagey = next(t for t in texts if "Flagey" in t)
+    assert "“Flagey” by Ana Lopez is licensed under CC BY 2.0 (https://creativecommons.org/licenses/by/2.0/)" in flagey
+    assert items["Flagey"]["post_url"] in flagey
