@@ -57,3 +57,26 @@ def test_cli_doctor_exit_code_reflects_problems(site, monkeypatch):
     result = site.wlb("doctor")
     assert result.code == 1
     assert "$WLB_PUB_TOKEN is not set" in result.out
+
+
+def test_bluesky_and_flickr_are_checked_with_a_login_and_a_key(tmp_path, db_url, monkeypatch):
+    from tests.fakes.bluesky import FakeBluesky
+    from tests.fakes.flickr import API_KEY, FakeFlickr
+
+    def check(folder: str, password: str, key: str) -> dict:
+        monkeypatch.setenv("B", password)
+        monkeypatch.setenv("F", key)
+        s = Settings(database=db_url, media_dir=tmp_path / folder / "media", path=tmp_path / "config.toml",
+                     network={"allow_private": [bsky.origin, flickr.origin], "retries": 0},
+                     channels={"sky": {"kind": "bluesky", "handle": bsky.handle, "base_url": bsky.base_url, "token_env": "B"},
+                               "photos": {"kind": "flickr", "base_url": flickr.rest_url, "token_env": "F"}})
+        return {f.subject.split(" ")[0]: f for f in doctor(s, Http(s.network))}
+
+    with FakeBluesky(password="right-pass") as bsky, FakeFlickr() as flickr:
+        good = check("a", "right-pass", API_KEY)
+        bad = check("b", "wrong-pass", "wrong-key")  # another data folder: no saved session to fall back on
+    assert good["sky"].ok and bsky.handle in good["sky"].message
+    assert good["photos"].ok and "API key accepted" in good["photos"].message
+    assert not bad["photos"].ok and "$F" in bad["photos"].message
+    assert not bad["sky"].ok and "$B" in bad["sky"].message
+    assert "wrong-pass" not in bad["sky"].message
