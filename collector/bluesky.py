@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -14,7 +13,7 @@ from atproto import models
 from collector.bluesky_api import BadRequest, BlueskyAPI, SessionFile, session_path
 from core.errors import NotFound, PlatformError
 from core.http import Http
-from core.posts import AuthorData, MediaData, Page, PostData
+from core.posts import AuthorData, MediaData, Page, PostData, page_of
 from core.settings import ChannelSettings, Settings
 
 PAGE_SIZE = 100  # the lexicon's maximum
@@ -179,14 +178,7 @@ class BlueskyCollector:
                              len(answer.posts))
 
     def _page(self, views: list, hashtag: str, watermark: str | None, fetched: int) -> Page:
-        posts, skipped = [], Counter()
-        for view in views:
-            post, why = parse_post(view, hashtag)
-            if post:
-                posts.append(post)
-            else:
-                skipped[why] += 1
-        return Page(posts=posts, watermark=watermark, fetched=fetched, skipped=dict(skipped))
+        return page_of((parse_post(v, hashtag) for v in views), watermark=watermark, fetched=fetched)
 
     def exists(self, remote_id: str) -> bool:
         """Whether the post is still there: com.atproto.repo.getRecord answers RecordNotFound once it is deleted."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -20,7 +19,7 @@ from collector.flickr_api import FlickrAPI
 from collector.html import html_to_text
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
-from core.posts import AuthorData, MediaData, Page, PostData
+from core.posts import AuthorData, MediaData, Page, PostData, page_of
 from core.settings import ChannelSettings, Settings
 
 # flickr.photos.licenses.getInfo, as recorded 2025-06-19 (Flickr-Foundation/flickr-photos-api cassette).
@@ -164,14 +163,8 @@ class FlickrCollector:
         return len(photos) < self.per_page or 0 < pages <= page
 
     def _page(self, photos: list[dict], mark: Mark | None) -> Page:
-        posts, skipped = [], Counter()
-        for photo in photos:
-            post, why = parse_photo(photo, max_pixels=self.max_pixels)
-            if post:
-                posts.append(post)
-            else:
-                skipped[why] += 1
-        return Page(posts=posts, watermark=mark.encode() if mark else None, fetched=len(photos), skipped=dict(skipped))
+        return page_of((parse_photo(p, max_pixels=self.max_pixels) for p in photos),
+                       watermark=mark.encode() if mark else None, fetched=len(photos))
 
     def _first(self, tag: str) -> Iterator[Page]:
         """First run: the newest page, then (resumably) older pages up to backfill_pages."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from collector.html import html_to_text
 from collector.mastodon_api import MastodonAPI
 from core.errors import NotFound, PlatformError
-from core.posts import AuthorData, MediaData, Page, PostData
+from core.posts import AuthorData, MediaData, Page, PostData, page_of
 
 
 def _id_key(status_id: str) -> tuple[int, int | str]:
@@ -63,14 +62,7 @@ def parse_status(status: dict, host: str) -> tuple[PostData | None, str | None]:
 
 
 def _page(statuses: list[dict], host: str, watermark: str | None) -> Page:
-    posts, skipped = [], Counter()
-    for status in statuses:
-        post, why = parse_status(status, host)
-        if post:
-            posts.append(post)
-        else:
-            skipped[why] += 1
-    return Page(posts=posts, watermark=watermark, fetched=len(statuses), skipped=dict(skipped))
+    return page_of((parse_status(s, host) for s in statuses), watermark=watermark, fetched=len(statuses))
 
 
 class Mark(NamedTuple):

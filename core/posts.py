@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -66,3 +68,14 @@ class Page:
     fetched: int = 0
     requests: int = 1
     skipped: dict[str, int] = field(default_factory=dict)
+
+
+def page_of(parsed: Iterable[tuple[PostData | None, str | None]], *, watermark: str | None, fetched: int) -> Page:
+    """A page from a parser's (post, None) or (None, why skipped) results."""
+    posts, skipped = [], Counter()
+    for post, why in parsed:
+        if post:
+            posts.append(post)
+        else:
+            skipped[why or "unknown"] += 1
+    return Page(posts=posts, watermark=watermark, fetched=fetched, skipped=dict(skipped))

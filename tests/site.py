@@ -38,24 +38,20 @@ class Site:
     def config(self) -> Path:
         return self.root / "config.toml"
 
-    def write_config(self, extra: str = "", channels: str | None = None) -> None:
+    def write_config(self, extra: str = "", channels: str | None = None, origins: list[str] = ()) -> None:
+        """config.toml trusting the fakes' origins; `channels` replaces the default source → community pair."""
         channels = channels if channels is not None else f"""
 [channels.source]
 kind = "mastodon"
 base_url = "{self.source.base_url}"
 
-[channels.community]
-kind = "mastodon"
-base_url = "{self.community.base_url}"
-collect = false
-publish = true
-token_env = "WLB_PUB_TOKEN"
-"""
+{self.community_channel()}"""
+        trusted = ", ".join(f'"{o}"' for o in (*origins, self.source.origin, self.community.origin))
         self.config.write_text(f"""
 database = "{self.db_url}"
 media_dir = "data/media"
 [network]
-allow_private = ["{self.source.origin}", "{self.community.origin}"]
+allow_private = [{trusted}]
 retries = 2
 timeout = 5.0
 [rules]
@@ -64,6 +60,16 @@ min_height = 600
 {extra}
 {channels}
 """, encoding="utf-8")
+
+    def community_channel(self) -> str:
+        """Our own Mastodon account, publishing only."""
+        return f"""[channels.community]
+kind = "mastodon"
+base_url = "{self.community.base_url}"
+collect = false
+publish = true
+token_env = "WLB_PUB_TOKEN"
+"""
 
     def wlb(self, *args: str) -> Result:
         self.capsys.readouterr()

@@ -26,19 +26,8 @@ BSKY_PASSWORD = "abcd-efgh-ijkl-mnop"
 class BlueskySite(Site):
     bsky: FakeBluesky | None = None
 
-    def write_config(self, extra: str = "", channels: str | None = None) -> None:
-        self.config.write_text(f"""
-database = "{self.db_url}"
-media_dir = "data/media"
-[network]
-allow_private = ["{self.bsky.origin}", "{self.source.origin}", "{self.community.origin}"]
-retries = 2
-timeout = 5.0
-[rules]
-min_width = 600
-min_height = 600
-{extra}
-
+    def write_config(self, extra: str = "", channels: str | None = None, origins: list[str] = ()) -> None:
+        super().write_config(extra, channels if channels is not None else f"""
 [channels.bsky]
 kind = "bluesky"
 handle = "{self.bsky.handle}"
@@ -50,13 +39,7 @@ publish = true
 kind = "mastodon"
 base_url = "{self.source.base_url}"
 
-[channels.community]
-kind = "mastodon"
-base_url = "{self.community.base_url}"
-collect = false
-publish = true
-token_env = "WLB_PUB_TOKEN"
-""", encoding="utf-8")
+{self.community_channel()}""", [self.bsky.origin, *origins])
 
     def records(self) -> list[dict]:
         return [p["record"] for p in self.bsky.published]

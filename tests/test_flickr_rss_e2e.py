@@ -28,15 +28,8 @@ class Web:
     community: FakeMastodon
 
     def write_config(self, *, flickr_key_env: str = "WLB_FLICKR_KEY", feed: str = "pixelfed_profile.atom") -> None:
-        origins = ", ".join(f'"{s.origin}"' for s in (self.flickr, self.feeds, self.source, self.community))
-        self.site.config.write_text(f"""
-database = "{self.site.db_url}"
-media_dir = "data/media"
-[network]
-allow_private = [{origins}]
-retries = 1
-timeout = 5.0
-
+        self.site.write_config(origins=[self.flickr.origin, self.feeds.origin],
+                               channels=f"""
 [channels.flickr]
 kind = "flickr"
 base_url = "{self.flickr.rest_url}"
@@ -50,13 +43,7 @@ feed_url = "{self.feeds.base_url}/feeds/{feed}"
 kind = "mastodon"
 base_url = "{self.source.base_url}"
 
-[channels.community]
-kind = "mastodon"
-base_url = "{self.community.base_url}"
-collect = false
-publish = true
-token_env = "WLB_PUB_TOKEN"
-""", encoding="utf-8")
+{self.site.community_channel()}""")
 
 
 @pytest.fixture
