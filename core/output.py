@@ -85,7 +85,7 @@ class Output:
             lines.append(Text(f"licence: {item['license']} {item.get('license_url') or ''}".rstrip()))
         if item.get("needs_permission"):
             lines.append(Text(f"needs permission: {item['needs_permission']} (approve --force --reason …)", style="bold red"))
-        if item["duplicate_of"]:
+        if item["duplicate_of"] and not item.get("matches"):  # matches say it with the rule and distances
             lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
         if item.get("duplicates"):
             lines.append(Text("duplicates: " + ", ".join(f"#{d}" for d in item["duplicates"]), style="magenta"))
