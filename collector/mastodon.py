@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -89,10 +89,12 @@ class Mark(NamedTuple):
 class MastodonCollector:
     """Pages GET /api/v1/timelines/tag/:tag, newest first, stopping at the stored watermark."""
 
-    def __init__(self, api: MastodonAPI, *, page_size: int = 40, backfill_pages: int = 5):
+    def __init__(self, api: MastodonAPI, *, page_size: int = 40, backfill_pages: int = 5,
+                 watermark_ttl: timedelta | None = None):
         self.api = api
         self.page_size = page_size
         self.backfill_pages = backfill_pages
+        self.watermark_ttl = watermark_ttl
 
     def pages(self, hashtag: str, watermark: str | None) -> Iterator[Page]:
         mark = Mark.decode(watermark)

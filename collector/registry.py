@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from collector.base import Collector
 from collector.mastodon import MastodonCollector
@@ -16,6 +17,14 @@ Factory = Callable[[ChannelSettings, Settings, Http], Collector]
 def _mastodon(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
     api = MastodonAPI(http, channel.base_url, channel.token(), token_env=channel.token_env)
     return MastodonCollector(api, page_size=settings.collect.page_size, backfill_pages=settings.collect.backfill_pages)
+
+
+def _pixelfed(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
+    api = MastodonAPI(http, channel.base_url, channel.token(), token_env=channel.token_env)
+    # Pixelfed answers [] to a min_id older than six months (ApiV1Controller::timelineHashtag), so an idle
+    # channel's watermark would silence it forever: past that age, start again from the newest posts.
+    return MastodonCollector(api, page_size=settings.collect.page_size, backfill_pages=settings.collect.backfill_pages,
+                             watermark_ttl=timedelta(days=180))
 
 
 def _bluesky(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
@@ -37,10 +46,11 @@ def _rss(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
 
 
 # Pixelfed speaks the Mastodon API for tag timelines; its differences (token always needed, no Link
-# header) are handled by settings validation and by a pager that never relies on Link.
+# header, a six-month paging window) are handled by settings validation, a pager that never relies on
+# Link, and a watermark that expires.
 COLLECTORS: dict[str, Factory] = {
     "mastodon": _mastodon,
-    "pixelfed": _mastodon,
+    "pixelfed": _pixelfed,
     "bluesky": _bluesky,
     "flickr": _flickr,
     "rss": _rss,

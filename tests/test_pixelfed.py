@@ -85,3 +85,23 @@ def test_repeated_idempotency_key_400_is_treated_as_already_posted(site):
     assert len(site.community.published) == 1
     answers = [r for r in site.community.requests if r.path == "/api/v1/statuses"]
     assert len(answers) == 2 and all(r.headers["idempotency-key"] == "k-1" for r in answers)
+
+
+def test_a_watermark_older_than_pixelfeds_six_month_window_starts_again_from_the_newest(site):
+    from datetime import timedelta as td
+
+    import sqlalchemy as sa
+
+    from core.db import Database
+
+    site.source.add_status(images=[images.jpeg(400, size=(700, 700))], created_at=T0, acct="old")
+    assert site.wlb("collect").code == 0
+    db = Database(site.db_url)
+    with db.engine.begin() as conn:  # the channel went quiet for seven months
+        conn.execute(sa.text("UPDATE cursor SET updated_at = :t"), {"t": (datetime.now(UTC) - td(days=210)).replace(tzinfo=None)})
+    site.source.add_status(images=[images.jpeg(401, size=(700, 700))], created_at=T0 + td(days=1), acct="new")
+    before = len(site.source.requests)
+    run = site.wlb("collect", "--json")
+    assert run.json()["channels"]["pix"]["new_posts"] == 1
+    timeline = [r for r in site.source.requests[before:] if r.path.startswith("/api/v1/timelines/tag/")]
+    assert "min_id" not in timeline[0].query, "the stale watermark was not used"
