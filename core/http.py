@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime, UTC
 from typing import Any
 
+import httpcore
 import httpx
 
 from core.errors import PlatformError
@@ -171,8 +172,8 @@ def check_url(url: str, allow_private: Collection[str], resolve: Callable = sock
         raise BlockedAddress(f"refused to contact {_shown(url)}: the URL has no host", url=url)
     if origin_of(url) in allow_private:
         return
-    # httpx resolves the name again when it connects, so a host whose DNS answer changes within
-    # seconds (DNS rebinding) could still slip through; pinning the address needs a custom transport.
+    # This check names the problem early and for every hop; _PinnedBackend repeats it on the addresses
+    # actually connected to, so a DNS answer that changes in between (rebinding) is caught too.
     host = parsed.raw_host.decode("ascii")
     try:
         addresses = _addresses(host, parsed.port or _DEFAULT_PORTS[parsed.scheme], resolve)
@@ -266,6 +267,51 @@ def _retryable(response: httpx.Response) -> bool:
     return response.status_code == 429 or response.status_code >= 500
 
 
+class _Rebound(Exception):
+    """A host that passed check_url now resolves somewhere it may not: raised from inside the connection."""
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Resolves, checks and connects in one step, so the address checked is the address used (no DNS rebinding)."""
+
+    def __init__(self, allow_private: Collection[str], resolve: Callable):
+        self._inner = httpcore.SyncBackend()
+        self._allowed = {o.split("://", 1)[1] for o in allow_private}
+        self._resolve = resolve
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        addresses = _addresses(host, port, self._resolve)
+        if shown.lower() not in self._allowed:
+            for ip in addresses:
+                why = _why_not_public(ip)
+                if why:
+                    raise _Rebound(f"refused to connect to {shown}: it now resolves to {ip}, {why}")
+        error: Exception | None = None
+        for ip in addresses:
+            try:
+                return self._inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"no address for {shown}")
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+        raise httpcore.ConnectError("unix sockets are not used")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def pinned_transport(allow_private: Collection[str], resolve: Callable = socket.getaddrinfo) -> httpx.HTTPTransport:
+    """httpx's own transport, with connections made by _PinnedBackend (TLS still checks the host name)."""
+    transport = httpx.HTTPTransport()
+    pool = transport._pool  # httpx has no public hook for the network backend; keep its request mapping
+    transport._pool = httpcore.ConnectionPool(ssl_context=pool._ssl_context, network_backend=_PinnedBackend(
+        allow_private, resolve))
+    return transport
+
+
 class Http:
     """The client every platform module receives; tests swap the transport, sleep, clock and resolver."""
 
@@ -277,7 +323,8 @@ class Http:
         self._clock = clock
         self._resolve = resolve
         self._client = httpx.Client(timeout=net.timeout, headers={"User-Agent": net.user_agent},
-                                    follow_redirects=False, transport=transport)
+                                    follow_redirects=False,
+                                    transport=transport or pinned_transport(net.allow_private, resolve))
         self._lock = threading.Lock()
         self._blocked_until: dict[str, float] = {}
 
@@ -307,6 +354,9 @@ class Http:
             self._wait_for(host, url)
             try:
                 response = self._attempt(method, url, params, headers, body, max_bytes)
+            except _Rebound as exc:
+                raise BlockedAddress(f"{exc}; list its origin in network.allow_private if you trust it",
+                                     url=url) from None
             except httpx.DecodingError as exc:
                 raise HttpError(f"{_shown(url)} answered with a body that cannot be decoded ({exc})",
                                 url=url) from exc

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from core.http import BlockedAddress, HttpError, check_url, is_public_ip, origin_of
+from core.http import BlockedAddress, Http, HttpError, check_url, is_public_ip, origin_of
+from core.settings import NetworkSettings
 
 
 def resolver(*addresses: str, calls: list[str] | None = None):
@@ -152,3 +153,45 @@ def test_message_hides_query_and_credentials():
     message = str(caught.value)
     assert "http://10.0.0.1/x:" in message
     assert "s3cret" not in message and "hunter2" not in message
+
+
+def test_a_host_that_rebinds_to_loopback_between_check_and_connect_is_refused():
+    # DNS rebinding: the first answer (checked) is public, the answer at connect time is loopback.
+    answers = iter(["93.184.215.14", "127.0.0.2"])
+    asked = []
+
+    def rebinding(host, port, *args):
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    http = Http(NetworkSettings(retries=0), resolve=rebinding)
+    with pytest.raises(BlockedAddress, match="now resolves to 127.0.0.2"):
+        http.request("GET", "http://rebind.example:8080/photo.jpg")
+    assert asked == ["rebind.example", "rebind.example"], "checked once by check_url, once when connecting"
+
+
+def test_the_pinned_connection_goes_to_the_checked_loopback_address_when_allowed():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"hi")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        local = lambda host, p, *a: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", p))]  # noqa: E731
+        http = Http(NetworkSettings(allow_private=[f"http://photos.test:{port}"], retries=0), resolve=local)
+        response = http.request("GET", f"http://photos.test:{port}/")
+        assert response.status_code == 200 and response.content == b"hi"
+    finally:
+        server.shutdown()
+        server.server_close()
