@@ -23,10 +23,10 @@ from collector.media import MediaStore
 from core.db import Database
 from core.errors import PlatformError
 from core.images import RefusedImage, prepare_for_upload
-from core.models import Author, Media, MediaState, Post, Publication, PubState, Status, utcnow
+from core.models import Author, Decision, Media, MediaState, Post, PubState, Publication, Status, utcnow
 from core.report import RunReport
 from core.settings import Settings
-from curation.queue import SYSTEM_ACTOR, transition
+from curation.queue import SYSTEM_ACTOR, licence_problem, transition
 from publisher.base import Publisher, PublishRequest, UploadImage
 from publisher.licenses import attribution
 from publisher.credit import CreditAuthor, CreditInput, compose, credit_line
@@ -114,9 +114,20 @@ def publish(db: Database, settings: Settings, store: MediaStore, publishers: dic
     return plans
 
 
+def _forced(session: Session, post: Post) -> bool:
+    """Whether a person approved this item past the licence gate (with a recorded reason)."""
+    last = session.exec(select(Decision).where(Decision.post_id == post.id, col(Decision.action).like("approve%"))
+                        .order_by(col(Decision.at).desc(), col(Decision.id).desc())).first()
+    return last is not None and last.action == "approve-forced"
+
+
 def _one(session: Session, settings: Settings, store: MediaStore, publisher: Publisher,
          collectors: dict[str, Collector], post: Post, channel: str, report: RunReport, dry_run: bool) -> Planned | None:
     stats = report.channel(channel)
+    problem = licence_problem(post, settings, [channel]) if post.license else None
+    if problem and not _forced(session, post):  # approved for other channels, or the policy changed since
+        report.warnings.append(f"item #{post.id} → {channel}: needs permission ({problem}); not reposted there")
+        return None
     try:
         source = collectors.get(post.channel)
         if source is not None and not source.exists(post.remote_id):

@@ -209,3 +209,23 @@ def test_cc_photos_carry_their_attribution_and_nc_needs_a_non_commercial_channel
     flagey = next(t for t in texts if "Flagey" in t)
     assert "“Flagey” by Ana Lopez is licensed under CC BY 2.0 (https://creativecommons.org/licenses/by/2.0/)" in flagey
     assert items["Flagey"]["post_url"] in flagey
+
+
+def test_the_licence_is_checked_again_at_publish_time_for_each_channel(web):
+    web.flickr.add_photo(images.jpeg(10, size=(1600, 1200)), uploaded=T0, title="Parc Josaphat", ownername="Noor",
+                         pathalias="noor", license="2")  # CC BY-NC 2.0
+    web.write_config(feed="none.xml")
+    config = web.site.config.read_text()
+    web.site.config.write_text(config.replace("publish = true", "publish = true\nnon_commercial = true"))
+    web.site.wlb("collect")
+    (item,) = by_platform(web.site.queue("pending"))["flickr"]
+    assert web.site.wlb("approve", str(item["id"])).code == 0
+
+    web.site.config.write_text(config)  # the community channel is commercial after all
+    held = web.site.wlb("publish", "--json")
+    assert held.code == 0 and web.community.published == []
+    assert any("needs permission" in w and f"#{item['id']}" in w for w in held.json()["warnings"])
+
+    assert web.site.wlb("approve", str(item["id"]), "--force", "--reason", "Noor said yes on Mastodon").code == 0
+    assert web.site.wlb("publish").code == 0
+    assert len(web.community.published) == 1
