@@ -105,11 +105,13 @@ def _candidates(session: Session, post: Post, per_image: list[dict[int, Match]],
 def _record(session: Session, post: Post, per_image: list[dict[int, Match]], media: list[Media],
             possible: set[int]) -> None:
     """One row per other item matched: the closest image pair, its rule and its tier."""
+    def closeness(match: Match) -> tuple[bool, int]:
+        return match.tier != AUTO, match.phash_distance + match.dhash_distance
+
     best: dict[int, tuple[Media, Match]] = {}
     for m, found in zip(media, per_image, strict=True):
         for pid, match in found.items():
-            key = (match.tier != AUTO, match.phash_distance + match.dhash_distance)
-            if pid not in best or key < (best[pid][1].tier != AUTO, best[pid][1].phash_distance + best[pid][1].dhash_distance):
+            if pid not in best or closeness(match) < closeness(best[pid][1]):
                 best[pid] = (m, match)
     for pid, (m, match) in best.items():
         tier = POSSIBLE if pid in possible else match.tier
