@@ -11,6 +11,7 @@ from typing import NamedTuple
 from atproto import models
 
 from collector.bluesky_api import BadRequest, BlueskyAPI, SessionFile, session_path
+from collector.base import OriginCheck, OriginClaim
 from core.errors import NotFound, PlatformError
 from core.http import Http
 from core.posts import AuthorData, MediaData, Page, PostData, page_of
@@ -179,6 +180,10 @@ class BlueskyCollector:
 
     def _page(self, views: list, hashtag: str, watermark: str | None, fetched: int) -> Page:
         return page_of((parse_post(v, hashtag) for v in views), watermark=watermark, fetched=fetched)
+
+    def verify(self, claim: OriginClaim) -> OriginCheck:
+        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
+        return OriginCheck(deleted=not self.exists(claim.remote_id))
 
     def exists(self, remote_id: str) -> bool:
         """Whether the post is still there: com.atproto.repo.getRecord answers RecordNotFound once it is deleted."""

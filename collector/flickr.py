@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from collector.flickr_api import FlickrAPI
 from collector.html import html_to_text
+from collector.base import OriginCheck, OriginClaim
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
 from core.posts import AuthorData, MediaData, Page, PostData, page_of
@@ -214,6 +215,10 @@ class FlickrCollector:
             yield self._page([p for p in photos if str(p.get("id")) not in boundary], mark)
             boundary = (boundary if stuck else ()) + _ids_at(photos, oldest) if oldest is not None else ()
             page = page + 1 if stuck else 1
+
+    def verify(self, claim: OriginClaim) -> OriginCheck:
+        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
+        return OriginCheck(deleted=not self.exists(claim.remote_id))
 
     def exists(self, remote_id: str) -> bool:
         try:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from collector.html import html_to_text
 from collector.mastodon_api import MastodonAPI
+from collector.base import OriginCheck, OriginClaim
 from core.errors import NotFound, PlatformError
 from core.posts import AuthorData, MediaData, Page, PostData, page_of
 
@@ -140,6 +141,10 @@ class MastodonCollector:
             done = len(statuses) < self.page_size or not ids or mark.pages_left <= 1
             mark = mark._replace(older_than=None if done else min(ids, key=_id_key), pages_left=mark.pages_left - 1)
             yield _page([s for s in statuses if str(s.get("id")) in set(ids)], self.api.host, mark.encode())
+
+    def verify(self, claim: OriginClaim) -> OriginCheck:
+        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
+        return OriginCheck(deleted=not self.exists(claim.remote_id))
 
     def exists(self, remote_id: str) -> bool:
         try:

@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from collector.html import html_to_text
+from collector.base import OriginCheck, OriginClaim
 from core.errors import PlatformError
 from core.http import Http
 from core.posts import AuthorData, MediaData, Page, PostData
@@ -259,6 +260,10 @@ class FeedCollector:
                         _shown(self.feed_url), undated)
         mark = mark._replace(newest=newest, seen=tuple(seen))
         return Page(posts=posts, watermark=mark.encode(), fetched=len(fresh), skipped=dict(skipped))
+
+    def verify(self, claim: OriginClaim) -> OriginCheck:
+        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
+        return OriginCheck(deleted=not self.exists(claim.remote_id))
 
     def exists(self, remote_id: str) -> bool:
         return True  # a feed cannot be asked about one entry; an entry gone from it may just be old

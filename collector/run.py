@@ -37,7 +37,7 @@ def _authors(session: Session, posts: list[PostData]) -> dict[str, Author]:
             found[key] = Author(key=key, network=a.network, handle=a.handle, name=a.name, profile_url=a.profile_url,
                                 uid=a.uid)
             session.add(found[key])
-        elif (author.handle, author.name, author.profile_url) != (a.handle, a.name, a.profile_url):
+        elif a.authoritative and (author.handle, author.name, author.profile_url) != (a.handle, a.name, a.profile_url):
             author.handle, author.name, author.profile_url = a.handle, a.name, a.profile_url
             session.add(author)
     session.flush()
@@ -49,7 +49,7 @@ def _insert(session: Session, channel: str, platform: str, posts: list[PostData]
     rows = [Post(key=d.key, channel=channel, platform=platform, remote_id=d.remote_id, url=d.url,
                  author_id=authors[d.author.key].id, text=d.text, language=d.language, sensitive=d.sensitive,
                  spoiler_text=d.spoiler_text, license=d.license, license_url=d.license_url, title=d.title,
-                 created_at=d.created_at) for d in posts]
+                 created_at=d.created_at, needs_credit=d.needs_credit, reasons=list(d.flags)) for d in posts]
     session.add_all(rows)
     session.flush()
     session.add_all(Media(post_id=row.id, position=position, url=m.url, remote_url=m.remote_url, alt_text=m.alt_text,

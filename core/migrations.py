@@ -134,10 +134,17 @@ def _v3_hash_sets(op: Operations) -> None:
     )
 
 
+def _v4_credit(op: Operations) -> None:
+    """Items without a known photographer: flagged, and credited by a reviewer before publishing."""
+    op.add_column("post", sa.Column("needs_credit", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("post", sa.Column("credit", sa.String(512)))
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
     3: _v3_hash_sets,
+    4: _v4_credit,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

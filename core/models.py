@@ -86,6 +86,8 @@ class Post(SQLModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_type=JSON)
     caption: str | None = None  # the reviewer's caption for the repost
     targets: list[str] = Field(default_factory=list, sa_type=JSON)  # channels chosen at approval
+    needs_credit: bool = False  # no author could be determined; a reviewer must supply `credit`
+    credit: str | None = Field(default=None, max_length=512)  # a reviewer's credit ("@user@host" or a name)
 
 
 class Media(SQLModel, table=True):

@@ -17,6 +17,9 @@ class AuthorData:
     profile_url: str
     network: str = "fediverse"
     uid: str | None = None  # the platform's stable id (a Bluesky DID): handles can change, this cannot
+    # Served by the author's own origin (their home instance, their PDS, Flickr itself). Only such data may
+    # rename a stored author row: another instance's copy of a profile can be stale or forged.
+    authoritative: bool = True
 
     @property
     def key(self) -> str:
@@ -53,6 +56,11 @@ class PostData:
     license: str | None = None  # e.g. "CC BY 2.0"
     license_url: str | None = None
     title: str | None = None
+    # No photographer could be determined (a feed without author): queued, but a person must supply the
+    # credit (`wlb approve ID --credit ...`) before it can be published.
+    needs_credit: bool = False
+    # Things a reviewer should know that do not skip the post ("date in the future, clamped").
+    flags: tuple[str, ...] = ()
 
     @property
     def images(self) -> tuple[MediaData, ...]:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 from sqlmodel import Session, col, func, select
 
-from collector.base import Collector
+from collector.base import Collector, OriginClaim
 from collector.media import MediaStore
 from core.db import Database
 from core.errors import PlatformError
@@ -114,6 +114,15 @@ def publish(db: Database, settings: Settings, store: MediaStore, publishers: dic
     return plans
 
 
+def _claim(session: Session, post: Post) -> OriginClaim:
+    """What we are about to credit, as stored, for the origin to confirm."""
+    author = session.get(Author, post.author_id)
+    media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
+    urls = tuple(u for m in media for u in (m.url, m.remote_url) if u)
+    return OriginClaim(key=post.key, remote_id=post.remote_id, url=post.url, author_handle=author.handle,
+                       author_uid=author.uid, media_urls=urls)
+
+
 def _forced(session: Session, post: Post) -> bool:
     """Whether a person approved this item past the licence gate (with a recorded reason)."""
     last = session.exec(select(Decision).where(Decision.post_id == post.id, col(Decision.action).like("approve%"))
@@ -130,7 +139,7 @@ def _one(session: Session, settings: Settings, store: MediaStore, publisher: Pub
         return None
     try:
         source = collectors.get(post.channel)
-        if source is not None and not source.exists(post.remote_id):
+        if source is not None and source.verify(_claim(session, post)).deleted:
             report.warnings.append(f"item #{post.id}: the original was deleted at its source; not reposted")
             if not dry_run:
                 transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject",
