@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,13 @@ def page_of(parsed: Iterable[tuple[PostData | None, str | None]], *, watermark: 
         else:
             skipped[why or "unknown"] += 1
     return Page(posts=posts, watermark=watermark, fetched=fetched, skipped=dict(skipped))
+
+
+def parse_each(records: Iterable[Any], parse: Callable[[Any], tuple[PostData | None, str | None]]
+               ) -> Iterable[tuple[PostData | None, str | None]]:
+    """Run a platform's record parser on each record; whatever one record raises costs that record only."""
+    for record in records:
+        try:
+            yield parse(record)
+        except Exception as exc:  # noqa: BLE001 - a hostile or odd record must not stop the page
+            yield None, f"malformed ({type(exc).__name__})"
