@@ -30,6 +30,7 @@ import html
 import itertools
 import json
 import re
+import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -67,16 +68,35 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _deflated(data: bytes, mode: int) -> bytes:
+    """Raw deflate of `data` from a clean state, ending byte-aligned (full flush) or final (finish)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush(mode)
+
+
 @functools.lru_cache(maxsize=4)
 def gzip_bomb(size: int) -> bytes:
-    """A gzip stream that decompresses to `size` bytes of JSON: "[", spaces, "]" (an empty list)."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip header and trailer
-    parts, left = [packer.compress(b"[")], size - 2
-    spaces = b" " * _CHUNK
-    while left > 0:
-        parts.append(packer.compress(spaces[:min(left, _CHUNK)]))
-        left -= _CHUNK
-    return b"".join([*parts, packer.compress(b"]"), packer.flush()])
+    """A gzip stream that decompresses to `size` bytes of JSON: "[", spaces, "]" (an empty list).
+
+    Full flushes reset deflate's state, so every 1 MiB of spaces compresses to the same ~1 KB: they are
+    compressed once and repeated (RFC 1951 blocks concatenate; RFC 1952 header, CRC-32 and size around).
+    """
+    if size < 2:
+        raise ValueError("a gzip bomb needs at least 2 bytes of JSON")
+    whole, rest = divmod(size - 2, _CHUNK)
+    spaces, crc = b" " * _CHUNK, zlib.crc32(b"[")
+    for _ in range(whole):
+        crc = zlib.crc32(spaces, crc)
+    crc = zlib.crc32(b"]", zlib.crc32(spaces[:rest], crc))
+    body = [_deflated(b"[", zlib.Z_FULL_FLUSH), _deflated(spaces, zlib.Z_FULL_FLUSH) * whole,
+            _deflated(spaces[:rest], zlib.Z_FULL_FLUSH), _deflated(b"]", zlib.Z_FINISH)]
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # deflate, no name, no mtime, best compression
+    return header + b"".join(body) + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+@functools.lru_cache(maxsize=1)
+def _one_photo() -> bytes:
+    return images.jpeg(1)
 
 
 class HostileMastodon(FakeServer):
@@ -205,7 +225,7 @@ class HostileMastodon(FakeServer):
     def _endless(self, req: Recorded, tag: str) -> Reply:
         """A full page of statuses newer than any served before, whatever was asked."""
         limit = min(max(int((req.query.get("limit") or ["20"])[0] or 20), 1), 40)
-        image = images.jpeg(1)  # one photo for all: the attack is the count, not the pixels
+        image = _one_photo()  # one photo for all: the attack is the count, not the pixels
         page = [self.add_status(text=f"endless {n}", image=image) for n in range(limit)][::-1]
         return Reply(200, page, self._link(tag, page, limit))
 
