@@ -65,7 +65,7 @@ def test_o_never_hands_a_non_http_url_to_the_browser(site, url):
     assert shown.count("only http(s) links are opened") == 2
 
 
-def test_review_prints_a_hostile_item_and_its_possible_duplicate_as_text(site, monkeypatch, tmp_path):
+def test_review_prints_a_hostile_item_and_its_possible_duplicate_as_text(site, monkeypatch):
     with HostileMastodon() as hostile:
         site.source = hostile  # the config now collects from the hostile instance
         site.write_config(extra='sensitive = "review"')

@@ -34,7 +34,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote, urlencode
 
