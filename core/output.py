@@ -16,14 +16,20 @@ from rich.text import Text
 
 from core.pipeline import Hooks
 from core.report import RunReport
+from core.safe_text import escape_json_controls, strip_control
 
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "published": "bold green", "rejected": "red",
                 "duplicate": "magenta", "new": "cyan"}
 
 
-def _short(text: str, n: int) -> str:
-    text = " ".join(text.split())
+def _short(text: str | None, n: int) -> str:
+    text = " ".join(strip_control(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def inert(value: object, style: str = "", *, multiline: bool = False) -> Text:
+    """Remote (or any) text as rich Text that prints as itself: no markup, no control sequences."""
+    return Text(strip_control(value, multiline=multiline), style=style)
 
 
 class Output:
@@ -34,14 +40,14 @@ class Output:
 
     def json(self, obj: Any) -> None:
         obj = asdict(obj) if is_dataclass(obj) else obj
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(escape_json_controls(json.dumps(obj, ensure_ascii=False, indent=2, default=str)) + "\n")
 
     def message(self, text: str, style: str = "green") -> None:
         if not self.json_mode:
-            self.console.print(Text(text, style=style), soft_wrap=True)
+            self.console.print(inert(text, style), soft_wrap=True)
 
     def error(self, text: str) -> None:
-        self.err.print(Text(f"error: {text}", style="bold red"), soft_wrap=True)
+        self.err.print(inert(f"error: {text}", "bold red"), soft_wrap=True)
 
     def items(self, items: list[dict]) -> None:
         if self.json_mode:
@@ -65,26 +71,31 @@ class Output:
             note += "needs permission: " if it.get("needs_permission") else ""
             note += "".join(f"possible dup of #{d}: " for d in it.get("possible_duplicate_of", []))
             note += "; ".join(it["reasons"]) + ": " if it["reasons"] and not it["duplicate_of"] else ""
-            row = [str(it["id"]), Text(it["status"], STATUS_STYLE.get(it["status"], ""))]
-            row += [it["channel"]] if wide else []
-            row += [f"@{it['author']['handle']}", it["created_at"][5:16].replace("T", " ")]
-            row += [f"{len(ok)} · {ok[0]['width']}x{ok[0]['height']}" if ok else "0"] if wide else []
-            table.add_row(*row, Text(note, "dim") + Text(_short(it["text"], 200)))
+            # Table.add_row reads a str as markup: every cell is Text so a handle like "x[/bold]" is only text.
+            row = [Text(str(it["id"])), inert(it["status"], STATUS_STYLE.get(it["status"], ""))]
+            row += [inert(it["channel"])] if wide else []
+            row += [inert(f"@{it['author']['handle']}"), Text(it["created_at"][5:16].replace("T", " "))]
+            row += [Text(f"{len(ok)} · {ok[0]['width']}x{ok[0]['height']}" if ok else "0")] if wide else []
+            table.add_row(*row, inert(note, "dim") + Text(_short(it["text"], 200)))
         self.console.print(table)
 
     def item(self, item: dict, previews: list[Text] | None = None) -> None:
         if self.json_mode:
             return self.json(item)
-        head = Text.assemble((f"#{item['id']} ", "bold"), (item["status"], STATUS_STYLE.get(item["status"], "")),
-                             f"  {item['channel']} · {item['created_at'][:16].replace('T', ' ')}")
-        lines = [head, Text(f"{item['author']['name']} (@{item['author']['handle']}) {item['author']['profile_url']}"),
-                 Text(item["post_url"], style="blue underline"), Text(""), Text(item["text"] or "(no text)")]
+        author = item["author"]
+        head = Text.assemble((f"#{item['id']} ", "bold"), inert(item["status"], STATUS_STYLE.get(item["status"], "")),
+                             inert(f"  {item['channel']} · {item['created_at'][:16].replace('T', ' ')}"))
+        lines = [head, inert(f"{author['name']} (@{author['handle']}) {author['profile_url']}"),
+                 inert(item["post_url"], "blue underline"), Text("")]
+        if item.get("spoiler_text"):
+            lines.append(inert(f"content warning: {item['spoiler_text']}", "bold yellow"))
+        lines.append(inert(item["text"] or "(no text)", multiline=True))
         if item["reasons"]:
-            lines.append(Text("reasons: " + "; ".join(item["reasons"]), style="red"))
+            lines.append(inert("reasons: " + "; ".join(item["reasons"]), "red"))
         if item.get("license"):
-            lines.append(Text(f"licence: {item['license']} {item.get('license_url') or ''}".rstrip()))
+            lines.append(inert(f"licence: {item['license']} {item.get('license_url') or ''}".rstrip()))
         if item.get("needs_permission"):
-            lines.append(Text(f"needs permission: {item['needs_permission']} (approve --force --reason …)", style="bold red"))
+            lines.append(inert(f"needs permission: {item['needs_permission']} (approve --force --reason …)", "bold red"))
         if item["duplicate_of"] and not item.get("matches"):  # matches say it with the rule and distances
             lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
         if item.get("duplicates"):
@@ -95,16 +106,17 @@ class Output:
             lines.append(Text(_match_line(m), style="magenta" if m["tier"] == "duplicate" else "yellow"))
         for m in item["media"]:
             state = f"{m['width']}x{m['height']} {m['format']} phash {m['phash']}" if m["state"] == "ok" else m["refused_reason"] or m["state"]
-            lines.append(Text(f"image: {state}  alt: {_short(m['alt_text'] or '-', 60)}", style="dim"))
+            lines.append(inert(f"image: {state}  alt: {_short(m['alt_text'] or '-', 60)}", "dim"))
         for p in item.get("publications", []):
-            lines.append(Text(f"published to {p['channel']}: {p['state']} {p['url'] or p['error'] or ''}", style="green"))
+            lines.append(inert(f"published to {p['channel']}: {p['state']} {p['url'] or p['error'] or ''}", "green"))
         self.console.print(Panel(Group(*lines), expand=False))
         for preview in previews or []:
             self.console.print(preview)
         if item.get("history"):
             table = Table("when", "action", "from → to", "who", "why", title="history", title_justify="left")
             for h in item["history"]:
-                table.add_row(h["at"][:19].replace("T", " "), h["action"], f"{h['from']} → {h['to']}", h["actor"], h["reason"])
+                table.add_row(*(inert(v) for v in (h["at"][:19].replace("T", " "), h["action"], f"{h['from']} → {h['to']}",
+                                                   h["actor"], h["reason"])))
             self.console.print(table)
 
     def report(self, report: RunReport) -> None:
@@ -115,20 +127,20 @@ class Output:
         for name in ("new", "skip", "refused", "queued", "dup", "rejected", "posted", "errors"):
             table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
         for c in report.channels.values():
-            table.add_row(c.channel, str(c.new_posts), str(sum(c.skipped.values())),
+            table.add_row(inert(c.channel), str(c.new_posts), str(sum(c.skipped.values())),
                           str(len(c.refused)), str(c.pending), str(c.duplicates), str(c.rejected), str(c.published),
                           Text(str(len(c.errors)), "red" if c.errors else ""))
         self.console.print(table)
         for c in report.channels.values():
             if c.skipped:
                 why = ", ".join(f"{n} {reason}" for reason, n in c.skipped.most_common())
-                self.console.print(Text(f"  skipped  {c.channel}: {why}", style="dim"), soft_wrap=True)
+                self.console.print(inert(f"  skipped  {c.channel}: {why}", "dim"), soft_wrap=True)
             for reason in c.refused:
-                self.console.print(Text(f"  refused  {c.channel}: {reason}", style="yellow"), soft_wrap=True)
+                self.console.print(inert(f"  refused  {c.channel}: {reason}", "yellow"), soft_wrap=True)
             for error in c.errors:
-                self.console.print(Text(f"  failed   {c.channel}: {error}", style="red"), soft_wrap=True)
+                self.console.print(inert(f"  failed   {c.channel}: {error}", "red"), soft_wrap=True)
         for warning in report.warnings:
-            self.console.print(Text(f"  warning  {warning}", style="yellow"), soft_wrap=True)
+            self.console.print(inert(f"  warning  {warning}", "yellow"), soft_wrap=True)
 
     def findings(self, findings: list) -> None:
         """`wlb doctor`: one line per subject, ✓ or ✗ and what to fix."""
@@ -136,7 +148,7 @@ class Output:
             return self.json([asdict(f) for f in findings])
         for f in findings:
             mark = Text("✓ ", "green") if f.ok else Text("✗ ", "bold red")
-            self.console.print(mark + Text(f"{f.subject}: ", "bold") + Text(f.message), soft_wrap=True)
+            self.console.print(mark + inert(f"{f.subject}: ", "bold") + inert(f.message), soft_wrap=True)
 
 
 def _match_line(m: dict) -> str:
@@ -153,15 +165,15 @@ def dedup_output(out: Output, result: dict) -> None:
     for n, cluster in enumerate(result["clusters"], 1):
         title = f"{n}. {len(cluster['files'])} file{'s' if len(cluster['files']) > 1 else ''}"
         archive = "; ".join(f"#{a['id']} ({a['status']}, {a['rule']})" for a in cluster["archive_items"])
-        lines = [Text(f) for f in cluster["files"]]
+        lines = [inert(f) for f in cluster["files"]]
         lines.append(Text(f"in the archive: {archive}" if archive else "not in the archive",
                           style="magenta" if archive else "green"))
         out.console.print(Panel(Group(*lines), title=title, title_align="left", expand=False))
     for p in result["possible"]:
-        out.console.print(Text(f"possibly the same photo (pHash distance {p['distance']}): {p['files'][0]}  {p['files'][1]}",
-                               style="yellow"), soft_wrap=True)
+        out.console.print(inert(f"possibly the same photo (pHash distance {p['distance']}): {p['files'][0]}  {p['files'][1]}",
+                                "yellow"), soft_wrap=True)
     for e in result["errors"]:
-        out.console.print(Text(f"unreadable: {e['path']}: {e['reason']}", style="red"), soft_wrap=True)
+        out.console.print(inert(f"unreadable: {e['path']}: {e['reason']}", "red"), soft_wrap=True)
 
 
 class RichHooks(Hooks):
@@ -195,12 +207,13 @@ def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) 
         out.message("Nothing to publish." if not report.failed else "", "dim")
     for plan in plans:
         images = "; ".join(f"{i['mime']} {i['bytes']:,} bytes, alt: {_short(i['alt'], 50)}" for i in plan.images)
-        title = f"#{plan.item} → {plan.channel}: {'would send' if dry_run else plan.result} {plan.url or ''}"
-        out.console.print(Panel(Group(Text(plan.text), Text(f"images: {images}", style="dim"),
-                                      Text(f"Idempotency-Key: {plan.idempotency_key}", style="dim")),
+        # A str title is read as markup, and plan.url comes from the platform: Text only.
+        title = inert(f"#{plan.item} → {plan.channel}: {'would send' if dry_run else plan.result} {plan.url or ''}")
+        out.console.print(Panel(Group(inert(plan.text, multiline=True), inert(f"images: {images}", "dim"),
+                                      inert(f"Idempotency-Key: {plan.idempotency_key}", "dim")),
                                 title=title, title_align="left", expand=False))
     for c in report.channels.values():
         for error in c.errors:
-            out.console.print(Text(f"failed   {c.channel}: {error}", style="red"), soft_wrap=True)
+            out.console.print(inert(f"failed   {c.channel}: {error}", "red"), soft_wrap=True)
     for warning in report.warnings:
-        out.console.print(Text(f"warning  {warning}", style="yellow"), soft_wrap=True)
+        out.console.print(inert(f"warning  {warning}", "yellow"), soft_wrap=True)

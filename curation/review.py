@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import webbrowser
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import typer
 from rich.text import Text
 
 from core.errors import UsageError
-from core.output import Output
+from core.output import Output, inert
 from core.pipeline import Pipeline
 from curation.queue import approve, reject
 from curation.views import get_item, list_items, previews
@@ -30,14 +31,17 @@ def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = 
         out.item(view, previews(view))
         for other_id in view.get("possible_duplicate_of", []):  # both images side by side, for a person to decide
             other = get_item(pipeline.db, pipeline.store, other_id)
-            out.console.print(f"possible duplicate of #{other_id} ({other['status']}, @{other['author']['handle']}):")
+            out.console.print(inert(f"possible duplicate of #{other_id} ({other['status']}, @{other['author']['handle']}):"))
             for preview in previews(other):
                 out.console.print(preview)
         while True:
             out.console.print(KEYS)
             key = (getkey() or "").lower()
             if key == "o":
-                open_url(view["post_url"])
+                if openable(view["post_url"]):
+                    open_url(view["post_url"])
+                else:
+                    out.message(f"not opening {view['post_url']!r}: only http(s) links are opened", "red")
                 continue
             break
         if key == "a":
@@ -57,3 +61,14 @@ def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = 
             counts["skipped"] += 1
     out.message(f"approved {counts['approved']}, rejected {counts['rejected']}, skipped {counts['skipped']}")
     return counts
+
+
+def openable(url: object) -> bool:
+    """Whether a remote post URL may go to the browser: http(s) with a host, nothing a shell or terminal would act on."""
+    if not isinstance(url, str) or not url.isprintable() or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed IPv6 literal
+        return False
