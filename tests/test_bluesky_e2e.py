@@ -32,6 +32,7 @@ class BlueskySite(Site):
 kind = "bluesky"
 handle = "{self.bsky.handle}"
 base_url = "{self.bsky.base_url}"
+plc_url = "{self.bsky.base_url}"
 token_env = "WLB_BSKY_PASSWORD"
 publish = true
 

@@ -203,11 +203,14 @@ def test_a_server_repeating_its_cursor_does_not_keep_us_paging(fake, api):
     assert len(pages) == 2 and json.loads(pages[-1].watermark) == {"since": "2026-11-20T12:04:00.000000Z"}
 
 
-def test_a_post_without_a_post_uri_fails_the_channel_with_one_line(fake, api):
+def test_a_post_without_a_post_uri_costs_that_post_only(fake, api):
     post = fake.add_post(images=[images.jpeg(1)], created_at=T0)
     post["uri"] = "at://did:plc:x/app.bsky.feed.like/3k"
-    with pytest.raises(PlatformError, match="is not the at:// uri of a Bluesky post"):
-        collect(BlueskyCollector(api))
+    fake.add_post(images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=1), handle="b.bsky.social")
+    posts, mark, skipped = collect(BlueskyCollector(api))
+    assert [p.author.handle for p in posts] == ["b.bsky.social"]
+    assert skipped == {"malformed (not the at:// uri of a post)": 1}
+    assert json.loads(mark) == {"since": "2026-11-20T12:01:00.000000Z"}
     with pytest.raises(PlatformError, match="is not the at:// uri"):
         BlueskyCollector(api).exists("3k2yihcrp6f2c")
 
