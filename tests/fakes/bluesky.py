@@ -196,6 +196,11 @@ class FakeBluesky(FakeServer):
                      "external": {"uri": "https://visit.brussels/", "title": "visit.brussels", "description": ""}})
         raise ValueError(f"unknown embed kind {kind!r}")
 
+    def add_view(self, view: dict) -> None:
+        """Index a postView exactly as given (a recorded answer, an odd record): search serves it unchanged."""
+        with self._lock:
+            self._posts[view["uri"]] = view
+
     def delete_post(self, uri: str) -> None:
         with self._lock:
             self._posts.pop(uri, None)
