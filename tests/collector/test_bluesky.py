@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import stat
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
