@@ -55,7 +55,7 @@ def test_search_sends_key_method_tag_extras_and_asks_for_plain_json(flickr):
     assert query == {"method": "flickr.photos.search", "api_key": API_KEY, "format": "json", "nojsoncallback": "1",
                      "tags": "welovebrussels", "sort": "date-posted-desc", "media": "photos", "extras": EXTRAS,
                      "per_page": "40", "page": "1"}
-    assert {"license", "owner_name", "path_alias", "url_o", "url_l", "url_c", "url_z", "date_upload", "date_taken",
+    assert {"license", "owner_name", "path_alias", "url_k", "url_h", "url_o", "url_l", "date_upload", "date_taken",
             "description", "safety_level"} <= set(EXTRAS.split(","))
     assert flickr.calls()[0].path == "/services/rest/"
 
@@ -78,7 +78,7 @@ def test_a_photo_becomes_a_post_with_licence_author_permalink_and_text(flickr):
     assert post.text == "Shot from the Maison du Roi.\nNo tripod."
     assert post.created_at == T0 and post.tags == ("welovebrussels", "grandplace") and not post.sensitive
     (image,) = post.media
-    assert (image.url, image.remote_url) == (record["url_o"], record["url_l"])
+    assert (image.url, image.remote_url) == (record["url_o"], record["url_h"])  # same size: the original first
     assert (image.width, image.height) == (1600, 1200)
     assert "staticflickr" not in post.url and record["url_l"].endswith("_b.jpg")
 
@@ -119,13 +119,14 @@ def test_restricted_safety_level_marks_the_post_sensitive(flickr):
     assert not posts["safe"].sensitive and posts["restricted"].sensitive
 
 
-def test_image_choice_original_then_large_and_skips_without_any_image(flickr):
+def test_image_choice_largest_within_max_pixels_then_the_next_and_skips_without_any_image(flickr):
     flickr.add_photo(images.jpeg(3, size=(2000, 1500)), uploaded=T0, title="huge")
     no_original = flickr.add_photo(SMALL, uploaded=T0 + timedelta(minutes=1), title="no-original", originals=False)
     pages = list(collector(flickr, max_pixels=2_000_000).pages("welovebrussels", None))
     posts = {p.title: p for p in pages[0].posts}
     huge = posts["huge"].media[0]
-    assert huge.url.endswith("_b.jpg") and huge.remote_url.endswith("_c.jpg"), "3 MP original over max_pixels"
+    assert huge.url.endswith("_h.jpg") and huge.remote_url.endswith("_b.jpg"), "3 MP original over max_pixels"
+    assert (huge.width, huge.height) == (1600, 1200)
     assert posts["no-original"].media[0].url == no_original["url_l"]
     bare = {"id": "7", "owner": "1@N01", "dateupload": "1795176000", "license": "4"}
     assert parse_photo(bare) == (None, "no image")
@@ -144,11 +145,12 @@ def test_documented_variants_of_field_types_are_accepted():
     assert post.created_at == datetime(2024, 4, 7, 17, 8, 40, tzinfo=UTC)
 
 
-def test_a_photo_without_identity_fails_loudly():
-    with pytest.raises(PlatformError, match="valid id and owner"):
-        parse_photo({"id": "../../x", "owner": "1@N01", "dateupload": "1"})
-    with pytest.raises(PlatformError, match="without dateupload"):
-        parse_photo({"id": "5", "owner": "1@N01", "url_l": "https://live.example/5_b.jpg"})
+def test_a_photo_without_identity_or_upload_date_is_skipped_with_its_reason():
+    assert parse_photo({"id": "../../x", "owner": "1@N01", "dateupload": "1"}) == \
+        (None, "malformed (no valid id and owner)")
+    for date in ({}, {"dateupload": ""}, {"dateupload": "yesterday"}, {"dateupload": "99999999999999999"}):
+        assert parse_photo({"id": "5", "owner": "1@N01", "url_l": "https://live.example/5_b.jpg"} | date) == \
+            (None, "malformed (no upload date)")
 
 
 def test_first_run_takes_the_newest_page_then_backfills_by_upload_date(flickr):

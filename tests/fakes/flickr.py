@@ -19,7 +19,10 @@ from tests.fakes.server import FakeServer, Recorded, Reply
 
 API_KEY = "flickr-test-key"
 # Longest side of each size, and the file suffix (flickr.com/services/api/misc.urls.html); "o" is the original.
-SIZES = {"l": (1024, "b"), "c": (800, "c"), "z": (640, "z")}
+# k (2048) and h (1600) are made only from uploads at least that large, with their own secret; they are
+# there even when the owner keeps the original to themselves, the common case in real search results.
+SIZES = {"k": (2048, "k"), "h": (1600, "h"), "l": (1024, "b"), "c": (800, "c"), "z": (640, "z")}
+_OWN_SECRET = {"k", "h"}
 _INVALID_KEY = {"stat": "fail", "code": 100, "message": "Invalid API Key (Key has invalid format)"}
 
 
@@ -65,8 +68,11 @@ class FakeFlickr(FakeServer):
             if originals:
                 record.update(self._size(pid, osecret, "o", image, width, height))
             for letter, (longest, _) in SIZES.items():
+                if letter in _OWN_SECRET and max(width, height) < longest:
+                    continue
                 scale = min(1.0, longest / max(width, height))
-                record.update(self._size(pid, secret, letter, image, round(width * scale), round(height * scale)))
+                own = f"k{self._next_id:x}"[-10:] if letter in _OWN_SECRET else secret
+                record.update(self._size(pid, own, letter, image, round(width * scale), round(height * scale)))
             self.photos[pid] = record
             return record
 
