@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 
 from collector.flickr import EXTRAS, LICENSES, FlickrCollector, Mark, build, parse_photo
@@ -382,3 +385,61 @@ def test_one_echo_call_checks_a_key(flickr):
     assert api(flickr).call("flickr.test.echo")["method"] == {"_content": "flickr.test.echo"}
     with pytest.raises(PlatformError, match=r"rejected the API key in \$WLB_FLICKR_KEY"):
         api(flickr, key="bad").call("flickr.test.echo")
+
+
+# ---- real answers: sizes owners restrict, a photo with a missing field (issue 7) -------------------
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "flickr"
+
+
+def recorded_api(seen: list[httpx.Request], **answers: str) -> FlickrAPI:
+    """The API over a MockTransport answering each method with a recorded body from tests/fixtures/flickr."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=json.loads((FIXTURES / answers[request.url.params["method"]]).read_text()))
+    http = Http(NetworkSettings(), transport=httpx.MockTransport(handler),
+                resolve=lambda host, port: [(2, 1, 6, "", ("93.184.215.14", port))])
+    return FlickrAPI(http, "https://api.flickr.com/services/rest", API_KEY, key_env="WLB_FLICKR_KEY")
+
+
+@pytest.mark.parametrize(("max_pixels", "coast_guard", "george"), [
+    (60_000_000, ("_04e9bcc8a2_k.jpg", "_c34e251a30_h.jpg"), ("_7917d6e9a2_o.jpg", "_ff06bb5c65_b.jpg")),
+    (2_000_000, ("_c34e251a30_h.jpg", "_c1b3784192_b.jpg"), ("_ff06bb5c65_b.jpg", None)),
+])
+def test_recorded_search_takes_the_largest_size_within_limits(max_pixels, coast_guard, george):
+    seen: list[httpx.Request] = []
+    api = recorded_api(seen, **{"flickr.photos.search": "search_sizes.json"})
+    (page,) = list(FlickrCollector(api, per_page=100, max_pixels=max_pixels).pages("welovebrussels", None))
+    assert {"url_k", "url_h", "url_o", "url_l"} <= set(seen[0].url.params["extras"].split(","))
+    chosen = {p.remote_id: (p.media[0].url, p.media[0].remote_url) for p in page.posts}
+    for photo_id, (url, fallback) in (("32812033543", coast_guard), ("53637883806", george)):
+        assert chosen[photo_id][0].endswith(url)
+        assert chosen[photo_id][1] == fallback or chosen[photo_id][1].endswith(fallback)
+    assert page.skipped == {"malformed (no upload date)": 1}, "the photo without dateupload, not the page"
+    assert Mark.decode(page.watermark).newest == 1712509720
+
+
+def test_a_photo_without_an_upload_date_costs_that_photo_and_paging_stays_exact(flickr):
+    for i in range(7):
+        flickr.add_photo(SMALL, uploaded=T0 + timedelta(minutes=i), title=f"p{i}",
+                         omit=("dateupload",) if i == 3 else ())
+    pages = list(collector(flickr, per_page=3).pages("welovebrussels", None))
+    assert titles(pages) == ["p6", "p5", "p4", "p2", "p1", "p0"], "each dated photo exactly once"
+    assert sum(p.skipped.get("malformed (no upload date)", 0) for p in pages) == 1
+    mark = pages[-1].watermark
+    for i in range(7, 12):
+        flickr.add_photo(SMALL, uploaded=T0 + timedelta(minutes=i), title=f"p{i}",
+                         omit=("dateupload",) if i == 9 else ())
+    pages = list(collector(flickr, per_page=3).pages("welovebrussels", mark))
+    assert titles(pages) == ["p7", "p8", "p10", "p11"]
+    assert Mark.decode(pages[-1].watermark or mark).newest == int((T0 + timedelta(minutes=11)).timestamp())
+    assert all(p.skipped in ({}, {"malformed (no upload date)": 1}) for p in pages)
+
+
+def test_restricted_originals_still_give_the_2048_pixel_size(flickr):
+    record = flickr.add_photo(images.jpeg(4, size=(3000, 2000)), uploaded=T0, originals=False)
+    (post,) = list(collector(flickr).pages("welovebrussels", None))[0].posts
+    assert "url_o" not in record
+    assert (post.media[0].url, post.media[0].remote_url) == (record["url_k"], record["url_h"])
+    assert (post.media[0].width, post.media[0].height) == (2048, 1365)

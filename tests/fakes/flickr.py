@@ -51,8 +51,8 @@ class FakeFlickr(FakeServer):
     def add_photo(self, image: bytes, *, uploaded: datetime, tags: tuple[str, ...] = ("welovebrussels",),
                   owner: str = "12345678@N01", ownername: str = "Jane Doe", pathalias: str = "janedoe",
                   title: str = "Grand-Place", description: str = "", license: str = "4", safety_level: int = 0,
-                  originals: bool = True, media: str = "photo") -> dict:
-        """Store a public photo as its owner uploaded it; return the full record."""
+                  originals: bool = True, media: str = "photo", omit: tuple[str, ...] = ()) -> dict:
+        """Store a public photo as its owner uploaded it; return the full record. `omit`: fields never sent."""
         with self._lock:
             self._next_id += 7919
             pid, secret, osecret = str(self._next_id), f"{self._next_id:x}"[-10:], f"o{self._next_id:x}"[-10:]
@@ -64,7 +64,7 @@ class FakeFlickr(FakeServer):
                       "datetaken": uploaded.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                       "datetakengranularity": 0, "datetakenunknown": "0", "ownername": ownername,
                       "pathalias": pathalias, "tags": " ".join(tags), "safety_level": str(safety_level),
-                      "media": media, "media_status": "ready"}
+                      "media": media, "media_status": "ready", "_omit": list(omit)}
             if originals:
                 record.update(self._size(pid, osecret, "o", image, width, height))
             for letter, (longest, _) in SIZES.items():
@@ -163,7 +163,7 @@ class FakeFlickr(FakeServer):
             names[f"url_{letter}"] = [f"url_{letter}", f"width_{letter}", f"height_{letter}"]
         keep = {"id", "owner", "secret", "server", "farm", "title", "ispublic", "isfriend", "isfamily"}
         keep |= {field for extra in extras for field in names.get(extra, [])}
-        return {k: v for k, v in photo.items() if k in keep}
+        return {k: v for k, v in photo.items() if k in keep and k not in photo["_omit"]}
 
     def _info(self, q: dict[str, str]) -> Reply:
         pid = q.get("photo_id", "")
