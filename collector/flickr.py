@@ -195,12 +195,14 @@ class FlickrCollector:
 
     def _forward(self, tag: str, mark: Mark) -> Iterator[Page]:
         """Oldest-first from the watermark's second; min_upload_date is inclusive, so seen ids are dropped."""
-        page = 1
+        page, counted = 1, set()
         while True:
             photos, pages = self._search(tag, "date-posted-asc", min_upload_date=mark.newest, page=page)
             times = [(p, uploaded(p)) for p in photos]
-            # A photo without a date cannot be placed: it is skipped with its reason, and paging goes by the others.
-            undated = [p for p, t in times if t is None]
+            # A photo without a date cannot be placed: it is skipped with its reason (once per run, though
+            # a restarted page may show it again), and paging goes by the others.
+            undated = [p for p, t in times if t is None and str(p.get("id")) not in counted]
+            counted |= {str(p.get("id")) for p in undated}
             fresh = [p for p, t in times if t is not None and (t > mark.newest or (t == mark.newest and str(
                 p.get("id")) not in mark.seen))]
             if not fresh:
