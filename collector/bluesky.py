@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from atproto import models
+from atproto_client.models.utils import get_or_create
+from atproto_core.exceptions import AtProtocolError
 
 from collector.bluesky_api import BadRequest, BlueskyAPI, SessionFile, session_path
+from collector.bluesky_origin import PLC_DIRECTORY, verify_post
 from collector.base import OriginCheck, OriginClaim
 from core.errors import NotFound, PlatformError
 from core.http import Http
-from core.posts import AuthorData, MediaData, Page, PostData, page_of
+from core.posts import AuthorData, MediaData, Page, PostData, page_of, parse_each
 from core.settings import ChannelSettings, Settings
 
 PAGE_SIZE = 100  # the lexicon's maximum
@@ -42,33 +45,46 @@ def permalink(author: str, rkey: str) -> str:
     return f"https://bsky.app/profile/{author}/post/{rkey}"
 
 
-def sort_at(view: models.AppBskyFeedDefs.PostView) -> datetime:
-    """When the AppView sorts the post: its createdAt, unless that claims a time after it was indexed."""
-    indexed = _time(view.indexed_at)
-    created = _time(getattr(view.record, "created_at", None))
+def sort_at(raw: object) -> datetime | None:
+    """When the AppView sorts a raw postView: its createdAt, unless that claims a time after it was indexed."""
+    if not isinstance(raw, dict):
+        return None
+    indexed = _time(raw.get("indexedAt"))
+    record = raw.get("record")
+    created = _time(record.get("createdAt")) if isinstance(record, dict) else None
     if indexed is None:
-        raise PlatformError(f"Bluesky sent post {view.uri} with an unreadable indexedAt {view.indexed_at!r}")
+        return created
     return min(created, indexed) if created else indexed
 
 
-def _time(value: str | None) -> datetime | None:
+def _time(value: object) -> datetime | None:
+    """An ISO 8601 datetime (a time without a zone is read as UTC); None if it is not one."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment.replace(tzinfo=moment.tzinfo or UTC) if moment else None
+    return moment.replace(tzinfo=moment.tzinfo or UTC)
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _labels(view: models.AppBskyFeedDefs.PostView) -> set[str]:
-    """The post's label values: moderation labels and the author's self-labels, minus negated ones."""
+def _labels(view: models.AppBskyFeedDefs.PostView) -> tuple[set[str], bool]:
+    """The post's label values (moderation labels and self-labels, minus negated ones), and whether
+    the record's self-labels were of a type we do not know.
+
+    The record's `labels` is an open union (lexicons/app/bsky/feed/post.json): the SDK hands a
+    member of an unknown $type over as a DotDict, whose `.values` is dict.values, not label values.
+    """
     labels = view.labels or []
-    self_labels = getattr(getattr(view.record, "labels", None), "values", None) or []
+    own = view.record.labels
+    known = isinstance(own, models.ComAtprotoLabelDefs.SelfLabels)
+    self_labels = own.values if known else []
     found = {label.val for label in labels if not label.neg} | {value.val for value in self_labels}
-    return found - {label.val for label in labels if label.neg}
+    return found - {label.val for label in labels if label.neg}, own is not None and not known
 
 
 def _media(embed: object) -> tuple[list[MediaData], str | None]:
@@ -95,12 +111,23 @@ def _tags(record: models.AppBskyFeedPost.Record) -> set[str]:
     return tags
 
 
-def parse_post(view: models.AppBskyFeedDefs.PostView, hashtag: str) -> tuple[PostData | None, str | None]:
-    """A postView → (post, None), or (None, why it was skipped)."""
+def parse_post(raw: object, hashtag: str) -> tuple[PostData | None, str | None]:
+    """A raw postView → (post, None), or (None, why it was skipped)."""
+    try:
+        # Union members of a $type this SDK version does not know come back as DotDicts (embeds,
+        # labels, facets, the record itself); anything else that does not fit the lexicon raises.
+        view = get_or_create(raw, models.AppBskyFeedDefs.PostView)
+    except (AtProtocolError, ValueError, TypeError):
+        return None, "malformed (not a postView)"
     record = view.record
     if not isinstance(record, models.AppBskyFeedPost.Record):
-        raise PlatformError(f"Bluesky sent {view.uri} with a record that is not a post")
-    labels = _labels(view)
+        return None, "not a post record"
+    found = _POST_URI.fullmatch(view.uri)
+    if not found:
+        return None, "malformed (not the at:// uri of a post)"
+    if found.group(1) != view.author.did:  # only the DID's own repository holds its posts
+        return None, "identity mismatch (uri and author differ)"
+    labels, unknown_labels = _labels(view)
     if labels & WITHHELD:
         return None, "withheld by a label"
     tags = _tags(record)
@@ -109,14 +136,23 @@ def parse_post(view: models.AppBskyFeedDefs.PostView, hashtag: str) -> tuple[Pos
     media, why = _media(view.embed)
     if not media:
         return None, why
-    _, _, rkey = split_uri(view.uri)
-    handle = (view.author.handle if view.author.handle != "handle.invalid" else view.author.did).lower()
+    created = _time(record.created_at) or sort_at(raw)
+    if created is None:
+        return None, "malformed (no readable date)"
+    rkey = found.group(3)
+    # The AppView's profileViewBasic: it indexes the DID's own signed repository and checks the handle
+    # both ways, answering "handle.invalid" when the handle does not point back at the DID. We trust it
+    # for the author (keyed by DID) only when the handle was verified.
+    verified = view.author.handle != "handle.invalid"
+    handle = (view.author.handle if verified else view.author.did).lower()
     author = AuthorData(handle=handle, name=view.author.display_name or handle, network="bluesky",
-                        profile_url=f"https://bsky.app/profile/{handle}", uid=view.author.did)
+                        profile_url=f"https://bsky.app/profile/{handle}", uid=view.author.did,
+                        authoritative=verified)
     post = PostData(key=view.uri, remote_id=view.uri, url=permalink(handle, rkey), author=author,
-                    created_at=_time(record.created_at) or sort_at(view), text=record.text,
-                    language=(record.langs or [None])[0], sensitive=bool(labels & SENSITIVE),
-                    tags=tuple(sorted(tags)), media=tuple(media))
+                    created_at=created, text=record.text, language=(record.langs or [None])[0],
+                    sensitive=bool(labels & SENSITIVE), tags=tuple(sorted(tags)), media=tuple(media),
+                    flags=("self-labels of a type wlb does not know: check for content warnings",)
+                    if unknown_labels else ())
     return post, None
 
 
@@ -143,8 +179,10 @@ class Mark(NamedTuple):
 class BlueskyCollector:
     """Pages searchPosts newest first, down to the stored watermark (or backfill_pages on a first run)."""
 
-    def __init__(self, api: BlueskyAPI, *, backfill_pages: int = 5, page_size: int = PAGE_SIZE):
+    def __init__(self, api: BlueskyAPI, *, backfill_pages: int = 5, page_size: int = PAGE_SIZE,
+                 plc_url: str = PLC_DIRECTORY):
         self.api = api
+        self.plc_url = plc_url
         self.backfill_pages = backfill_pages
         self.page_size = page_size
 
@@ -164,9 +202,12 @@ class BlueskyCollector:
                 cursor, resumed = None, False  # sweep again from the newest
                 continue
             resumed = False
-            views = [v for v in answer.posts if floor is None or sort_at(v) >= floor]
+            # A record without a readable date is kept for its parser to judge; it cannot move the watermark.
+            kept = [(raw, t) for raw, t in ((raw, sort_at(raw)) for raw in answer.posts)
+                    if floor is None or t is None or t >= floor]
+            views = [raw for raw, _ in kept]
             reached = len(views) < len(answer.posts)  # the server ignored `since`: we are past the watermark
-            top = max([t for t in (top, *(sort_at(v) for v in views)) if t], default=None)
+            top = max([t for t in (top, *(t for _, t in kept)) if t], default=None)
             left = None if left is None else left - 1
             more = answer.cursor and answer.cursor != cursor and views and not reached and left != 0
             cursor = answer.cursor if more else None
@@ -179,11 +220,11 @@ class BlueskyCollector:
                              len(answer.posts))
 
     def _page(self, views: list, hashtag: str, watermark: str | None, fetched: int) -> Page:
-        return page_of((parse_post(v, hashtag) for v in views), watermark=watermark, fetched=fetched)
+        return page_of(parse_each(views, lambda raw: parse_post(raw, hashtag)), watermark=watermark, fetched=fetched)
 
     def verify(self, claim: OriginClaim) -> OriginCheck:
-        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
-        return OriginCheck(deleted=not self.exists(claim.remote_id))
+        """Ask the PDS that the post's DID document names (not the AppView that served it)."""
+        return verify_post(self.api.http, claim, plc_url=self.plc_url)
 
     def exists(self, remote_id: str) -> bool:
         """Whether the post is still there: com.atproto.repo.getRecord answers RecordNotFound once it is deleted."""
@@ -202,4 +243,5 @@ def api_for(channel: ChannelSettings, settings: Settings, http: Http) -> Bluesky
 
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyCollector:
-    return BlueskyCollector(api_for(channel, settings, http), backfill_pages=settings.collect.backfill_pages)
+    return BlueskyCollector(api_for(channel, settings, http), backfill_pages=settings.collect.backfill_pages,
+                            plc_url=channel.plc_url)

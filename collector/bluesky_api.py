@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 from atproto import Client, Session, SessionEvent, models
@@ -34,6 +34,13 @@ T = TypeVar("T")
 
 class BadRequest(PlatformError):
     """The server refused the request itself (400): a handle that does not resolve, a cursor it no longer knows."""
+
+
+class SearchPage(NamedTuple):
+    """One searchPosts answer, its postViews still raw: each is parsed on its own, so one odd post costs one post."""
+
+    posts: list[Any]
+    cursor: str | None
 
 
 class HttpRequest(RequestBase):
@@ -218,11 +225,20 @@ class BlueskyAPI:
                 raise
             return fn(self._login(fresh=True))
 
-    def search_posts(self, q: str, *, tag: str, since: str | None, cursor: str | None,
-                     limit: int) -> models.AppBskyFeedSearchPosts.Response:
+    def search_posts(self, q: str, *, tag: str, since: str | None, cursor: str | None, limit: int) -> SearchPage:
+        """One page of app.bsky.feed.searchPosts; the envelope is checked here, the posts by their parser."""
         params = models.AppBskyFeedSearchPosts.Params(q=q, tag=[tag], sort="latest", since=since, cursor=cursor,
                                                       limit=limit)
-        return self.call("searchPosts", lambda c: c.app.bsky.feed.search_posts(params))
+        # Not c.app.bsky.feed.search_posts: it validates the whole page at once, and one post the SDK
+        # cannot read would then cost the page.
+        answer = self.call("searchPosts", lambda c: c.invoke_query("app.bsky.feed.searchPosts", params=params,
+                                                                   output_encoding="application/json"))
+        body = answer.content
+        posts = body.get("posts") if isinstance(body, dict) else None
+        if not isinstance(posts, list):
+            raise PlatformError(f"{self.host} answered searchPosts without a list of posts")
+        cursor = body.get("cursor")
+        return SearchPage(posts[:limit], cursor if isinstance(cursor, str) and cursor else None)
 
     def get_record(self, repo: str, collection: str, rkey: str) -> models.ComAtprotoRepoGetRecord.Response:
         """A record; NotFound if there is none at that key."""

@@ -20,7 +20,7 @@ from collector.html import html_to_text
 from collector.base import OriginCheck, OriginClaim
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
-from core.posts import AuthorData, MediaData, Page, PostData, page_of
+from core.posts import AuthorData, MediaData, Page, PostData, page_of, parse_each
 from core.settings import ChannelSettings, Settings
 
 # flickr.photos.licenses.getInfo, as recorded 2025-06-19 (Flickr-Foundation/flickr-photos-api cassette).
@@ -44,14 +44,19 @@ LICENSES: dict[str, tuple[str, str]] = {
     "15": ("CC BY-NC-SA 4.0", "https://creativecommons.org/licenses/by-nc-sa/4.0/"),
     "16": ("CC BY-NC-ND 4.0", "https://creativecommons.org/licenses/by-nc-nd/4.0/"),
 }
-# Largest first; url_o exists only when the owner allows original downloads.
-SIZES = ("o", "l", "c", "z")
+# Sizes we ask for and their nominal longest side (flickr.com/services/api/misc.urls.html). Owners can
+# restrict originals: in real search results url_o is mostly absent while url_k (2048 px) is there.
+# url_o's size is the upload's own, known only from width_o/height_o.
+SIZES = {"o": None, "k": 2048, "h": 1600, "l": 1024}  # on a tie, the first: the original's own bytes
 EXTRAS = ",".join(["license", "owner_name", "path_alias", *(f"url_{s}" for s in SIZES), "date_upload",
                    "date_taken", "description", "safety_level", "tags", "media"])
+_LATEST = 253402300799  # 9999-12-31T23:59:59Z: past it a unix time is not a date datetime can hold
 RESTRICTED = 2  # safety_level: 0 safe, 1 moderate, 2 restricted
 MAX_SEEN = 8  # ids remembered for the newest upload second; more would overflow the 256-char watermark
 _NSID = re.compile(r"\d+@N\d+")
 _ALIAS = re.compile(r"[\w-]+")
+_SERVER = re.compile(r"\d{1,8}")
+_SECRET = re.compile(r"[0-9a-f]{4,32}")
 
 
 def _int(value: object) -> int | None:
@@ -61,34 +66,42 @@ def _int(value: object) -> int | None:
         return None
 
 
-def uploaded(photo: dict) -> int:
-    """The photo's upload time (unix seconds); a photo without one cannot be paged past."""
+def uploaded(photo: dict) -> int | None:
+    """The photo's upload time (unix seconds), or None if it sent none we can read: that photo is skipped."""
     value = _int(photo.get("dateupload"))
-    if value is None:
-        raise PlatformError(f"Flickr sent photo {photo.get('id')!r} without dateupload; the date_upload extra "
-                            f"was not honoured")
-    return value
+    return value if value is not None and 0 < value <= _LATEST else None
 
 
 def _image(photo: dict, max_pixels: int) -> MediaData | None:
-    """The largest size we may download (originals past max_pixels are left out), the next one as fallback."""
+    """The largest size within max_pixels, the next largest as fallback (a download refused as too big tries it)."""
     found = []
-    for size in SIZES:
+    for size, nominal in SIZES.items():
         url, width, height = photo.get(f"url_{size}"), _int(photo.get(f"width_{size}")), _int(photo.get(f"height_{size}"))
-        if isinstance(url, str) and url.startswith(("https://", "http://")) and not (width and height and width * height > max_pixels):
-            found.append(MediaData(url=url, width=width, height=height))
+        if not (isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048):
+            continue
+        pixels = width * height if width and height and width > 0 and height > 0 else None
+        if pixels is not None and pixels > max_pixels:
+            continue
+        # Without dimensions: an original ranks first (never smaller than the sizes made from it), others by name.
+        rank = pixels if pixels is not None else (float("inf") if nominal is None else nominal * nominal * 3 // 4)
+        found.append((rank, MediaData(url=url, width=width if pixels else None, height=height if pixels else None)))
+    found.sort(key=lambda f: f[0], reverse=True)
     if not found:
         return None
-    return found[0] if len(found) == 1 else MediaData(url=found[0].url, remote_url=found[1].url,
-                                                      width=found[0].width, height=found[0].height)
+    best = found[0][1]
+    return best if len(found) == 1 else MediaData(url=best.url, remote_url=found[1][1].url, width=best.width,
+                                                  height=best.height)
 
 
 def parse_photo(photo: dict, *, max_pixels: int = 60_000_000) -> tuple[PostData | None, str | None]:
     """A search result → (post, None), or (None, why it was skipped). Strict on identity, lenient on decoration."""
     photo_id, owner = str(photo.get("id") or ""), str(photo.get("owner") or "")
-    if not photo_id.isdigit() or not _NSID.fullmatch(owner):
-        raise PlatformError(f"Flickr sent a photo without a valid id and owner (id {photo_id!r}, owner {owner!r})")
-    created = datetime.fromtimestamp(uploaded(photo), UTC)
+    if not photo_id.isdigit() or len(photo_id) > 32 or not _NSID.fullmatch(owner):
+        return None, "malformed (no valid id and owner)"
+    when = uploaded(photo)
+    if when is None:
+        return None, "malformed (no upload date)"
+    created = datetime.fromtimestamp(when, UTC)
     if photo.get("media", "photo") != "photo":
         return None, "video only"
     image = _image(photo, max_pixels)
@@ -163,17 +176,18 @@ class FlickrCollector:
     def _last(self, photos: list[dict], page: int, pages: int) -> bool:
         return len(photos) < self.per_page or 0 < pages <= page
 
-    def _page(self, photos: list[dict], mark: Mark | None) -> Page:
-        return page_of((parse_photo(p, max_pixels=self.max_pixels) for p in photos),
-                       watermark=mark.encode() if mark else None, fetched=len(photos))
+    def _page(self, photos: list[dict], mark: Mark | None, fetched: int | None = None) -> Page:
+        return page_of(parse_each(photos, lambda p: parse_photo(p, max_pixels=self.max_pixels)),
+                       watermark=mark.encode() if mark else None,
+                       fetched=len(photos) if fetched is None else fetched)
 
     def _first(self, tag: str) -> Iterator[Page]:
         """First run: the newest page, then (resumably) older pages up to backfill_pages."""
         photos, pages = self._search(tag, "date-posted-desc")
-        if not photos:
-            yield self._page([], None)
+        times = [t for t in map(uploaded, photos) if t is not None]
+        if not times:  # nothing, or nothing with a date: skipped with their reason, no watermark to store
+            yield self._page(photos, None)
             return
-        times = [uploaded(p) for p in photos]
         more = len(photos) >= self.per_page and pages != 1 and self.backfill_pages > 1
         mark = Mark(max(times), _ids_at(photos, max(times)), min(times) if more else None, self.backfill_pages - 1)
         yield self._page(photos, mark)
@@ -181,22 +195,27 @@ class FlickrCollector:
 
     def _forward(self, tag: str, mark: Mark) -> Iterator[Page]:
         """Oldest-first from the watermark's second; min_upload_date is inclusive, so seen ids are dropped."""
-        page = 1
+        page, counted = 1, set()
         while True:
             photos, pages = self._search(tag, "date-posted-asc", min_upload_date=mark.newest, page=page)
-            fresh = [p for p in photos if uploaded(p) > mark.newest
-                     or (uploaded(p) == mark.newest and str(p.get("id")) not in mark.seen)]
+            times = [(p, uploaded(p)) for p in photos]
+            # A photo without a date cannot be placed: it is skipped with its reason (once per run, though
+            # a restarted page may show it again), and paging goes by the others.
+            undated = [p for p, t in times if t is None and str(p.get("id")) not in counted]
+            counted |= {str(p.get("id")) for p in undated}
+            fresh = [p for p, t in times if t is not None and (t > mark.newest or (t == mark.newest and str(
+                p.get("id")) not in mark.seen))]
             if not fresh:
-                yield self._page([], None)
+                yield self._page(undated, None, len(photos))
                 # Only a full page of photos from the watermark's own second is worth the next page.
-                if self._last(photos, page, pages) or any(uploaded(p) != mark.newest for p in photos):
+                if self._last(photos, page, pages) or any(t not in (None, mark.newest) for _, t in times):
                     return mark
                 page += 1
                 continue
             newest = max(uploaded(p) for p in fresh)
             same_second = newest == mark.newest
             mark = mark._replace(newest=newest, seen=(mark.seen if same_second else ()) + _ids_at(fresh, newest))
-            yield self._page(fresh, mark)
+            yield self._page(fresh + undated, mark, len(photos))
             if self._last(photos, page, pages):
                 return mark
             page = page + 1 if same_second else 1
@@ -206,19 +225,30 @@ class FlickrCollector:
         page = 1
         while mark.older_than is not None and mark.pages_left > 0:
             photos, pages = self._search(tag, "date-posted-desc", max_upload_date=mark.older_than, page=page)
-            oldest = min((uploaded(p) for p in photos), default=None)
-            stuck = oldest is not None and oldest >= mark.older_than  # a whole page from the cursor's own second
-            done = self._last(photos, page, pages) or mark.pages_left <= 1 or oldest is None
+            oldest = min((t for t in map(uploaded, photos) if t is not None), default=None)
+            # A whole page from the cursor's own second (or with no date to move it by): the next page number.
+            stuck = oldest is None or oldest >= mark.older_than
+            done = self._last(photos, page, pages) or mark.pages_left <= 1
             newest_too = tuple(i for i in _ids_at(photos, mark.newest) if i not in mark.seen)
-            mark = mark._replace(older_than=None if done else oldest, pages_left=mark.pages_left - 1,
+            cursor = mark.older_than if oldest is None else min(oldest, mark.older_than)
+            mark = mark._replace(older_than=None if done else cursor, pages_left=mark.pages_left - 1,
                                  seen=mark.seen + newest_too)
-            yield self._page([p for p in photos if str(p.get("id")) not in boundary], mark)
-            boundary = (boundary if stuck else ()) + _ids_at(photos, oldest) if oldest is not None else ()
+            yield self._page([p for p in photos if str(p.get("id")) not in boundary], mark, len(photos))
+            if oldest is not None:
+                boundary = (boundary if stuck else ()) + _ids_at(photos, oldest)
             page = page + 1 if stuck else 1
 
     def verify(self, claim: OriginClaim) -> OriginCheck:
-        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
-        return OriginCheck(deleted=not self.exists(claim.remote_id))
+        """Ask flickr.photos.getInfo: gone (code 1), someone else's photo, or confirmed with its image URL."""
+        if not claim.remote_id.isdigit() or claim.key != f"flickr:{claim.remote_id}":
+            return OriginCheck(problem="the stored key is not a Flickr photo id")
+        try:
+            body = self.api.photo_info(claim.remote_id)
+        except NotFound:
+            return OriginCheck(deleted=True)
+        except PlatformError:
+            return OriginCheck(verified=False)  # unavailable, over budget: nothing known
+        return check_info(body, claim)
 
     def exists(self, remote_id: str) -> bool:
         try:
@@ -226,6 +256,24 @@ class FlickrCollector:
         except NotFound:
             return False
         return True
+
+
+def check_info(body: dict, claim: OriginClaim) -> OriginCheck:
+    """Compare flickr.photos.getInfo's answer with what we stored about the photo."""
+    photo = body.get("photo") if isinstance(body.get("photo"), dict) else {}
+    owner = photo.get("owner") if isinstance(photo.get("owner"), dict) else {}
+    nsid = owner.get("nsid")
+    if str(photo.get("id")) != claim.remote_id or not isinstance(nsid, str) or not _NSID.fullmatch(nsid):
+        return OriginCheck(verified=False)  # an answer about nothing we asked: cannot tell
+    if claim.author_uid and nsid != claim.author_uid:
+        return OriginCheck(problem=f"Flickr says photo {claim.remote_id} is by {nsid}, not by {claim.author_uid}")
+    # Every size of a photo is a file named <id>_<secret>_<size>.jpg (flickr.com/services/api/misc.urls.html).
+    if any(not url.split("?")[0].rsplit("/", 1)[-1].startswith(f"{claim.remote_id}_") for url in claim.media_urls):
+        return OriginCheck(problem=f"an image we stored is not a file of Flickr photo {claim.remote_id}")
+    server, secret = str(photo.get("server") or ""), str(photo.get("secret") or "")
+    urls = ((f"https://live.staticflickr.com/{server}/{claim.remote_id}_{secret}_b.jpg",)
+            if _SERVER.fullmatch(server) and _SECRET.fullmatch(secret) else ())
+    return OriginCheck(verified=True, image_urls=urls)
 
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> FlickrCollector:

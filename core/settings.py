@@ -116,13 +116,14 @@ class ChannelSettings(Strict):
     publish: bool = False
     token_env: str | None = None
     handle: str | None = None  # bluesky: the account's handle (its app password is in token_env)
+    plc_url: str = "https://plc.directory"  # bluesky: the DID directory naming each author's PDS (origin checks)
     feed_url: str | None = None  # rss: the feed to read
     non_commercial: bool = False  # publishing channel: NC-licensed photos may be reposted here
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
     template: str | None = None
 
-    @field_validator("base_url", "feed_url")
+    @field_validator("base_url", "feed_url", "plc_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):

@@ -32,6 +32,7 @@ class BlueskySite(Site):
 kind = "bluesky"
 handle = "{self.bsky.handle}"
 base_url = "{self.bsky.base_url}"
+plc_url = "{self.bsky.base_url}"
 token_env = "WLB_BSKY_PASSWORD"
 publish = true
 
@@ -204,3 +205,27 @@ def test_a_wrong_app_password_fails_the_channel_with_one_line(bsite, monkeypatch
     (error,) = report["bsky"]["errors"]
     assert "refused to log in as welovebrussels.test" in error and "$WLB_BSKY_PASSWORD" in error
     assert "not-the-password" not in run.out + run.err
+
+
+def test_an_unknown_label_type_and_a_forged_uri_cost_one_post_each_not_the_command(bsite):
+    odd = bsite.bsky.add_post(images=[images.jpeg(1)], created_at=T0)
+    odd["record"]["labels"] = {"$type": "com.example.labels"}  # once a TypeError that aborted `wlb collect`
+    forged = bsite.bsky.add_post(images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=1), handle="mallory.test")
+    forged["uri"] = odd["uri"].rsplit("/", 1)[0] + "/3kforgedpost22"  # in Alice's repository
+    bsite.source.add_status(images=[images.jpeg(3)], created_at=T0)
+    run = bsite.wlb("collect", "--json")
+    assert run.code == 0, run.err
+    channels = run.json()["channels"]
+    assert channels["bsky"]["skipped"] == {"identity mismatch (uri and author differ)": 1}
+    assert channels["bsky"]["new_posts"] == 1 and channels["source"]["new_posts"] == 1
+    assert sorted(i["author"]["handle"] for i in bsite.queue("pending")) == ["alice.bsky.social", "alice@fake.social"]
+
+
+def test_publish_asks_the_authors_pds_through_the_plc_directory(bsite):
+    post, _ = approved_bluesky_post(bsite)
+    assert bsite.wlb("publish").code == 0
+    did = post["author"]["did"]
+    assert any(r.path == f"/{did}" for r in bsite.bsky.requests), "the DID document was fetched"
+    lookups = [r for r in bsite.bsky.calls("com.atproto.repo.getRecord") if r.query.get("repo") == [did]]
+    assert lookups and all("authorization" not in r.headers for r in lookups), "no session sent to the author's PDS"
+    assert len(bsite.bsky.published) == 1 and len(bsite.community.published) == 1

@@ -229,3 +229,18 @@ def test_the_licence_is_checked_again_at_publish_time_for_each_channel(web):
     assert web.site.wlb("approve", str(item["id"]), "--force", "--reason", "Noor said yes on Mastodon").code == 0
     assert web.site.wlb("publish").code == 0
     assert len(web.community.published) == 1
+
+
+def test_a_flickr_photo_missing_a_field_costs_that_photo_and_a_restricted_original_gives_url_k(web):
+    web.flickr.add_photo(images.jpeg(40, size=(2400, 1600)), uploaded=T0, title="k only", originals=False)
+    web.flickr.add_photo(images.jpeg(41, size=(1200, 900)), uploaded=T0 + timedelta(minutes=1), title="no date",
+                         omit=("dateupload",))
+    web.feeds.add_feed("pixelfed_profile.atom", "<feed xmlns='http://www.w3.org/2005/Atom'><title>x</title></feed>")
+    run = web.site.wlb("collect", "--json")
+    assert run.code == 0, run.err
+    flickr = run.json()["channels"]["flickr"]
+    assert flickr["new_posts"] == 1 and flickr["skipped"] == {"malformed (no upload date)": 1} and not flickr["errors"]
+    (item,) = by_platform(web.site.queue("all"))["flickr"]
+    assert item["media"][0]["width"] == 2048, "the 2048-pixel size, not the 1024 one"
+    again = web.site.wlb("collect", "--json").json()["channels"]["flickr"]
+    assert again["new_posts"] == 0 and not again["errors"]

@@ -6,6 +6,7 @@ import itertools
 import json
 import stat
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -203,11 +204,14 @@ def test_a_server_repeating_its_cursor_does_not_keep_us_paging(fake, api):
     assert len(pages) == 2 and json.loads(pages[-1].watermark) == {"since": "2026-11-20T12:04:00.000000Z"}
 
 
-def test_a_post_without_a_post_uri_fails_the_channel_with_one_line(fake, api):
+def test_a_post_without_a_post_uri_costs_that_post_only(fake, api):
     post = fake.add_post(images=[images.jpeg(1)], created_at=T0)
     post["uri"] = "at://did:plc:x/app.bsky.feed.like/3k"
-    with pytest.raises(PlatformError, match="is not the at:// uri of a Bluesky post"):
-        collect(BlueskyCollector(api))
+    fake.add_post(images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=1), handle="b.bsky.social")
+    posts, mark, skipped = collect(BlueskyCollector(api))
+    assert [p.author.handle for p in posts] == ["b.bsky.social"]
+    assert skipped == {"malformed (not the at:// uri of a post)": 1}
+    assert json.loads(mark) == {"since": "2026-11-20T12:01:00.000000Z"}
     with pytest.raises(PlatformError, match="is not the at:// uri"):
         BlueskyCollector(api).exists("3k2yihcrp6f2c")
 
@@ -307,3 +311,65 @@ def test_a_bluesky_rate_limit_is_waited_out(fake, api, waits, monkeypatch):
     fake._faults[-1][3] = {"RateLimit-Limit": "3000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)}
     posts, _, _ = collect(BlueskyCollector(api))
     assert len(posts) == 1 and 0 < waits[0] <= 31
+
+
+# ---- open unions and odd records: one costs one post (issue 7) ----------------------------------
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "bluesky"
+
+
+def test_open_unions_and_odd_records_cost_one_post_each_never_the_page(fake, api):
+    for view in json.loads((FIXTURES / "search_posts_open_unions.json").read_text())["posts"]:
+        fake.add_view(view)
+    posts, mark, skipped = collect(BlueskyCollector(api))
+
+    assert skipped == {"no media": 1, "identity mismatch (uri and author differ)": 1,
+                       "malformed (not a postView)": 1}
+    alice, bob = sorted(posts, key=lambda p: p.author.handle)
+    assert alice.author.uid == "did:plc:ewvi7nxzyoun6zhxrhs64oiz" and alice.flags == () and not alice.sensitive
+    assert [m.url for m in alice.media] == ["https://cdn.bsky.app/img/feed_fullsize/plain/did:plc:ewvi7nxzyoun6zhxrhs64oiz/"
+                                            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku@jpeg"]
+    # {"$type": "com.example.labels"}: the SDK hands it over as a DotDict; once a TypeError for the whole command
+    assert bob.text == "Atomium #welovebrussels" and bob.flags and "self-labels" in bob.flags[0]
+    assert json.loads(mark) == {"since": "2026-11-20T12:05:00.000000Z"}, "the watermark passes the skipped posts"
+
+
+def test_a_record_of_another_type_and_an_unreadable_index_date_cost_one_post(fake, api):
+    odd = fake.add_post(images=[images.jpeg(1)], created_at=T0, handle="odd.bsky.social")
+    odd["record"] = {"$type": "com.example.note", "text": "#welovebrussels", "tags": [TAG],
+                     "createdAt": odd["record"]["createdAt"]}
+    undated = fake.add_post(images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=1), handle="u.bsky.social")
+    undated["indexedAt"] = "yesterday"  # once a PlatformError for the page
+    fake.add_post(images=[images.jpeg(3)], created_at=T0 + timedelta(minutes=2), handle="ok.bsky.social")
+    posts, mark, skipped = collect(BlueskyCollector(api))
+    assert sorted(p.author.handle for p in posts) == ["ok.bsky.social", "u.bsky.social"]
+    assert skipped == {"not a post record": 1}
+    assert json.loads(mark) == {"since": "2026-11-20T12:02:00.000000Z"}
+
+
+def test_a_post_served_under_another_accounts_uri_is_skipped(fake, api):
+    alice = fake.add_post(images=[images.jpeg(1)], created_at=T0)
+    forged = fake.add_post(images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=1), handle="mallory.bsky.social")
+    forged["uri"] = alice["uri"].rsplit("/", 1)[0] + "/3kforgedpost22"  # Alice's repository, Mallory's post
+    posts, _, skipped = collect(BlueskyCollector(api))
+    assert [p.author.handle for p in posts] == ["alice.bsky.social"]
+    assert skipped == {"identity mismatch (uri and author differ)": 1}
+
+
+def test_the_author_is_authoritative_only_with_a_handle_the_appview_verified(fake, api):
+    fake.add_post(images=[images.jpeg(1)], created_at=T0)
+    unverified = fake.add_post(images=[images.jpeg(2)], created_at=T0, handle="claims.bsky.social")
+    unverified["author"] = dict(unverified["author"], handle="handle.invalid")
+    posts, _, _ = collect(BlueskyCollector(api))
+    by_uid = {p.author.uid: p.author for p in posts}
+    assert by_uid[unverified["author"]["did"]].authoritative is False
+    assert by_uid[unverified["author"]["did"]].handle == unverified["author"]["did"]
+    assert {a.authoritative for uid, a in by_uid.items() if uid != unverified["author"]["did"]} == {True}
+
+
+def test_self_labels_of_an_unknown_type_are_flagged_not_fatal(fake, api):
+    post = fake.add_post(images=[images.jpeg(1)], created_at=T0)
+    post["record"]["labels"] = {"$type": "com.example.labels"}  # open union: any $type may come
+    (collected,), _, skipped = collect(BlueskyCollector(api))
+    assert skipped == {} and collected.key == post["uri"] and collected.flags

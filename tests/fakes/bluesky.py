@@ -5,6 +5,11 @@ app.bsky.feed.searchPosts + app.bsky.feed.defs#postView, app.bsky.embed.{images,
 video,external,record}#view, com.atproto.repo.uploadBlob/createRecord/putRecord/getRecord,
 com.atproto.identity.resolveHandle. Errors are XRPC bodies {"error", "message"}; an expired access
 token is 400 ExpiredToken, as the PDS answers.
+
+The same server plays the PLC directory (GET /<did:plc:...> → the DID document naming the PDS;
+404 for an unknown DID, 410 for a tombstoned one, as github.com/did-method-plc/did-method-plc answers)
+and the CDN: image URLs have the AppView's form /img/feed_fullsize/plain/<did>/<cid>@jpeg
+(bluesky-social/atproto packages/bsky/src/image/uri.ts). getRecord needs no session, as on a PDS.
 """
 
 from __future__ import annotations
@@ -78,6 +83,9 @@ class FakeBluesky(FakeServer):
         self.published: list[dict] = []  # our posts, once each, in order of creation
         self._posts: dict[str, dict] = {}  # uri -> postView of someone else's post
         self._files: dict[str, tuple[bytes, str]] = {}
+        self.pds_of: dict[str, str] = {}  # did -> the PDS its DID document names (default: this server)
+        self.tombstoned: set[str] = set()  # DIDs the PLC directory answers 410 for
+        self.repo_records: dict[str, dict] = {}  # uri -> the record its PDS holds, when it differs from the view's
 
     # ---- test set-up -------------------------------------------------------------------------
 
@@ -94,13 +102,16 @@ class FakeBluesky(FakeServer):
                 profile["displayName"] = display_name
             return self.accounts.setdefault(did, profile)
 
-    def add_image(self, data: bytes, content_type: str = "image/jpeg") -> tuple[str, dict]:
+    def add_image(self, data: bytes, did: str, content_type: str = "image/jpeg") -> tuple[str, dict]:
         """Serve the bytes as the CDN would; return (fullsize URL, the blob ref a record holds)."""
         with self._lock:
             ref = cid(data, 0x55)
             self._files[ref] = (data, content_type)
         blob = {"$type": "blob", "ref": {"$link": ref}, "mimeType": content_type, "size": len(data)}
-        return f"{self.base_url}/img/feed_fullsize/{ref}@jpeg", blob
+        return self.image_url(did, ref), blob
+
+    def image_url(self, did: str, ref: str, preset: str = "feed_fullsize") -> str:
+        return f"{self.base_url}/img/{preset}/plain/{did}/{ref}@jpeg"
 
     def add_post(self, *, handle: str = "alice.bsky.social", display_name: str | None = "Alice",
                  text: str = "Grand-Place at night #welovebrussels", images: list[bytes] = (),
@@ -121,7 +132,7 @@ class FakeBluesky(FakeServer):
             if self_labels:
                 record["labels"] = {"$type": "com.atproto.label.defs#selfLabels",
                                     "values": [{"val": v} for v in self_labels]}
-            pictures = [self.add_image(data) for data in images]
+            pictures = [self.add_image(data, author["did"]) for data in images]
             alts = list(alt or []) + [""] * len(pictures)
             ratios = list(aspect or []) + [(1080, 1350)] * len(pictures)
             record_embed, view = self._embed(embed, pictures, alts, ratios)
@@ -147,7 +158,8 @@ class FakeBluesky(FakeServer):
         images = {"$type": "app.bsky.embed.images",
                   "images": [{"alt": alts[i], "image": blob, **ratio(i)} for i, (_, blob) in enumerate(pictures)]}
         images_view = {"$type": "app.bsky.embed.images#view",
-                       "images": [{"thumb": url.replace("fullsize", "thumbnail"), "fullsize": url, "alt": alts[i],
+                       "images": [{"thumb": url.replace("feed_fullsize", "feed_thumbnail"), "fullsize": url,
+                                   "alt": alts[i],
                                    **ratio(i)} for i, (url, _) in enumerate(pictures)]}
         if kind == "images":
             return (images, images_view) if pictures else (None, None)
@@ -183,6 +195,11 @@ class FakeBluesky(FakeServer):
                     {"$type": "app.bsky.embed.external#view",
                      "external": {"uri": "https://visit.brussels/", "title": "visit.brussels", "description": ""}})
         raise ValueError(f"unknown embed kind {kind!r}")
+
+    def add_view(self, view: dict) -> None:
+        """Index a postView exactly as given (a recorded answer, an odd record): search serves it unchanged."""
+        with self._lock:
+            self._posts[view["uri"]] = view
 
     def delete_post(self, uri: str) -> None:
         with self._lock:
@@ -243,16 +260,32 @@ class FakeBluesky(FakeServer):
                 return Reply(404, b"not found", content_type="text/plain")
             data, kind = self._files[ref]
             return Reply(200, data, content_type=kind)
+        if request.path.startswith("/did:"):
+            return self._plc(request.path[1:])
         nsid = request.path.removeprefix("/xrpc/")
         handler = getattr(self, "_" + nsid.replace(".", "_"), None)
         if handler is None or not request.path.startswith("/xrpc/"):
             return _error(501, "MethodNotImplemented", f"Method Not Implemented: {nsid}")
         if nsid not in ("com.atproto.server.createSession", "com.atproto.server.refreshSession",
-                        "com.atproto.identity.resolveHandle"):
+                        "com.atproto.identity.resolveHandle", "com.atproto.repo.getRecord"):
             refused = self._auth(request)
             if refused:
                 return refused
         return handler(request)
+
+    def did_document(self, did: str) -> dict:
+        handle = next((h for h, d in self.handles.items() if d == did), "handle.invalid")
+        return {"@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"], "id": did,
+                "alsoKnownAs": [f"at://{handle}"], "verificationMethod": [],
+                "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer",
+                             "serviceEndpoint": self.pds_of.get(did, self.pds_endpoint)}]}
+
+    def _plc(self, did: str) -> Reply:
+        if did in self.tombstoned:
+            return Reply(410, {"message": f"DID not available: {did}"})
+        if did not in self.handles.values():
+            return Reply(404, {"message": f"DID not registered: {did}"})
+        return Reply(200, self.did_document(did), content_type="application/did+ld+json; charset=utf-8")
 
     def _com_atproto_server_createSession(self, request: Recorded) -> Reply:
         body = request.json or {}
@@ -385,8 +418,8 @@ class FakeBluesky(FakeServer):
                 "likeCount": 0, "quoteCount": 0, "indexedAt": iso(datetime.now(UTC)), "labels": []}
         if images:
             post["embed"] = {"$type": "app.bsky.embed.images#view", "images": [
-                {"thumb": f"{self.base_url}/img/feed_thumbnail/{i['image']['ref']['$link']}@jpeg",
-                 "fullsize": f"{self.base_url}/img/feed_fullsize/{i['image']['ref']['$link']}@jpeg", "alt": i["alt"],
+                {"thumb": self.image_url(self.did, i["image"]["ref"]["$link"], "feed_thumbnail"),
+                 "fullsize": self.image_url(self.did, i["image"]["ref"]["$link"]), "alt": i["alt"],
                  **({"aspectRatio": i["aspectRatio"]} if "aspectRatio" in i else {})} for i in images]}
         self._posts[uri] = post
 
@@ -398,8 +431,9 @@ class FakeBluesky(FakeServer):
         if (did, collection, rkey) in self.records:
             found = self.records[(did, collection, rkey)]
             return Reply(200, {"uri": uri, "cid": found["cid"], "value": found["value"]})
-        if uri in self._posts:  # not on this PDS: proxied to the AppView
-            return Reply(200, {"uri": uri, "cid": self._posts[uri]["cid"], "value": self._posts[uri]["record"]})
+        if uri in self._posts:  # someone else's repository on the network's PDS
+            value = self.repo_records.get(uri, self._posts[uri]["record"])
+            return Reply(200, {"uri": uri, "cid": self._posts[uri]["cid"], "value": value})
         return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
 
 

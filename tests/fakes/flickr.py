@@ -19,7 +19,10 @@ from tests.fakes.server import FakeServer, Recorded, Reply
 
 API_KEY = "flickr-test-key"
 # Longest side of each size, and the file suffix (flickr.com/services/api/misc.urls.html); "o" is the original.
-SIZES = {"l": (1024, "b"), "c": (800, "c"), "z": (640, "z")}
+# k (2048) and h (1600) are made only from uploads at least that large, with their own secret; they are
+# there even when the owner keeps the original to themselves, the common case in real search results.
+SIZES = {"k": (2048, "k"), "h": (1600, "h"), "l": (1024, "b"), "c": (800, "c"), "z": (640, "z")}
+_OWN_SECRET = {"k", "h"}
 _INVALID_KEY = {"stat": "fail", "code": 100, "message": "Invalid API Key (Key has invalid format)"}
 
 
@@ -48,8 +51,8 @@ class FakeFlickr(FakeServer):
     def add_photo(self, image: bytes, *, uploaded: datetime, tags: tuple[str, ...] = ("welovebrussels",),
                   owner: str = "12345678@N01", ownername: str = "Jane Doe", pathalias: str = "janedoe",
                   title: str = "Grand-Place", description: str = "", license: str = "4", safety_level: int = 0,
-                  originals: bool = True, media: str = "photo") -> dict:
-        """Store a public photo as its owner uploaded it; return the full record."""
+                  originals: bool = True, media: str = "photo", omit: tuple[str, ...] = ()) -> dict:
+        """Store a public photo as its owner uploaded it; return the full record. `omit`: fields never sent."""
         with self._lock:
             self._next_id += 7919
             pid, secret, osecret = str(self._next_id), f"{self._next_id:x}"[-10:], f"o{self._next_id:x}"[-10:]
@@ -61,12 +64,15 @@ class FakeFlickr(FakeServer):
                       "datetaken": uploaded.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                       "datetakengranularity": 0, "datetakenunknown": "0", "ownername": ownername,
                       "pathalias": pathalias, "tags": " ".join(tags), "safety_level": str(safety_level),
-                      "media": media, "media_status": "ready"}
+                      "media": media, "media_status": "ready", "_omit": list(omit)}
             if originals:
                 record.update(self._size(pid, osecret, "o", image, width, height))
             for letter, (longest, _) in SIZES.items():
+                if letter in _OWN_SECRET and max(width, height) < longest:
+                    continue
                 scale = min(1.0, longest / max(width, height))
-                record.update(self._size(pid, secret, letter, image, round(width * scale), round(height * scale)))
+                own = f"k{self._next_id:x}"[-10:] if letter in _OWN_SECRET else secret
+                record.update(self._size(pid, own, letter, image, round(width * scale), round(height * scale)))
             self.photos[pid] = record
             return record
 
@@ -157,7 +163,7 @@ class FakeFlickr(FakeServer):
             names[f"url_{letter}"] = [f"url_{letter}", f"width_{letter}", f"height_{letter}"]
         keep = {"id", "owner", "secret", "server", "farm", "title", "ispublic", "isfriend", "isfamily"}
         keep |= {field for extra in extras for field in names.get(extra, [])}
-        return {k: v for k, v in photo.items() if k in keep}
+        return {k: v for k, v in photo.items() if k in keep and k not in photo["_omit"]}
 
     def _info(self, q: dict[str, str]) -> Reply:
         pid = q.get("photo_id", "")
