@@ -68,11 +68,10 @@ def claimed(session: Session, post_id: int) -> Publication | None:
 def _check_unchanged(session: Session, post: Post, seen: Status) -> None:
     """The compare half of compare-and-set: refuse if someone decided since this decider looked."""
     if post.status != seen:
-        last = session.exec(select(Decision).where(Decision.post_id == post.id)
-                            .order_by(col(Decision.at).desc(), col(Decision.id).desc())).first()
+        last = session.exec(select(Decision).where(Decision.post_id == post.id).order_by(col(Decision.id).desc())).first()
         who = f"{last.actor} ({last.action} at {last.at:%Y-%m-%d %H:%M:%S} UTC)" if last else "someone"
-        raise UsageError(f"item #{post.id} was just made {post.status} by {who}; nothing changed: "
-                         f"check it with 'wlb show {post.id}' and decide again")
+        raise UsageError(f"item #{post.id} was changed to {post.status} by {who} since you looked; nothing "
+                         f"changed: check it with 'wlb show {post.id}' and decide again")
     pub = claimed(session, post.id)
     if pub is not None:
         raise UsageError(f"item #{post.id} is already being published to {pub.channel}; nothing changed "
