@@ -100,14 +100,16 @@ def approve(ctx: typer.Context, items: Ids,
             caption: Annotated[str | None, typer.Option(help="caption to use instead of the original text")] = None,
             reason: Annotated[str, typer.Option(help="why (recorded in the history)")] = "",
             force: Annotated[bool, typer.Option("--force", help="approve despite a licence that needs permission "
-                                                "(needs --reason)")] = False) -> None:
+                                                "(needs --reason)")] = False,
+            credit: Annotated[str | None, typer.Option(help="who took the photo, for items that need credit: "
+                                                       "'@user@host' or a name (recorded)")] = None) -> None:
     """Approve items for reposting. Example: wlb approve 12 14 --to community"""
     from curation.queue import approve as approve_items
 
     settings = _settings(ctx)
     pipeline = Pipeline(settings)
     done = approve_items(pipeline.db, items, targets=to or [], publish_channels=pipeline.publish_channels(),
-                         caption=caption, reason=reason, settings=settings, force=force)
+                         caption=caption, reason=reason, settings=settings, force=force, credit=credit)
     Output().message(f"approved {', '.join(f'#{p.id}' for p in done)} → {', '.join(done[0].targets) or 'every publishing channel'}")
 
 

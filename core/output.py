@@ -69,6 +69,7 @@ class Output:
             ok = [m for m in it["media"] if m["state"] == "ok"]
             note = f"dup of #{it['duplicate_of']}: " if it["duplicate_of"] else ""
             note += "needs permission: " if it.get("needs_permission") else ""
+            note += "needs credit: " if it.get("needs_credit") else ""
             note += "".join(f"possible dup of #{d}: " for d in it.get("possible_duplicate_of", []))
             note += "; ".join(it["reasons"]) + ": " if it["reasons"] and not it["duplicate_of"] else ""
             # Table.add_row reads a str as markup: every cell is Text so a handle like "x[/bold]" is only text.
@@ -96,6 +97,9 @@ class Output:
             lines.append(inert(f"licence: {item['license']} {item.get('license_url') or ''}".rstrip()))
         if item.get("needs_permission"):
             lines.append(inert(f"needs permission: {item['needs_permission']} (approve --force --reason …)", "bold red"))
+        if item.get("needs_credit"):
+            lines.append(Text("needs credit: no author could be determined (approve --credit '@user@host' or 'Name')",
+                              style="bold red"))
         if item["duplicate_of"] and not item.get("matches"):  # matches say it with the rule and distances
             lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
         if item.get("duplicates"):

@@ -54,6 +54,7 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
         "needs_permission": licence_problem(post, settings, post.targets) if settings and post.license else None,
         "media": [_media(store, m) for m in media], "duplicate_of": post.duplicate_of,
         "reasons": list(post.reasons), "targets": list(post.targets), "caption": post.caption,
+        "needs_credit": post.needs_credit and not post.credit, "credit": post.credit,
         "possible_duplicate_of": list(session.exec(
             select(ImageMatch.other_id).where(ImageMatch.post_id == post.id, ImageMatch.tier == POSSIBLE)
             .order_by(ImageMatch.other_id))),

@@ -1,9 +1,10 @@
-"""The publish stage: approved items → reposts, never twice, even if killed at any moment.
+"""The publish stage: approved items → reposts, never twice, never against a later decision.
 
-Order per item and channel: write the Publication row (with its idempotency key) and commit;
-count the attempt and commit; call the platform; record the remote id and commit. A rerun that
-finds an attempted row first looks for the repost on our own timeline, then retries with the
-same Idempotency-Key, so neither a crash nor a lost answer makes a second post.
+Order per item and channel: ask the origin (publisher.origin); build the request; claim the
+publication (publisher.claim: re-reads the decision under the item's row lock and counts the
+attempt, committed); call the platform; record the remote id. A rerun that finds an attempted row
+first looks for the repost on our own timeline, then retries with the same Idempotency-Key, so
+neither a crash nor a lost answer makes a second post.
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 from sqlmodel import Session, col, func, select
 
-from collector.base import Collector, OriginClaim
+from collector.base import Collector
 from collector.media import MediaStore
 from core.db import Database
 from core.errors import PlatformError
+from core.http import Http
 from core.images import RefusedImage, prepare_for_upload
-from core.models import Author, Decision, Media, MediaState, Post, PubState, Publication, Status, utcnow
+from core.models import Author, Media, MediaState, Post, PubState, Publication, Status
 from core.report import RunReport
 from core.settings import Settings
-from curation.queue import SYSTEM_ACTOR, licence_problem, transition
 from publisher.base import Publisher, PublishRequest, UploadImage
+from publisher.claim import Changed, Refused, claim, last_decision, publishable, record, system_decision
+from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, reviewer_credit
 from publisher.licenses import attribution
-from publisher.credit import CreditAuthor, CreditInput, compose, credit_line
+from publisher.origin import check_origin
 
 MAX_ATTEMPTS = 3
 
@@ -59,10 +62,11 @@ def _used_today(session: Session, channel: str, tz: ZoneInfo) -> int:
         Publication.attempts > 0)).one()
 
 
-def _due(session: Session, channel: str) -> list[Post]:
+def _due(session: Session, channel: str) -> list[int]:
+    """Ids only: each item is read again, locked, when its publication is claimed."""
     done = select(Publication.post_id).where(Publication.channel == channel, Publication.state != PubState.PENDING)
     posts = session.exec(select(Post).where(Post.status == Status.APPROVED, col(Post.id).not_in(done)).order_by(Post.id))
-    return [p for p in posts if not p.targets or channel in p.targets]
+    return [p.id for p in posts if not p.targets or channel in p.targets]
 
 
 def _request(session: Session, settings: Settings, store: MediaStore, publisher: Publisher, post: Post,
@@ -70,14 +74,22 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
     author = session.get(Author, post.author_id)
     source = settings.channels.get(post.channel)
     credited = CreditAuthor(network=author.network, handle=author.handle, name=author.name, uid=author.uid)
-    credit = credit_line(credited, publisher.network, source_host=source.host if source else "")
+    name = author.name
+    if post.credit:  # a reviewer's: the collector could not tell who took the photo
+        given = reviewer_credit(post.credit)
+        credited, credit = given.author, given.line(publisher.network)
+        name = "" if given.author else given.text
+    elif post.needs_credit:
+        raise ValueError("no credit: approve it with --credit")  # publishable() refuses earlier; never post uncredited
+    else:
+        credit = credit_line(credited, publisher.network, source_host=source.host if source else "")
     if post.license:  # licensed work (Flickr): the licence's attribution (title, author, licence), the link follows
-        credit = attribution(post.title, author.name or credit, None, post.license, post.license_url)
+        credit = attribution(post.title, name or credit, None, post.license, post.license_url)
     template = settings.channels[channel].template or settings.publish.template
     limits = publisher.limits()
     text = compose(template, CreditInput(caption=post.caption if post.caption is not None else post.text,
                                          credit=credit, url=post.url, hashtags=settings.hashtags,
-                                         author_name=author.name), limits)
+                                         author_name=name), limits)
     max_bytes, max_pixels = publisher.image_limits()
     images = []
     media = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK).order_by(Media.position))
@@ -94,95 +106,118 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
 
 def publish(db: Database, settings: Settings, store: MediaStore, publishers: dict[str, Publisher],
             collectors: dict[str, Collector], report: RunReport, *, dry_run: bool = False,
-            on_item: Callable[[Planned], None] | None = None) -> list[Planned]:
+            on_item: Callable[[Planned], None] | None = None, http: Http | None = None) -> list[Planned]:
     """Publish every due approved item to each of its channels, within each channel's daily cap."""
     tz = ZoneInfo(settings.timezone)
     plans: list[Planned] = []
+    run = _Run(db, settings, store, collectors, report, http, dry_run)
     for channel, publisher in publishers.items():
         cap = settings.channels[channel].daily_cap
         cap = settings.publish.daily_cap if cap is None else cap
         with db.session() as session:
-            for post in _due(session, channel):
+            due = _due(session, channel)
+        for post_id in due:
+            with db.session() as session:
                 if _used_today(session, channel, tz) >= cap:
                     report.warnings.append(f"{channel}: daily cap of {cap} reached; the rest waits for tomorrow")
                     break
-                plan = _one(session, settings, store, publisher, collectors, post, channel, report, dry_run)
-                if plan:
-                    plans.append(plan)
-                    if on_item:
-                        on_item(plan)
+            plan = run.one(publisher, post_id, channel)
+            if plan:
+                plans.append(plan)
+                if on_item:
+                    on_item(plan)
     return plans
 
 
-def _claim(session: Session, post: Post) -> OriginClaim:
-    """What we are about to credit, as stored, for the origin to confirm."""
-    author = session.get(Author, post.author_id)
-    media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
-    urls = tuple(u for m in media for u in (m.url, m.remote_url) if u)
-    return OriginClaim(key=post.key, remote_id=post.remote_id, url=post.url, author_handle=author.handle,
-                       author_uid=author.uid, media_urls=urls)
+@dataclass
+class _Run:
+    """What every item of one publish run needs."""
 
+    db: Database
+    settings: Settings
+    store: MediaStore
+    collectors: dict[str, Collector]
+    report: RunReport
+    http: Http | None
+    dry_run: bool
 
-def _forced(session: Session, post: Post) -> bool:
-    """Whether a person approved this item past the licence gate (with a recorded reason)."""
-    last = session.exec(select(Decision).where(Decision.post_id == post.id, col(Decision.action).like("approve%"))
-                        .order_by(col(Decision.at).desc(), col(Decision.id).desc())).first()
-    return last is not None and last.action == "approve-forced"
-
-
-def _one(session: Session, settings: Settings, store: MediaStore, publisher: Publisher,
-         collectors: dict[str, Collector], post: Post, channel: str, report: RunReport, dry_run: bool) -> Planned | None:
-    stats = report.channel(channel)
-    problem = licence_problem(post, settings, [channel]) if post.license else None
-    if problem and not _forced(session, post):  # approved for other channels, or the policy changed since
-        report.warnings.append(f"item #{post.id} → {channel}: needs permission ({problem}); not reposted there")
+    def one(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
+        """Check, claim and post one item to one channel; a changed approval is read again (a few times)."""
+        for _ in range(3):
+            try:
+                return self._attempt(publisher, post_id, channel)
+            except Refused as why:
+                self.report.warnings.append(f"item #{post_id} → {channel}: {why}; not reposted")
+                return None
+            except Changed:
+                continue
+        self.report.channel(channel).errors.append(f"item #{post_id} → {channel}: its approval kept changing "
+                                                   f"during the run; it goes next run")
         return None
-    try:
-        source = collectors.get(post.channel)
-        if source is not None and source.verify(_claim(session, post)).deleted:
-            report.warnings.append(f"item #{post.id}: the original was deleted at its source; not reposted")
-            if not dry_run:
-                transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject",
-                           reason="deleted at its source before we reposted it")
-                session.commit()
+
+    def _attempt(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
+        stats = self.report.channel(channel)
+        try:
+            with self.db.session() as session:
+                post = session.get(Post, post_id)
+                why = publishable(session, self.settings, post, channel)
+                if why:
+                    raise Refused(why)
+                request = _request(session, self.settings, self.store, publisher, post, channel)
+                decided = last_decision(session, post_id)
+                pub = session.exec(select(Publication).where(Publication.post_id == post_id,
+                                                             Publication.channel == channel)).first()
+            if pub and pub.attempts and not self.dry_run:  # interrupted: posted already? then only record it
+                found = publisher.find_existing(replace(request, planned_at=pub.created_at))
+                if found:
+                    record(self.db, self.settings, pub, remote_id=found.remote_id, url=found.url)
+                    stats.published += 1
+                    return _plan(request, post_id, channel, "published", found.url)
+            if not self._origin_agrees(post, channel):
+                return None
+        except (PlatformError, RefusedImage, ValueError, OSError) as exc:
+            stats.errors.append(f"item #{post_id} → {channel}: {getattr(exc, 'reason', None) or exc}")
             return None
-        request = _request(session, settings, store, publisher, post, channel)
-    except (PlatformError, RefusedImage, ValueError, OSError) as exc:
-        stats.errors.append(f"item #{post.id} → {channel}: {getattr(exc, 'reason', None) or exc}")
-        return None
-    plan = Planned(item=post.id, channel=channel, text=request.text, idempotency_key=request.idempotency_key,
-                   images=[{"mime": i.mime, "bytes": len(i.data), "alt": i.alt} for i in request.images])
-    if dry_run:
+        plan = _plan(request, post_id, channel)
+        if self.dry_run:
+            return plan
+        taken = claim(self.db, self.settings, post_id, channel, key=request.idempotency_key, text=request.text,
+                      decided=decided)
+        request = replace(request, planned_at=taken.publication.created_at)
+        try:
+            result = (publisher.find_existing(request) if taken.retry else None) or publisher.publish(request)
+        except PlatformError as exc:
+            record(self.db, self.settings, taken.publication, error=str(exc),
+                   give_up=taken.publication.attempts >= MAX_ATTEMPTS)
+            stats.errors.append(f"item #{post_id} → {channel}: {exc}")
+            plan.result = "failed"
+            return plan
+        record(self.db, self.settings, taken.publication, remote_id=result.remote_id, url=result.url)
+        stats.published += 1
+        plan.result, plan.url = "published", result.url
         return plan
-    pub = session.exec(select(Publication).where(Publication.post_id == post.id, Publication.channel == channel)).first()
-    if pub is None:
-        pub = Publication(post_id=post.id, channel=channel, idempotency_key=request.idempotency_key, text=request.text)
-        session.add(pub)
-        session.commit()
-    request = replace(request, planned_at=pub.created_at)
-    try:
-        found = publisher.find_existing(request) if pub.attempts else None
-        pub.attempts += 1
-        session.add(pub)
-        session.commit()
-        result = found or publisher.publish(request)
-    except PlatformError as exc:
-        pub.error = str(exc)
-        pub.state = PubState.FAILED if pub.attempts >= MAX_ATTEMPTS else PubState.PENDING
-        session.add(pub)
-        session.commit()
-        stats.errors.append(f"item #{post.id} → {channel}: {exc}")
-        plan.result = "failed"
-        return plan
-    pub.state, pub.remote_id, pub.remote_url, pub.published_at, pub.error = (
-        PubState.PUBLISHED, result.remote_id, result.url, utcnow(), None)
-    session.add(pub)
-    published = set(session.exec(select(Publication.channel).where(
-        Publication.post_id == post.id, Publication.state == PubState.PUBLISHED)))
-    wanted = set(post.targets) or {n for n, ch in settings.channels.items() if ch.publish}
-    if wanted <= published:
-        transition(session, post, Status.PUBLISHED, actor=SYSTEM_ACTOR, action="publish", reason=result.url)
-    session.commit()
-    stats.published += 1
-    plan.result, plan.url = "published", result.url
-    return plan
+
+    def _origin_agrees(self, post: Post, channel: str) -> bool:
+        """Ask the origin; act on deleted (reject) and disagreement (back to review); unconfirmed waits a run."""
+        with self.db.session() as session:
+            verdict = check_origin(session, self.settings, self.store, self.http, self.collectors.get(post.channel), post)
+        if verdict.deleted:
+            self.report.warnings.append(f"item #{post.id}: the original was deleted at its source; not reposted")
+            if not self.dry_run:
+                system_decision(self.db, post.id, Status.REJECTED, action="auto-reject",
+                                reason="deleted at its source before we reposted it")
+        elif verdict.problem:
+            reason = f"origin disagrees: {verdict.problem}"
+            self.report.warnings.append(f"item #{post.id}: {reason}; not reposted, back in review")
+            if not self.dry_run:
+                system_decision(self.db, post.id, Status.PENDING, action="origin-check", reason=reason)
+        elif verdict.unconfirmed:
+            self.report.channel(channel).errors.append(
+                f"item #{post.id} → {channel}: {verdict.unconfirmed}; not reposted, tried again next run")
+        return not (verdict.deleted or verdict.problem or verdict.unconfirmed)
+
+
+def _plan(request: PublishRequest, post_id: int, channel: str, result: str = "planned", url: str | None = None) -> Planned:
+    return Planned(item=post_id, channel=channel, text=request.text, idempotency_key=request.idempotency_key,
+                   images=[{"mime": i.mime, "bytes": len(i.data), "alt": i.alt} for i in request.images],
+                   result=result, url=url)

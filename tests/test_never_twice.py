@@ -69,7 +69,7 @@ def test_sigkill_between_any_two_requests_never_publishes_twice(site):
     site.community.latency = 0.02
     ids = approved(site, 3)
     env = {**os.environ, "WLB_PUB_TOKEN": PUBLISH_TOKEN}
-    command = [sys.executable, str(ROOT / "cli.py"), "--config", str(site.config), "publish"]
+    command = [sys.executable, "-m", "tests.wlb_process", "--config", str(site.config), "publish"]
     for step in (1, 2, 3, 5):  # kill right after the target instance handled its n-th request of this attempt
         seen = len(site.community.requests)
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,3 +83,35 @@ def test_sigkill_between_any_two_requests_never_publishes_twice(site):
     assert len(site.community.published) == len(ids)
     linked = sorted(s["content"].count("fake.social/@p") for s in site.community.published)
     assert linked == [1] * len(ids)
+
+
+@pytest.mark.parametrize(("method", "after"), [("upload_media", False), ("post_status", True)])
+def test_killed_after_the_claim_a_later_decision_is_refused_and_the_rerun_posts_once(site, monkeypatch, method, after):
+    (item,) = approved(site)
+    with monkeypatch.context() as m:
+        _crash(m, method, after=after)
+        with pytest.raises(Killed):
+            site.wlb("publish")
+    for decision in (("reject", str(item), "--reason", "changed my mind"), ("approve", str(item), "--caption", "new")):
+        refused = site.wlb(*decision)
+        assert refused.code != 0 and "already being published" in refused.err and "'wlb publish'" in refused.err
+    assert site.wlb("publish").code == 0
+    assert len(site.community.published) == 1
+    shown = site.wlb("show", str(item), "--json").json()
+    assert shown["status"] == "published" and shown["caption"] is None
+    assert [h["action"] for h in shown["history"]] == ["queue", "approve", "publish"]
+
+
+def test_killed_after_the_claim_then_deleted_at_source_is_not_posted(site, monkeypatch):
+    (item,) = approved(site)
+    with monkeypatch.context() as m:
+        _crash(m, "upload_media", after=False)
+        with pytest.raises(Killed):
+            site.wlb("publish")
+    (status_id,) = [i["post_url"].rsplit("/", 1)[1] for i in site.queue("all")]
+    site.source.delete_status(status_id)
+    assert site.wlb("publish").code == 0
+    assert site.community.published == []
+    shown = site.wlb("show", str(item), "--json").json()
+    assert shown["status"] == "rejected" and shown["publications"][0]["state"] == "failed"
+    assert site.wlb("approve", str(item)).code == 0, "nothing in flight any more: a person may decide again"

@@ -1,0 +1,75 @@
+"""Before crediting anyone: ask the post's origin whether it still says what we stored (author, image)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from collector.base import Collector, OriginClaim
+from collector.media import MediaStore
+from core.errors import PlatformError
+from core.http import Http
+from core.images import RefusedImage, inspect_image
+from core.models import Author, Media, MediaState, Post
+from core.settings import Settings
+from curation.hashing import hamming, hash_image
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One of: fine (all None/False), deleted, a problem (the origin disagrees), or unconfirmed (ask again later)."""
+
+    deleted: bool = False
+    problem: str | None = None
+    unconfirmed: str | None = None
+
+
+def claim_of(session: Session, post: Post) -> OriginClaim:
+    """What we are about to credit, as stored, for the origin to confirm."""
+    author = session.get(Author, post.author_id)
+    media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
+    urls = tuple(u for m in media for u in (m.url, m.remote_url) if u)
+    return OriginClaim(key=post.key, remote_id=post.remote_id, url=post.url, author_handle=author.handle,
+                       author_uid=author.uid, media_urls=urls)
+
+
+def check_origin(session: Session, settings: Settings, store: MediaStore, http: Http | None,
+                 source: Collector | None, post: Post) -> Verdict:
+    """The origin's verdict on one item; a PlatformError from asking it propagates (a channel error)."""
+    if source is None:
+        return Verdict(unconfirmed=f"channel {post.channel!r} that collected it is no longer configured, so its "
+                                   f"origin cannot be asked")
+    check = source.verify(claim_of(session, post))
+    if check.deleted:
+        return Verdict(deleted=True)
+    if check.problem:
+        return Verdict(problem=check.problem)
+    if not check.verified:
+        return Verdict(unconfirmed="its origin could not confirm the author and images")
+    if check.image_urls:
+        return _compare_image(session, settings, store, http, post, check.image_urls[0])
+    return Verdict()
+
+
+def _compare_image(session: Session, settings: Settings, store: MediaStore, http: Http | None, post: Post,
+                   url: str) -> Verdict:
+    """Our first image against the origin's first, by perceptual hash within the dedup merge distance."""
+    ours = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK)
+                        .order_by(Media.position)).first()
+    if ours is None or http is None:
+        return Verdict(unconfirmed="no stored image to compare with the origin's")
+    try:
+        data = http.download(url, max_bytes=settings.network.max_media_bytes)
+    except PlatformError as exc:
+        return Verdict(unconfirmed=f"could not fetch the origin's image ({exc})")
+    try:
+        inspect_image(data, max_pixels=settings.network.max_pixels, max_bytes=settings.network.max_media_bytes)
+        theirs = hash_image(data).phash
+    except RefusedImage as exc:
+        return Verdict(problem=f"the origin's image is not a usable image ({exc.reason})")
+    mine = ours.phash if ours.phash is not None else hash_image(store.read(ours.path)).phash
+    distance, limit = hamming(mine, theirs), settings.dedup.phash_distance
+    if distance > limit:
+        return Verdict(problem=f"its image is not the one we stored (pHash distance {distance}, limit {limit})")
+    return Verdict()

@@ -1,0 +1,38 @@
+"""Entry points for test processes started with multiprocessing's spawn: racing reviewers, a run-lock holder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def decide(url: str, role: str, ids: list[int], barrier, results) -> None:
+    """Approve (role "approve", as ann) or reject (as bob) each item at the same moment as the other process."""
+    from core.db import Database
+    from core.errors import UsageError
+    from core.models import Status
+    from curation.queue import approve, reject
+
+    db = Database(url)
+    try:
+        for post_id in ids:
+            barrier.wait(timeout=60)
+            try:
+                if role == "approve":
+                    approve(db, [post_id], targets=[], publish_channels=["community"], actor="ann", expected=Status.PENDING)
+                else:
+                    reject(db, [post_id], reason="race", actor="bob", expected=Status.PENDING)
+                results.put((post_id, role, "ok", ""))
+            except UsageError as exc:
+                results.put((post_id, role, "lost", str(exc)))
+    finally:
+        db.dispose()
+
+
+def hold_run_lock(config: str, held, release) -> None:
+    """Take the run lock of the deployment `config` describes, say so, and keep it until told."""
+    from core.pipeline import run_lock
+    from core.settings import load_settings
+
+    with run_lock(load_settings(Path(config))):
+        held.set()
+        release.wait(timeout=60)
