@@ -267,7 +267,8 @@ class FakeBluesky(FakeServer):
         if handler is None or not request.path.startswith("/xrpc/"):
             return _error(501, "MethodNotImplemented", f"Method Not Implemented: {nsid}")
         if nsid not in ("com.atproto.server.createSession", "com.atproto.server.refreshSession",
-                        "com.atproto.identity.resolveHandle", "com.atproto.repo.getRecord"):
+                        "com.atproto.identity.resolveHandle", "com.atproto.repo.getRecord",
+                        "com.atproto.sync.getBlob"):
             refused = self._auth(request)
             if refused:
                 return refused
@@ -286,6 +287,15 @@ class FakeBluesky(FakeServer):
         if did not in self.handles.values():
             return Reply(404, {"message": f"DID not registered: {did}"})
         return Reply(200, self.did_document(did), content_type="application/did+ld+json; charset=utf-8")
+
+    def _com_atproto_sync_getBlob(self, request: Recorded) -> Reply:
+        """The PDS serves a repo's blob by CID without a session (lexicons/com/atproto/sync/getBlob.json);
+        an unknown one is 400 BlobNotFound (packages/pds/src/api/com/atproto/sync/getBlob.ts)."""
+        ref = (request.query.get("cid") or [""])[0]
+        if ref not in self._files:
+            return _error(400, "BlobNotFound", "Blob not found")
+        data, kind = self._files[ref]
+        return Reply(200, data, content_type=kind)
 
     def _com_atproto_server_createSession(self, request: Recorded) -> Reply:
         body = request.json or {}
