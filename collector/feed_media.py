@@ -80,7 +80,11 @@ def _tiny(width: int | None, height: int | None) -> bool:
 
 
 def web_url(value: Any) -> str | None:
-    return value if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") else None
+    """The value if it is an http(s) URL; None for anything else, including a URL urllib cannot split."""
+    try:
+        return value if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") else None
+    except ValueError:  # "http://[oops/": an unclosed IPv6 bracket
+        return None
 
 
 def _text(element: ET.Element | None) -> str | None:
@@ -151,7 +155,13 @@ def read_items(data: bytes, base: str) -> list[RawItem]:
     adult = channel is not None and any((r.text or "").strip().lower() == "adult"
                                         for r in channel.findall(f"{MEDIA}rating"))
     nodes = root.iter("item") if root.tag != f"{ATOM}feed" else root.iter(f"{ATOM}entry")
-    return [_item(node, base, adult) for node in nodes]
+    items = []
+    for node in nodes:
+        try:
+            items.append(_item(node, base, adult))
+        except ValueError:  # a URL urllib cannot resolve: that entry falls back to feedparser's view
+            continue
+    return items
 
 
 def match(items: list[RawItem], entry: Any) -> RawItem | None:
