@@ -78,19 +78,30 @@ def test_the_largest_srcset_candidate_of_a_wordpress_image(feeds):
     assert post.author.name == "Sofie Janssens" and post.text == "Le canal au petit matin. #welovebrussels"
 
 
-def test_media_groups_relative_urls_media_titles_and_untyped_enclosures(feeds):
-    url = f"{feeds.base_url}/feeds/media_rss_quirks.rss"
-    abattoirs, canal, cureghem = collect(feeds, "media_rss_quirks.rss").posts
+def quirks(fake: FakeFeeds) -> dict[str, object]:
+    return {p.remote_id: p for p in collect(fake, "media_rss_quirks.rss").posts}
+
+
+def test_a_media_group_is_one_photo_in_its_largest_size(feeds):
+    abattoirs = quirks(feeds)["club-31"]
     (group,) = abattoirs.images
     assert (group.url, group.width, group.height) == (f"{feeds.base_url}/img/abattoirs-2048.jpg", 2048, 1365)
     assert group.alt_text == "Covered market hall of the Abattoirs"
     assert abattoirs.text == "", "feedparser files the group's media:description as content: it is alt text"
-    assert abattoirs.key == f"{url}#club-31"
+    assert abattoirs.key == f"{feeds.base_url}/feeds/media_rss_quirks.rss#club-31"
+
+
+def test_a_relative_media_content_url_resolves_against_the_item_base(feeds):
+    canal = quirks(feeds)["club-30"]
     (relative,) = canal.images
-    assert relative.url == f"{feeds.base_url}/club/2026/11/photos/canal.jpg", "resolved against the item's xml:base"
+    assert relative.url == f"{feeds.base_url}/club/2026/11/photos/canal.jpg", "the item's xml:base"
     assert relative.alt_text == "Barges moored on the canal at dusk" and canal.title == "Canal at dusk"
-    assert [m.url for m in cureghem.images] == [f"{feeds.base_url}/files/cureghem.jpg"], \
-        "application/octet-stream: the downloaded bytes decide"
+    assert canal.text == "Barges on the canal."
+
+
+def test_an_octet_stream_enclosure_is_left_to_its_bytes(feeds):
+    cureghem = quirks(feeds)["club-29"]
+    assert [m.url for m in cureghem.images] == [f"{feeds.base_url}/files/cureghem.jpg"]
 
 
 def test_a_feed_url_is_read_exactly_as_configured(feeds):
