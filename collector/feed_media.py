@@ -135,9 +135,10 @@ def _item(node: ET.Element, base: str, channel_adult: bool) -> RawItem:
     raw.media_texts = {t for e in node.iter() if e.tag in (f"{MEDIA}description", f"{MEDIA}title") if (t := _text(e))}
     for tag in _HTML_FIELDS:
         element = node.find(tag)
-        if element is not None and (element.text or len(element)):
-            # Atom type="xhtml" content is child elements, not text.
-            raw.html = "".join(ET.tostring(c, encoding="unicode") for c in element) if len(element) else element.text
+        if element is not None and len(element):
+            break  # Atom type="xhtml": elements, not text; feedparser's serialization of it is used instead
+        if element is not None and (element.text or "").strip():
+            raw.html = element.text
             break
     return raw
 
@@ -152,7 +153,8 @@ def read_items(data: bytes, base: str) -> list[RawItem]:
         return []
     base = urljoin(base, root.get(_BASE) or "")
     channel = root.find("channel")
-    adult = channel is not None and any((r.text or "").strip().lower() == "adult"
+    adult = channel is not None and any((r.text or "").strip().lower() == "adult" and
+                                        r.get("scheme", "urn:simple") == "urn:simple"
                                         for r in channel.findall(f"{MEDIA}rating"))
     nodes = root.iter("item") if root.tag != f"{ATOM}feed" else root.iter(f"{ATOM}entry")
     items = []
@@ -164,10 +166,15 @@ def read_items(data: bytes, base: str) -> list[RawItem]:
     return items
 
 
-def match(items: list[RawItem], entry: Any) -> RawItem | None:
-    """The raw item feedparser read as `entry`, by its guid/id or link."""
-    keys = {str(v).strip() for v in (entry.get("id"), entry.get("link")) if v}
-    return next((item for item in items if item.ids & keys), None)
+def align(items: list[RawItem], entries: list[Any]) -> list[RawItem | None]:
+    """The raw item of each feedparser entry: by position when both saw the same items, else by guid/id or link."""
+    if len(items) == len(entries):
+        return list(items)  # both in document order
+    found: list[RawItem | None] = []
+    for entry in entries:
+        keys = {str(v).strip() for v in (entry.get("id"), entry.get("link")) if v}
+        found.append(next((item for item in items if item.ids & keys), None))
+    return found
 
 
 def _largest(group: list[Rendition]) -> Rendition | None:

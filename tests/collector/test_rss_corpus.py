@@ -1,4 +1,4 @@
-"""Feeds as real software writes them (tests/fixtures/feeds/README.md), served on 127.0.0.1 through the real Http client."""
+"""Feeds as real software writes them (tests/fixtures/feeds/README.md), on 127.0.0.1 through the real Http client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""verify(): a feed cannot be asked about one entry, but a Mastodon author read from a link is checked on that instance."""
+"""verify(): a feed cannot be asked about one entry; a Mastodon author read from a link is checked on its instance."""
 
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ class FakeFeeds(FakeServer):
         """A public status of a local account, as GET /api/v1/statuses/:id serializes it (fields we read)."""
         status = {"id": status_id, "uri": f"{self.base_url}/users/{username}/statuses/{status_id}",
                   "url": f"{self.base_url}/@{username}/{status_id}", "visibility": "public",
-                  "account": {"id": "1", "username": username, "acct": username, "url": f"{self.base_url}/@{username}"},
+                  "account": {"id": "1", "username": username, "acct": username,
+                              "url": f"{self.base_url}/@{username}"},
                   "media_attachments": [{"id": str(n), "type": "image", "url": u, "remote_url": None}
                                         for n, u in enumerate(media_urls, 1)]}
         with self._lock:
