@@ -55,9 +55,15 @@ class FeedMark(NamedTuple):
     seen: tuple[str, ...] = ()  # 8-character digests of entry identities, most worth remembering first
 
     def encode(self) -> str:
-        """Compact JSON of at most 256 characters: both validators, then as many digests as fit."""
-        etag = self.etag if self.etag and len(self.etag) <= 128 else None
-        data: dict[str, Any] = {"e": etag, "m": self.modified, "s": ""}
+        """Compact JSON of at most 256 characters: the validators, then as many digests as fit."""
+        data: dict[str, Any] = {"e": self.etag, "m": self.modified, "s": ""}
+        # A validator is the server's text: one that leaves no room for a dozen digests is not kept.
+        for name in ("e", "m"):
+            if len(json.dumps(data[name])) > 100:
+                data[name] = None
+        for name in ("e", "m"):
+            if len(json.dumps(data, separators=(",", ":"))) > MAX_WATERMARK - 12 * _DIGEST:
+                data[name] = None
         room = MAX_WATERMARK - len(json.dumps(data, separators=(",", ":")))
         data["s"] = "".join(d for d in self.seen if len(d) == _DIGEST)[:max(0, room) // _DIGEST * _DIGEST]
         return json.dumps(data, separators=(",", ":"))
