@@ -220,7 +220,7 @@ def test_the_watermark_stays_within_256_characters():
     usual = FeedMark('"' + "e" * 64 + '"', mark.modified, seen[:12])
     assert FeedMark.decode(usual.encode()) == usual, "a usual ETag and twelve digests fit whole"
     for etag, modified in (('W/"' + "é" * 120 + '"', mark.modified), ('"x"', "Fri, " + "9" * 400)):
-        odd = FeedMark.decode(FeedMark(etag, modified, seen).encode())  # JSON escapes é as \\u00e9
+        odd = FeedMark.decode(FeedMark(etag, modified, seen).encode())  # JSON escapes é as \u00e9
         assert len(odd.encode()) <= 256 and len(odd.seen) >= 12
         assert (odd.etag, odd.modified) in ((None, mark.modified), ('"x"', None)), "only the odd one is dropped"
     long_usual = FeedMark('"' + "e" * 64 + '"', mark.modified, seen)
