@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from collector.feed_media import read_items
 from collector.registry import build_collector
 from collector.rss import FeedCollector, FeedMark
 from core.errors import PlatformError
@@ -243,3 +244,12 @@ def test_built_from_settings_through_the_registry(feeds):
     assert not hasattr(reader, "exists"), "a feed cannot be asked about one entry"
     tagged = build_collector(channel.model_copy(update={"hashtags": ["#Sablon"]}), settings, Http(settings.network))
     assert tagged.hashtags == ["sablon"]
+
+
+def test_a_feed_declaring_entities_is_read_without_expanding_them(feeds):
+    """Our raw Media RSS pass skips a DOCTYPE with entities (billion laughs); feedparser's view still serves."""
+    laughs = '<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    body = fixture("rss_enclosures.xml", feeds.base_url).replace("<rss ", laughs + "<rss ", 1)
+    feeds.add_feed("entities.xml", body)
+    assert read_items(body.encode(), feeds.base_url) == []
+    assert [p.remote_id for p in collect(feeds, "entities.xml").posts][0] == "potd-103"
