@@ -7,96 +7,86 @@ hashtag has its own watermark, as on other platforms. Without channel hashtags t
 once per run, under the first global hashtag's watermark.
 
 The watermark keeps the feed's ETag / Last-Modified for a conditional GET (304: one cheap
-request) and the newest entry date committed; entries dated at or before it were seen already.
+request) and short digests of the entries already read: identity, not date, says what is new, so
+a backdated entry is still collected and an entry dated 2204 freezes nothing. The digests only
+save work: an entry forgotten is parsed again and recognised by its key in the database.
 """
 
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
 import io
 import json
 import logging
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any, NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import feedparser
 
-from collector.html import html_to_text
 from collector.base import OriginCheck, OriginClaim
+from collector.feed_media import RawItem, align, entry_media, html_of, read_items, web_url as _web_url
+from collector.html import html_to_text
 from core.errors import PlatformError
 from core.http import Http
-from core.posts import AuthorData, MediaData, Page, PostData
+from core.posts import AuthorData, Page, PostData, page_of, parse_each
 from core.settings import ChannelSettings, Settings
 
 log = logging.getLogger(__name__)
 
-MAX_IMAGES = 4  # what a repost can carry; a gallery post is not worth fifty downloads
-MAX_WATERMARK = 256
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".heic")
+MAX_WATERMARK = 256  # Cursor.watermark is VARCHAR(256)
 _PLACEHOLDER_TITLES = {"no caption"}  # Pixelfed titles caption-less posts "No caption"
+# Mastodon's item link is ActivityPub::TagManager#url_for(status): https://host/@username/ID for its own
+# statuses (app/views/tags/show.rss.ruby, app/lib/rss/item.rb); usernames as in Account::USERNAME_RE.
+_MASTODON_LINK = re.compile(r"^https?://(?P<netloc>[^/@?#\s]+)/@(?P<user>[a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)"
+                            r"/(?P<id>\d{1,30})/?$", re.IGNORECASE)
+UNCREDITED = "uncredited:"  # uid prefix of a feed's placeholder author: nobody is credited until a reviewer is
 
 
 class FeedMark(NamedTuple):
-    """The stored watermark: validators for a conditional GET and the newest entry date committed."""
+    """The stored watermark: validators for a conditional GET and digests of entries already read."""
 
     etag: str | None = None
     modified: str | None = None
-    newest: int | None = None  # unix seconds
-    seen: tuple[str, ...] = ()  # digests of the entries dated exactly `newest`
+    seen: tuple[str, ...] = ()  # 8-character digests of entry identities, most worth remembering first
 
     def encode(self) -> str:
-        """Compact JSON of at most 256 characters: a long ETag goes first, then seen digests, then validators."""
-        etag = self.etag if self.etag and len(self.etag) <= 128 else None
-        data: dict[str, Any] = {"e": etag, "m": self.modified, "t": self.newest, "s": list(self.seen[-8:])}
-        while len(text := json.dumps(data, separators=(",", ":"))) > MAX_WATERMARK:
-            if data["s"]:
-                data["s"] = data["s"][1:]
-            elif data["e"]:
-                data["e"] = None
-            else:
-                data["m"] = None
-        return text
+        """Compact JSON of at most 256 characters: the validators, then as many digests as fit."""
+        data: dict[str, Any] = {"e": self.etag, "m": self.modified, "s": ""}
+        # A validator is the server's text: one that leaves no room for a dozen digests is not kept.
+        for name in ("e", "m"):
+            if len(json.dumps(data[name])) > 100:
+                data[name] = None
+        for name in ("e", "m"):
+            if len(json.dumps(data, separators=(",", ":"))) > MAX_WATERMARK - 12 * _DIGEST:
+                data[name] = None
+        room = MAX_WATERMARK - len(json.dumps(data, separators=(",", ":")))
+        data["s"] = "".join(d for d in self.seen if len(d) == _DIGEST)[:max(0, room) // _DIGEST * _DIGEST]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def decode(cls, value: str | None) -> FeedMark:
+        """The stored mark; an unreadable or older one keeps what it can (the database still knows every post)."""
         try:
             data = json.loads(value or "")
-            return cls(data.get("e"), data.get("m"), data.get("t"), tuple(data.get("s") or ()))
+            etag, modified, seen = data.get("e"), data.get("m"), data.get("s")
         except (ValueError, TypeError, AttributeError):
             return cls()
+        seen = seen if isinstance(seen, str) else ""
+        return cls(etag if isinstance(etag, str) else None, modified if isinstance(modified, str) else None,
+                   tuple(seen[i:i + _DIGEST] for i in range(0, len(seen) - _DIGEST + 1, _DIGEST)))
 
 
-class _Images(HTMLParser):
-    """Every <img> with an http(s) src, as (src, alt, declared width, declared height)."""
-
-    def __init__(self, base: str):
-        super().__init__(convert_charrefs=True)
-        self.base = base
-        self.found: list[tuple[str, str | None, int | None, int | None]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "img" and values.get("src"):
-            src = _web_url(urljoin(self.base, values["src"].strip()))
-            if src:
-                self.found.append((src, values.get("alt"), _int(values.get("width")), _int(values.get("height"))))
+_DIGEST = 8
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip().removesuffix("px"))
-    except (TypeError, ValueError):
-        return None
-
-
-def _web_url(value: Any) -> str | None:
-    return value if isinstance(value, str) and urlsplit(value).scheme in ("http", "https") else None
+def digest(key: str) -> str:
+    """48 bits of the entry's identity: a new entry mistaken for a seen one is a 1 in 10^13 event."""
+    return base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()[:6]).decode()
 
 
 def _shown(url: str) -> str:
@@ -104,88 +94,89 @@ def _shown(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
 
 
-def _looks_like_image(mime: str | None, url: str) -> bool:
-    if mime:
-        return mime.lower().startswith("image/")
-    return urlsplit(url).path.lower().endswith(_IMAGE_SUFFIXES)
-
-
-def _html(entry: Any) -> str:
-    content = entry.get("content") or []
-    return (content[0].get("value") if content else None) or entry.get("summary") or ""
-
-
-def entry_images(entry: Any, base: str) -> list[MediaData]:
-    """Enclosures and media:content first, then the content's <img>s, then media:thumbnail (Blogger's are 72 px)."""
-    imgs = _Images(base)
-    imgs.feed(_html(entry))
-    alts = {src: alt for src, alt, _, _ in imgs.found if alt}
-    found: list[MediaData] = []
-    for enclosure in entry.get("enclosures") or []:
-        url = _web_url(enclosure.get("href"))
-        if url and _looks_like_image(enclosure.get("type"), url):
-            found.append(MediaData(url=url, alt_text=alts.get(url)))
-    for media in entry.get("media_content") or []:
-        url, medium = _web_url(media.get("url")), (media.get("medium") or "").lower()
-        if url and (medium == "image" or (not medium and _looks_like_image(media.get("type"), url))):
-            found.append(MediaData(url=url, alt_text=alts.get(url), width=_int(media.get("width")),
-                                   height=_int(media.get("height"))))
-    if not found:  # tracking pixels and icons declare their tiny size; leave those out
-        found = [MediaData(url=src, alt_text=alt or None, width=w, height=h) for src, alt, w, h in imgs.found
-                 if not ((w and w < 100) or (h and h < 100))][:1]
-    if not found:
-        found = [MediaData(url=url, width=_int(t.get("width")), height=_int(t.get("height")))
-                 for t in entry.get("media_thumbnail") or [] if (url := _web_url(t.get("url")))][:1]
-    unique = {m.url: m for m in reversed(found)}
-    return [m for m in found if unique[m.url] is m][:MAX_IMAGES]
-
-
 def _when(entry: Any) -> int | None:
     """Published (else updated) time as unix seconds; feedparser gives UTC struct_time."""
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
-    return calendar.timegm(parsed) if parsed else None
+    try:
+        return calendar.timegm(parsed) if parsed else None
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:8]
+def identity(entry: Any, feed_url: str) -> str | None:
+    """The entry's global key: its guid/id, else its link; a bare guid is qualified with the feed URL."""
+    ident = str(entry.get("id") or "").strip() or _web_url(entry.get("link")) or ""
+    if not ident:
+        return None
+    # An RSS guid may be a bare number, unique only within its feed: qualify it with the feed URL.
+    return ident if re.match(r"[a-z][a-z0-9+.-]*:", ident, re.IGNORECASE) else f"{feed_url}#{ident}"
 
 
-def mentions(entry: Any, tag: str) -> bool:
+def mentions(entry: Any, tag: str, raw: RawItem | None) -> bool:
     """Whether the entry carries #tag in its title or text, or tag as a category."""
     terms = {str(t.get("term") or "").lstrip("#").lower() for t in entry.get("tags") or []}
-    text = f"{entry.get('title') or ''}\n{html_to_text(_html(entry))}"
+    text = f"{entry.get('title') or ''}\n{html_to_text(html_of(entry, raw))}"
     return tag in terms or re.search(rf"(?<![\w#])#{re.escape(tag)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def parse_entry(entry: Any, feed: Any, feed_url: str, created: datetime) -> tuple[PostData | None, str | None]:
+class Feed(NamedTuple):
+    """What every entry of one fetched feed is read against."""
+
+    meta: Any  # feedparser's feed-level dict
+    url: str  # the feed URL as configured
+    base: str  # where relative URLs resolve (the response's URL)
+    mastodon: bool  # generated by Mastodon: authors are named by item links
+
+
+def _author(entry: Any, feed: Feed, url: str) -> AuthorData | None:
+    """The photographer the feed names: the entry's or feed's author element, or a Mastodon item link's account."""
+    if feed.mastodon and (found := _MASTODON_LINK.match(url)):
+        user, host = found["user"].lower(), (urlsplit(url).hostname or "").lower()
+        # The feed gives no display name: not authoritative, so a name the API gave is kept.
+        return AuthorData(handle=f"{user}@{host}", name=found["user"], authoritative=False,
+                          profile_url=f"{url.split('/@')[0]}/@{found['user']}")
+    who = (entry.get("author_detail") or {}).get("name") or entry.get("author") or \
+        (feed.meta.get("author_detail") or {}).get("name") or feed.meta.get("author")
+    who = " ".join(str(who).split())[:200] if who else None
+    if not who:
+        return None
+    host = urlsplit(feed.url).hostname or ""
+    profile = (entry.get("author_detail") or {}).get("href") or (feed.meta.get("author_detail") or {}).get("href")
+    return AuthorData(handle=f"{who.lower()}@{host}", name=who, network="web",
+                      profile_url=_web_url(profile) or _web_url(feed.meta.get("link")) or feed.url)
+
+
+def uncredited(feed_url: str) -> AuthorData:
+    """The placeholder author of a feed's entries that name nobody: no name, no handle, one per feed."""
+    return AuthorData(handle="", name="", profile_url=feed_url, network="web", authoritative=False,
+                      uid=f"{UNCREDITED}{hashlib.sha256(feed_url.encode()).hexdigest()[:32]}")
+
+
+def parse_entry(entry: Any, feed: Feed, created: datetime,
+                raw: RawItem | None = None) -> tuple[PostData | None, str | None]:
     """A feedparser entry → (post, None), or (None, why it was skipped)."""
-    link, ident = _web_url(entry.get("link")), (entry.get("id") or "").strip()
-    ident = ident or link or ""
-    url = link or _web_url(ident)
-    if not url:
+    key, link = identity(entry, feed.url), _web_url(entry.get("link"))
+    url = link or _web_url(str(entry.get("id") or "").strip())
+    if not url or not key:
         return None, "no link"
-    # An RSS guid may be a bare number, unique only within its feed: qualify it with the feed URL.
-    key = ident if re.match(r"[a-z][a-z0-9+.-]*:", ident, re.IGNORECASE) else f"{feed_url}#{ident}"
     if len(key) > 2048 or len(url) > 2048:
         return None, "id or link too long"
-    media = entry_images(entry, url)
-    if not media:
+    media, sensitive = entry_media(entry, raw, raw.base if raw else feed.base)
+    if not any(m.kind == "image" for m in media):
         return None, "no image"
-    host = urlsplit(feed_url).hostname or ""
-    who = (entry.get("author_detail") or {}).get("name") or entry.get("author") or \
-        (feed.get("author_detail") or {}).get("name") or feed.get("author")
-    who = " ".join(str(who).split()) if who else None
-    profile = (entry.get("author_detail") or {}).get("href") or (feed.get("author_detail") or {}).get("href")
-    author = AuthorData(handle=f"{who.lower()}@{host}" if who else host, name=who or feed.get("title") or host,
-                        profile_url=_web_url(profile) or _web_url(feed.get("link")) or feed_url, network="web")
-    text = html_to_text(_html(entry))
+    author = _author(entry, feed, url)
+    html = html_of(entry, raw)
+    text = html_to_text(html)
     title = " ".join(html_to_text(entry.get("title") or "").split())
-    if title.lower() in _PLACEHOLDER_TITLES or " ".join(text.split()).startswith(title):
-        title = ""  # a title that only repeats the caption (Pixelfed, microblogs) is no title
-    language = (entry.get("title_detail") or {}).get("language") or feed.get("language")
+    if title.lower() in _PLACEHOLDER_TITLES or " ".join(text.split()).startswith(title) or \
+            (raw and title in raw.media_texts):
+        title = ""  # a title that only repeats the caption (Pixelfed, microblogs) or a media:title is no title
+    language = (entry.get("title_detail") or {}).get("language") or feed.meta.get("language")
+    ident = str(entry.get("id") or "").strip() or url
     post = PostData(
-        key=key, remote_id=ident if len(ident) <= 256 else _digest(ident), url=url, author=author,
-        created_at=created, text=text, language=str(language)[:16] if language else None,
+        key=key, remote_id=ident if len(ident) <= 256 else digest(ident), url=url,
+        author=author or uncredited(feed.url), needs_credit=author is None,
+        created_at=created, text=text, language=str(language)[:16] if language else None, sensitive=sensitive,
         tags=tuple(t for t in (str(c.get("term") or "").lstrip("#").lower() for c in entry.get("tags") or []) if t),
         media=tuple(media), title=title or None,
     )
@@ -202,6 +193,11 @@ def parse_feed(data: bytes, url: str, content_type: str | None) -> Any:
         reason = " ".join(str(reason).split())[:150]
         raise PlatformError(f"feed at {_shown(url)} is not valid RSS/Atom ({reason}); check feed_url")
     return parsed
+
+
+def is_mastodon(meta: Any) -> bool:
+    """Mastodon writes <generator>Mastodon vX.Y.Z</generator> (app/views/tags/show.rss.ruby, accounts/show.rss.ruby)."""
+    return str(meta.get("generator") or "").strip().lower().startswith("mastodon")
 
 
 class FeedCollector:
@@ -230,43 +226,70 @@ class FeedCollector:
         if not response.is_success:
             raise PlatformError(f"feed at {_shown(self.feed_url)} answered {response.status_code} {response.reason_phrase}; "
                                 f"check feed_url")
-        feed = parse_feed(response.content, str(response.url), response.headers.get("content-type"))
-        yield self._page(feed, mark._replace(etag=response.headers.get("etag"),
-                                             modified=response.headers.get("last-modified")), hashtag)
+        base = str(response.url)
+        parsed = parse_feed(response.content, base, response.headers.get("content-type"))
+        feed = Feed(parsed.feed, self.feed_url, base, is_mastodon(parsed.feed))
+        raw = align(read_items(response.content, base), parsed.entries)
+        mark = mark._replace(etag=response.headers.get("etag"), modified=response.headers.get("last-modified"))
+        yield self._page(feed, list(zip(parsed.entries, raw, strict=True)), mark, hashtag)
 
-    def _page(self, feed: Any, mark: FeedMark, hashtag: str) -> Page:
-        posts, skipped, undated = [], Counter(), 0
-        newest, seen = mark.newest, list(mark.seen)
-        fresh = [(e, _when(e)) for e in feed.entries]
-        fresh = [(e, t) for e, t in fresh if newest is None or t is None or t > newest
-                 or (t == newest and _digest(e.get("id") or e.get("link") or "") not in mark.seen)]
-        for entry, when in fresh:
-            if when is not None and (newest is None or when >= newest):
-                seen = seen if when == newest else []
-                newest = when
-                seen.append(_digest(entry.get("id") or entry.get("link") or ""))
-            if self.hashtags and not mentions(entry, hashtag):
-                skipped[f"no #{hashtag}"] += 1
-                continue
-            undated += when is None
+    def _page(self, feed: Feed, entries: list[tuple[Any, RawItem | None]], mark: FeedMark, hashtag: str) -> Page:
+        """Entries not seen before → posts. Identity, not date, says what is new: a backdated entry still counts."""
+        known = set(mark.seen)
+        keyed = [(entry, raw, digest(key) if (key := identity(entry, feed.url)) else None) for entry, raw in entries]
+        fresh = [(entry, raw) for entry, raw, d in keyed if d is None or d not in known]
+        undated = sum(1 for entry, _ in fresh if _when(entry) is None)
+
+        def parse(record: tuple[Any, RawItem | None]) -> tuple[PostData | None, str | None]:
+            entry, raw = record
+            if self.hashtags and not mentions(entry, hashtag, raw):
+                return None, f"no #{hashtag}"
+            when = _when(entry)
+            # Dates are as the feed wrote them (another stage clamps absurd ones); they never move the watermark.
             created = datetime.fromtimestamp(when, UTC) if when is not None else self.now()
-            post, why = parse_entry(entry, feed.feed, self.feed_url, created)
-            if post:
-                posts.append(post)
-            else:
-                skipped[why] += 1
+            return parse_entry(entry, feed, created, raw)
+
+        page = page_of(parse_each(fresh, parse), watermark=None, fetched=len(fresh))
         if undated:
             log.warning("feed at %s: %d entries have no date; they are dated with the time they were collected",
                         _shown(self.feed_url), undated)
-        mark = mark._replace(newest=newest, seen=tuple(seen))
-        return Page(posts=posts, watermark=mark.encode(), fetched=len(fresh), skipped=dict(skipped))
+        # Remember first what nothing else remembers: entries that were skipped. Those that became posts are
+        # known by their key in the database, so forgetting them costs a re-parse, never a duplicate.
+        posted = {digest(p.key) for p in page.posts}
+        present = [d for _, _, d in keyed if d is not None]
+        order = [d for d in present if d not in posted] + [d for d in present if d in posted]
+        page.watermark = mark._replace(seen=tuple(dict.fromkeys(order))).encode()
+        return page
 
     def verify(self, claim: OriginClaim) -> OriginCheck:
-        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
-        return OriginCheck(deleted=not self.exists(claim.remote_id))
+        """A feed cannot be asked about one entry; a Mastodon author read from the link is checked on that instance."""
+        found = _MASTODON_LINK.match(claim.url)
+        if claim.author_uid and claim.author_uid.startswith(UNCREDITED):
+            return OriginCheck()  # the credit is a reviewer's, not the feed's: nobody can confirm it
+        if not found or claim.author_handle.lower().lstrip("@") != \
+                f"{found['user']}@{urlsplit(claim.url).hostname}".lower():
+            return OriginCheck(verified=True)  # the credit is what the feed itself says
+        return self._ask_mastodon(claim.url, found)
 
-    def exists(self, remote_id: str) -> bool:
-        return True  # a feed cannot be asked about one entry; an entry gone from it may just be old
+    def _ask_mastodon(self, url: str, found: re.Match) -> OriginCheck:
+        """GET /api/v1/statuses/:id on the instance the link names (public statuses need no token)."""
+        api = f"{urlsplit(url).scheme}://{found['netloc']}/api/v1/statuses/{found['id']}"
+        try:
+            response = self.http.request("GET", api, headers={"Accept": "application/json"}, max_bytes=1_000_000)
+            if response.status_code in (404, 410):
+                return OriginCheck(deleted=True)
+            status = response.json() if response.is_success else None
+        except (PlatformError, ValueError):
+            return OriginCheck()
+        account = status.get("account") if isinstance(status, dict) else None
+        if not isinstance(account, dict):
+            return OriginCheck()
+        username = str(account.get("username") or "")
+        if username.lower() != found["user"].lower():
+            return OriginCheck(problem=f"{_shown(url)} is by @{username[:64]} on its instance, not @{found['user']}")
+        images = tuple(str(m.get("url")) for m in status.get("media_attachments") or []
+                       if isinstance(m, dict) and m.get("type") == "image" and m.get("url"))
+        return OriginCheck(verified=True, image_urls=images)
 
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> FeedCollector:

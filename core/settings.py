@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from core.errors import ConfigError
 
@@ -125,10 +125,11 @@ class ChannelSettings(Strict):
 
     @field_validator("base_url", "feed_url", "plc_url")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("write the URL with its scheme, e.g. https://mastodon.social")
-        return value.rstrip("/") if value else value
+        # A feed URL is used as written: "/feed/" and "/feed" can be different resources.
+        return value.rstrip("/") if value and info.field_name == "base_url" else value
 
     @model_validator(mode="after")
     def _kind(self) -> ChannelSettings:
