@@ -17,7 +17,7 @@ from core.errors import PlatformError
 from core.http import Http
 from core.models import Author, Cursor, Media, MediaState, Post, Publication, utcnow
 from core.posts import Page, PostData
-from core.redact import redact
+from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
 from core.settings import Settings
 
@@ -140,7 +140,7 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                         break
             except PlatformError as exc:
                 session.rollback()
-                report.errors.append(redact(str(exc)))
+                report.errors.append(redact(str(exc), secrets_of(settings)))
                 return
             except Exception as exc:  # noqa: BLE001 - whatever one channel's server sends must not stop the run
                 session.rollback()
@@ -148,7 +148,7 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                 message = " ".join(str(exc).split())[:ERROR_MAX]
                 report.errors.append(redact(f"#{tag}: unexpected {type(exc).__name__}"
                                             + (f": {message}" if message else "")
-                                            + "; the other channels went on; please report it"))
+                                            + "; the other channels went on; please report it", secrets_of(settings)))
                 return
             finally:
                 close = getattr(pages, "close", None)

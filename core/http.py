@@ -231,65 +231,70 @@ class Http:
         method = method.upper()
         headers = httpx.Headers(headers)
         limit = self.net.max_api_bytes if max_bytes is None else max_bytes
-        while True:
-            check_url(url, self.net.allow_private, self._resolve)
-            host = _parse(url).host
-            self._wait_for(host, url)
-            try:
-                response = self._attempt(method, url, params, headers, body, limit)
-                parsed = _parsed(response, method, url) if parse and not (_follows(response) or
-                                                                         _retryable(response)) else None
-            except _Rebound as exc:
-                raise BlockedAddress(f"{exc}; list its origin in network.allow_private if you trust it",
-                                     url=url) from None
-            except httpx.DecodingError as exc:
-                raise HttpError(f"{_shown(url)} answered with a body that cannot be decoded ({exc})",
-                                url=url) from exc
-            except (httpx.TransportError, _Malformed) as exc:
-                if self._deadline.passed():
-                    raise TooSlow(f"{_shown(url)} did not finish answering within {self.net.request_deadline:g} s; "
-                                  f"try again later or raise network.request_deadline", url=url) from None
-                failures += 1
-                reason = str(exc) if isinstance(exc, _Malformed) else _failure_reason(exc, self.net.timeout)
-                if failures >= attempts:
-                    if isinstance(exc, _Malformed):
-                        raise HttpError(f"{_shown(url)} answered with {reason} ({failures} attempts); is this the "
-                                        f"right address? If so, try again later", url=url) from None
-                    where = _parse(url).netloc.decode("ascii", "replace")
-                    raise HttpError(f"cannot reach {where}: {reason} ({failures} attempts); check the address "
-                                    f"and your connection", url=url) from exc
-                log.debug("%s %s failed (%s); retrying", method, _shown(url), reason)
-                self._sleep(_backoff(failures))
-                continue
-            finally:
-                self._deadline.clear()
-            status = response.status_code
-            self._note_limits(host, response)
-            if _follows(response):
-                hops += 1
-                if hops > MAX_REDIRECTS:
-                    raise HttpError(f"too many redirects from {_shown(first)} (more than {MAX_REDIRECTS}); "
-                                    f"check the URL", url=url, status=status)
-                url, method = self._redirect(response, method, headers, body)
-                params = None  # already part of the first URL; the Location replaces them
-                continue
-            if _retryable(response):
-                failures += 1
-                waiting = self._pending(host, url, status) if status == 429 else 0.0
-                if failures >= attempts:
-                    raise HttpError(f"{_shown(url)} answered {status} {response.reason_phrase} ({failures} "
-                                    f"attempts); try again later", url=url, status=status)
-                log.debug("%s %s answered %s; retrying", method, _shown(url), status)
-                if waiting <= 0:
+        redirected = False
+        try:
+            while True:
+                check_url(url, self.net.allow_private, self._resolve)
+                host = _parse(url).host
+                self._wait_for(host, url)
+                if not redirected:  # a new attempt; redirect hops share their attempt's deadline
+                    self._deadline.start(self.net.request_deadline)
+                redirected = False
+                try:
+                    response = self._attempt(method, url, params, headers, body, limit)
+                    parsed = _parsed(response, method, url) if parse and not (_follows(response) or
+                                                                             _retryable(response)) else None
+                except _Rebound as exc:
+                    raise BlockedAddress(f"{exc}; list its origin in network.allow_private if you trust it",
+                                         url=url) from None
+                except httpx.DecodingError as exc:
+                    raise HttpError(f"{_shown(url)} answered with a body that cannot be decoded ({exc})",
+                                    url=url) from exc
+                except (httpx.TransportError, _Malformed) as exc:
+                    if self._deadline.passed():
+                        raise TooSlow(f"{_shown(url)} did not finish answering within {self.net.request_deadline:g} s; "
+                                      f"try again later or raise network.request_deadline", url=url) from None
+                    failures += 1
+                    reason = str(exc) if isinstance(exc, _Malformed) else _failure_reason(exc, self.net.timeout)
+                    if failures >= attempts:
+                        if isinstance(exc, _Malformed):
+                            raise HttpError(f"{_shown(url)} answered with {reason} ({failures} attempts); is this the "
+                                            f"right address? If so, try again later", url=url) from None
+                        where = _parse(url).netloc.decode("ascii", "replace")
+                        raise HttpError(f"cannot reach {where}: {reason} ({failures} attempts); check the address "
+                                        f"and your connection", url=url) from exc
+                    log.debug("%s %s failed (%s); retrying", method, _shown(url), reason)
                     self._sleep(_backoff(failures))
-                continue
-            return JsonAnswer(response, parsed)
+                    continue
+                status = response.status_code
+                self._note_limits(host, response)
+                if _follows(response):
+                    hops += 1
+                    if hops > MAX_REDIRECTS:
+                        raise HttpError(f"too many redirects from {_shown(first)} (more than {MAX_REDIRECTS}); "
+                                        f"check the URL", url=url, status=status)
+                    url, method = self._redirect(response, method, headers, body)
+                    params = None  # already part of the first URL; the Location replaces them
+                    redirected = True
+                    continue
+                if _retryable(response):
+                    failures += 1
+                    waiting = self._pending(host, url, status) if status == 429 else 0.0
+                    if failures >= attempts:
+                        raise HttpError(f"{_shown(url)} answered {status} {response.reason_phrase} ({failures} "
+                                        f"attempts); try again later", url=url, status=status)
+                    log.debug("%s %s answered %s; retrying", method, _shown(url), status)
+                    if waiting <= 0:
+                        self._sleep(_backoff(failures))
+                    continue
+                return JsonAnswer(response, parsed)
+        finally:
+            self._deadline.clear()
 
     def _attempt(self, method: str, url: str, params, headers: httpx.Headers, body: dict[str, Any],
                  max_bytes: int) -> httpx.Response:
-        """Send once within the deadline; read the body only if the caller will see it (not redirects, retries)."""
+        """Send once; read the body only if the caller will see it (not for redirects and retries)."""
         request = self._client.build_request(method, url, params=params, headers=headers, **body)
-        self._deadline.start(self.net.request_deadline)
         response = self._client.send(request, stream=True)
         if _follows(response) or _retryable(response):
             response.close()

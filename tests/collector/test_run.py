@@ -170,3 +170,15 @@ def test_any_exception_in_one_channel_is_reported_and_the_next_channel_goes_on(d
     assert len(first.errors) == 1 and f"unexpected {type(error).__name__}" in first.errors[0]
     assert first.new_posts == 1, "the page committed before the failure stays"
     assert second.errors == [] and second.new_posts == 1
+
+
+def test_a_channel_error_never_carries_a_secret(db_url, monkeypatch):
+    monkeypatch.setenv("WLB_A_TOKEN", "tok-very-secret-1234")
+    cfg = Settings(hashtags=["welovebrussels"],
+                   channels={"a": {"kind": "mastodon", "base_url": "https://a.example", "token_env": "WLB_A_TOKEN"}})
+    report = ChannelReport("a")
+    echoing = FakeCollector(error=ValueError("server said: bad token tok-very-secret-1234 at "
+                                             "https://a.example/x?access_token=other-secret"))
+    run.collect_channel(Database(db_url), cfg, "a", echoing, report)
+    assert "tok-very-secret-1234" not in report.errors[0] and "other-secret" not in report.errors[0]
+    assert "bad token *** at https://a.example/x?access_token=***" in report.errors[0]
