@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from collector.base import Collector
 from collector.media import Fetched, MediaStore, fetch_all
+from core.bounds import Skip, bound_post, bound_watermark
 from core.db import Database
 from core.errors import PlatformError
 from core.http import Http
 from core.models import Author, Cursor, Media, MediaState, Post, Publication, utcnow
 from core.posts import Page, PostData
+from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
+
 MAX_DOWNLOAD_ATTEMPTS = 3
+ERROR_MAX = 500  # characters of an unexpected exception's message kept in the report
 
 
 def _own(settings: Settings, session: Session) -> tuple[set[str], set[str]]:
@@ -58,12 +65,23 @@ def _insert(session: Session, channel: str, platform: str, posts: list[PostData]
     session.flush()
 
 
+def _bounded(posts: list[PostData], platform: str, now: datetime, report: ChannelReport) -> list[PostData]:
+    """The posts that fit the database, bounded (core.bounds); the others counted as skipped, with their reason."""
+    kept = []
+    for data in posts:
+        try:
+            kept.append(bound_post(data, platform, now))
+        except Skip as exc:
+            report.skipped[str(exc)] += 1
+    return kept
+
+
 def store_page(session: Session, channel: str, tag: str, platform: str, page: Page,
                own: tuple[set[str], set[str]], report: ChannelReport) -> None:
     """Insert the page's new posts and advance the watermark in the same transaction."""
     own_handles, own_urls = own
     fresh: dict[str, PostData] = {}
-    for data in page.posts:
+    for data in _bounded(page.posts, platform, utcnow(), report):
         if data.author.handle.lower() in own_handles or data.url in own_urls or data.key in own_urls:
             report.skipped["own account or repost"] += 1
         else:
@@ -83,17 +101,21 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
                 report.new_posts += 1
             except IntegrityError:
                 report.known_posts += 1
-    if page.watermark:
-        cursor = session.get(Cursor, (channel, tag)) or Cursor(channel=channel, hashtag=tag, watermark=page.watermark)
-        cursor.watermark, cursor.updated_at = page.watermark, utcnow()
+    watermark = bound_watermark(page.watermark)
+    if page.watermark and not watermark:
+        report.skipped["watermark not stored (malformed id)"] += 1
+    if watermark:
+        cursor = session.get(Cursor, (channel, tag)) or Cursor(channel=channel, hashtag=tag, watermark=watermark)
+        cursor.watermark, cursor.updated_at = watermark, utcnow()
         session.add(cursor)
     session.commit()
 
 
 def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport,
                     on_page: Callable[[Page], None] | None = None) -> None:
-    """Collect every hashtag of one channel; a platform error stops this channel only."""
+    """Collect every hashtag of one channel; any error stops this channel only, and is reported."""
     platform = settings.channels[name].kind
+    cap = settings.collect.max_pages_per_run
     for tag in settings.channel_hashtags(name):
         with db.session() as session:
             own = _own(settings, session)
@@ -102,18 +124,36 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
             ttl = getattr(collector, "watermark_ttl", None)
             if cursor and ttl and cursor.updated_at < utcnow() - ttl:
                 watermark = None  # too old for the server to page from: start again from the newest posts
+            pages = None
             try:
-                for page in collector.pages(tag, watermark):
+                pages = collector.pages(tag, watermark)
+                for count, page in enumerate(pages, 1):
                     report.fetched += page.fetched
                     report.requests += page.requests
                     report.skipped.update(page.skipped)
                     store_page(session, name, tag, platform, page, own, report)
                     if on_page:
                         on_page(page)
+                    if count >= cap:
+                        report.warnings.append(f"#{tag}: stopped after {cap} pages (collect.max_pages_per_run); "
+                                               f"the rest is collected on the next run")
+                        break
             except PlatformError as exc:
                 session.rollback()
-                report.errors.append(str(exc))
+                report.errors.append(redact(str(exc), secrets_of(settings)))
                 return
+            except Exception as exc:  # noqa: BLE001 - whatever one channel's server sends must not stop the run
+                session.rollback()
+                log.debug("channel %s failed", name, exc_info=True)
+                message = " ".join(str(exc).split())[:ERROR_MAX]
+                report.errors.append(redact(f"#{tag}: unexpected {type(exc).__name__}"
+                                            + (f": {message}" if message else "")
+                                            + "; the other channels went on; please report it", secrets_of(settings)))
+                return
+            finally:
+                close = getattr(pages, "close", None)
+                if close:
+                    close()  # a generator stopped at the cap releases its connection now
 
 
 COMMIT_EVERY = 64  # download results per transaction: fewer commits, and a kill loses at most a few downloads

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from core.redact import redact
+
 
 @dataclass
 class ChannelReport:
@@ -21,6 +23,7 @@ class ChannelReport:
     rejected: int = 0
     published: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. the page cap reached: the rest waits for a later run
 
 
 @dataclass
@@ -35,9 +38,19 @@ class RunReport:
     def failed(self) -> bool:
         return any(c.errors for c in self.channels.values())
 
+    def all_warnings(self) -> list[str]:
+        """The run's warnings, then each channel's, named after its channel."""
+        return [*self.warnings, *(f"{c.channel}: {w}" for c in self.channels.values() for w in c.warnings)]
+
     def to_dict(self) -> dict:
+        """The --json form; every message passes through redact (a secret must not reach a script's log)."""
+        def clean(messages: list[str]) -> list[str]:
+            return [redact(m) for m in messages]
+
         return {
-            "channels": {name: asdict(c) | {"skipped": dict(c.skipped)} for name, c in self.channels.items()},
-            "warnings": self.warnings,
+            "channels": {name: asdict(c) | {"skipped": dict(c.skipped), "errors": clean(c.errors),
+                                            "refused": clean(c.refused), "warnings": clean(c.warnings)}
+                         for name, c in self.channels.items()},
+            "warnings": clean(self.all_warnings()),
             "ok": not self.failed,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TextIO
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -12,6 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.errors import ConfigError, WlbError
 from core.pipeline import Pipeline, run_lock
+from core.redact import install, secrets_of
 from core.report import RunReport
 from core.settings import Settings
 
@@ -40,6 +42,8 @@ def _guarded(name: str, settings: Settings, make: Callable[[], Pipeline], *, pub
         for channel in report.channels.values():
             for error in channel.errors:
                 log.warning("%s: %s: %s", name, channel.channel, error)
+            for warning in channel.warnings:
+                log.warning("%s: %s: %s", name, channel.channel, warning)
         log.info("%s done: %s", name, {c.channel: (c.new_posts, c.published) for c in report.channels.values()})
         return report
     except WlbError as exc:  # a busy lock or an unreachable database: skip this time, try next time
@@ -64,9 +68,22 @@ def build_scheduler(settings: Settings, make: Callable[[], Pipeline], scheduler:
     return scheduler
 
 
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Log INFO and up to stderr (or stream), every record of every library passed through the secret filter."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    # httpx logs every request's full URL at INFO ("HTTP Request: GET https://...?api_key=..."): it stays
+    # useful, with the secrets masked by the filter on every handler.
+    install(secrets_of(settings), root)
+    return handler
+
+
 def serve(settings: Settings) -> None:
     """Block, running the jobs on schedule, until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings)
     scheduler = build_scheduler(settings, lambda: Pipeline(settings))
     log.info("wlb serve: nightly at '%s' %s; collecting every %s minutes", settings.schedule.nightly,
              settings.timezone, settings.schedule.collect_every_minutes or "(off)")

@@ -38,6 +38,8 @@ class NetworkSettings(Strict):
     max_pixels: int = Field(60_000_000, gt=0)
     download_concurrency: int = Field(8, ge=1, le=64)
     user_agent: str = "wlb/0.1 (+https://github.com/welovebrussels/wlb)"
+    max_api_bytes: int = Field(8_000_000, gt=0)  # an API answer, counted after decompression
+    request_deadline: float = Field(60.0, gt=0)  # one request from start to last byte, however slow the server
 
     @field_validator("allow_private")
     @classmethod
@@ -71,6 +73,7 @@ class DedupSettings(Strict):
 class CollectSettings(Strict):
     backfill_pages: int = Field(5, ge=1, le=1000)
     page_size: int = Field(40, ge=1, le=40)
+    max_pages_per_run: int = Field(50, ge=1)  # per channel and hashtag: an endless "newer" stream stops here
 
 
 class PublishSettings(Strict):

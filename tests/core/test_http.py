@@ -142,10 +142,12 @@ def test_get_json_errors_name_url_status_and_error_field():
     assert caught.value.status == 401
 
 
-def test_get_json_rejects_html():
-    http, _ = make(Server(httpx.Response(200, text="<html>maintenance</html>")))
-    with pytest.raises(HttpError, match="answered with something that is not JSON"):
+def test_get_json_rejects_html_after_the_retry_budget():
+    server = Server(httpx.Response(200, text="<html>maintenance</html>"))
+    http, clock = make(server)
+    with pytest.raises(HttpError, match=r"answered with something that is not JSON \(JSONDecodeError\) \(4 attempts\)"):
         http.get_json(API)
+    assert len(server.requests) == 4 and clock.sleeps == [1, 2, 4]
 
 
 @pytest.mark.parametrize("headers, expected", [
