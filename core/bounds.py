@@ -99,10 +99,13 @@ def _size(value: object) -> int | None:
     return value
 
 
-def _author(author: object) -> AuthorData:
+def _author(author: object, *, uncredited: bool = False) -> AuthorData:
     if not isinstance(author, AuthorData):
         raise Skip("malformed (no author)")
-    handle = _identity(author.handle, HANDLE_MAX, "author handle")
+    if uncredited and author.handle == "" and author.uid:  # a placeholder keyed by its uid; a reviewer credits it
+        handle = ""
+    else:
+        handle = _identity(author.handle, HANDLE_MAX, "author handle")
     network = _identity(author.network, NETWORK_MAX, "author network")
     uid = author.uid
     if uid is not None:
@@ -160,7 +163,7 @@ def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
         key=_identity(post.key, URL_MAX, "key"),
         remote_id=_identity(post.remote_id, REMOTE_ID_MAX, "id"),
         url=_url(post.url, "post url"),
-        author=_author(post.author),
+        author=_author(post.author, uncredited=post.needs_credit is True),
         created_at=created_at,
         text=_text(post.text, TEXT_MAX),
         language=language,
