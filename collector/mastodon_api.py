@@ -74,7 +74,7 @@ class MastodonAPI:
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the json module follows
             raise PlatformError(f"{self.host} answered {response.request.url.path} with something that is not JSON") from None
 
     def tag_timeline(self, tag: str, *, limit: int, max_id: str | None = None, min_id: str | None = None,

@@ -80,6 +80,8 @@ def _author(account: object, domain: str, web_host: str) -> tuple[AuthorData, st
     # A local account's acct has no domain: it is the instance's own `domain` (GET /api/v2/instance), which can
     # differ from the web host in account.url (LOCAL_DOMAIN vs WEB_DOMAIN). One person, one handle.
     home = domain if local else home
+    if len(user) + len(home) >= MAX_HANDLE:
+        raise Malformed("account.acct too long")
     profile = _web_url(account.get("url"), "account.url")
     name = account.get("display_name") or account.get("username") or user
     author = AuthorData(handle=f"{user}@{home}".lower(), name=str(name)[:MAX_NAME] if isinstance(name, str) else user,

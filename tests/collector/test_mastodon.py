@@ -203,3 +203,10 @@ def test_link_header_parsing():
                      "prev": "https://m.example/api/v1/timelines/tag/x?min_id=9"}
     assert link_cursor(links, "next", "max_id") == "1" and link_cursor(links, "prev", "min_id") == "9"
     assert link_cursor(links, "next", "min_id") is None and link_cursor({}, "next", "max_id") is None
+
+
+def test_a_body_nested_too_deep_is_a_channel_error_not_a_crash():
+    c = collector(lambda r: httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000,
+                                           headers={"content-type": "application/json"}))
+    with pytest.raises(PlatformError, match="not JSON"):
+        list(c.pages("welovebrussels", Mark("1").encode()))
