@@ -18,6 +18,8 @@ MAX_LANGUAGE = 16
 # (MediaAttachment#set_unknown_type); `remote_url` still holds the original, so the bytes decide.
 _STILLS = ("image", "unknown")
 _MOVING = ("video", "gifv", "audio")
+# Mastodon's Status#visibility values, Pixelfed's scopes, and forks' extras (Pleroma's "list", "local").
+_NOT_PUBLIC = ("unlisted", "private", "direct", "limited", "list", "local", "group")
 
 
 class Malformed(ValueError):
@@ -109,7 +111,8 @@ def _media(attachments: object) -> list[MediaData]:
         width, height, alt = size.get("width"), size.get("height"), attachment.get("description")
         media.append(MediaData(url=url, kind="image", remote_url=remote if remote != url else None,
                                alt_text=alt if isinstance(alt, str) else None,
-                               width=width if type(width) is int else None, height=height if type(height) is int else None))
+                               width=width if type(width) is int else None,
+                               height=height if type(height) is int else None))
     return media
 
 
@@ -129,7 +132,8 @@ def _parse(status: object, domain: str, web_host: str) -> tuple[PostData | None,
         raise Malformed("reblog is not a status")
     visibility = original.get("visibility")
     if visibility != "public":  # followers-only, unlisted, direct: never a candidate for a public repost
-        return None, f"not public ({visibility if isinstance(visibility, str) else 'missing'})"[:64]
+        named = visibility if visibility in _NOT_PUBLIC else "missing" if visibility is None else "other"
+        return None, f"not public ({named})"
     author, home, local = _author(original.get("account"), domain, web_host)
     post_id = original.get("id")
     if type(post_id) not in (str, int) or not str(post_id) or len(str(post_id)) > MAX_ID:

@@ -50,7 +50,7 @@ def months_before(moment: datetime, months: int) -> datetime:
 
 
 class Walk(NamedTuple):
-    """The Pixelfed watermark: every post down to `newest` is collected; a walk down from `top` continues at `older_than`."""
+    """Pixelfed's watermark: all down to `newest` is collected; a walk down from `top` goes on at `older_than`."""
 
     newest: str | None  # the floor: the walk ends on reaching it
     top: str | None = None  # the newest id of the walk in progress: it becomes `newest` once the walk ends
@@ -110,10 +110,7 @@ class PixelfedCollector(MastodonCollector):
             left = max(walk.pages_left - 1, 0) if floor is None else 0
             # The end: an empty page, the floor reached, or (first run) the backfill budget spent.
             ended = not new or len(new) < len(ids) or (floor is None and left <= 0)
-            if ended:
-                walk = Walk(top or floor)
-            else:
-                walk = Walk(floor, top, oldest_id(new), left)
+            walk = Walk(top or floor) if ended else Walk(floor, top, oldest_id(new), left)
             if not new and walk.newest == floor and cursor is None:
                 if statuses:
                     yield self._page([], None, len(statuses))  # nothing new since the last run

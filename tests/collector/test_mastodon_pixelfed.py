@@ -102,7 +102,7 @@ def test_short_filtered_pages_do_not_end_the_walk(fake, clock):
     store = Counter()
     mark = run(make(fake, clock), store, None)
     wanted = []
-    for n in range(50):  # others' unlisted posts are filtered out after the rows are taken
+    for _ in range(50):  # others' unlisted posts are filtered out after the rows are taken
         wanted += add(fake, 1)
         add(fake, 1, visibility="unlisted")
     run(make(fake, clock), store, mark)
@@ -159,3 +159,20 @@ def test_snowflake_times_decode_as_the_platforms_mint_them():
 def test_an_older_versions_watermark_is_still_read():
     assert Walk.decode("123") == Walk("123")
     assert Walk.decode('{"newest":"9","older_than":"5","pages_left":3}') == Walk(None, "9", "5", 3)
+
+
+def test_the_fake_filters_after_taking_100_rows_and_caps_limit_at_40(fake, clock):
+    photos = add(fake, 5)
+    for n in range(100):
+        fake.add_status(text=f"text {n}")  # no media: left out by only_media, which defaults to true
+    fake.filtered_accounts.add("p1")
+    with httpx.Client(base_url=fake.base_url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        default = client.get(f"/api/v1/timelines/tag/{TAG}", params={"limit": 100})
+        everything = client.get(f"/api/v1/timelines/tag/{TAG}", params={"limit": 100, "only_media": "0"})
+        bad = client.get(f"/api/v1/timelines/tag/{TAG}", params={"max_id": "abc"})
+    assert default.json() == [], "the newest 100 rows were all text: filtered to nothing"
+    assert len(everything.json()) == 40 and "link" not in everything.headers
+    assert bad.status_code == 422
+    store = Counter()
+    run(make(fake, clock), store, None)  # the collector asks with only_media=false, so it gets past them
+    assert set(store) == {p["uri"] for p in photos if p["account"]["acct"] != "p1"}

@@ -70,13 +70,14 @@ def test_a_pixelfed_status_parses():
     assert post.images[0].width == 1080 and post.language is None
 
 
-@pytest.mark.parametrize("visibility", ["private", "unlisted", "direct", None, 7])
-def test_only_public_statuses_are_candidates(visibility):
+@pytest.mark.parametrize(("visibility", "why"), [("private", "private"), ("unlisted", "unlisted"),
+                                                 ("direct", "direct"), (None, "missing"), (7, "other"),
+                                                 ("\x1b]52;c;x\x07", "other")])
+def test_only_public_statuses_are_candidates(visibility, why):
     status = edited(PIXELFED, visibility=visibility)
     if visibility is None:
         del status["visibility"]
-    post, why = parse(status, "pixelfed.social")
-    assert post is None and why.startswith("not public")
+    assert parse(status, "pixelfed.social") == (None, f"not public ({why})")
 
 
 def test_a_private_status_inside_a_public_boost_is_not_a_candidate():
