@@ -142,8 +142,8 @@ class MastodonCollector:
     def verify(self, claim: OriginClaim) -> OriginCheck:
         """Ask the post's origin (the uri's host: the author's home instance) for the canonical status."""
         origin = _origin(claim.key)
-        if origin is None:
-            return OriginCheck()  # a uri shape we do not know: cannot be asked
+        if origin is None:  # a uri shape we do not know: the origin cannot be asked
+            return self._channel_copy(claim)
         base, status_id = origin
         here = netloc(base) in (self.api.netloc, self.domain)
         # Another instance gets no token of ours: it is asked anonymously, through the same guarded client.
@@ -152,9 +152,16 @@ class MastodonCollector:
             status = api.status(status_id)
         except NotFound:
             return OriginCheck(deleted=True)
-        except PlatformError:
-            return OriginCheck()  # unreachable, refused (Pixelfed wants a token), blocked by the SSRF guard
+        except PlatformError:  # unreachable, refused (Pixelfed wants a token), blocked by the SSRF guard
+            return OriginCheck() if here else self._channel_copy(claim)
         return compare(claim, status, netloc(base))
+
+    def _channel_copy(self, claim: OriginClaim) -> OriginCheck:
+        """Not verified; but if even the channel that served it has lost it, it is gone."""
+        try:
+            return OriginCheck(deleted=not self.exists(claim.remote_id))
+        except PlatformError:
+            return OriginCheck()
 
     def exists(self, remote_id: str) -> bool:
         try:

@@ -109,15 +109,18 @@ def test_an_origin_that_cannot_be_asked_is_not_verified(servers):
     origin.stop()
     check = collector(serving, origin).verify(claim_for(post))
     assert (check.verified, check.deleted, check.problem) == (False, False, None)
+    serving.delete_status(post.remote_id)  # not even the channel that served it has it any more
+    assert collector(serving, origin).verify(claim_for(post)).deleted
 
 
 def test_an_unknown_uri_shape_is_not_asked(servers):
     _, serving = servers
+    status = serving.add_status(images=[PHOTO])
     c = collector(serving)
-    before = len(serving.requests)
-    check = c.verify(OriginClaim(key="https://serving.example/notes/9xyz", remote_id="1", url="", author_handle="a@b"))
+    claim = OriginClaim(key="https://serving.example/notes/9xyz", remote_id=status["id"], url="", author_handle="a@b")
+    check = c.verify(claim)
     assert (check.verified, check.deleted, check.problem) == (False, False, None)
-    assert len(serving.requests) == before
+    assert [r.path for r in serving.requests] == [f"/api/v1/statuses/{status['id']}"], "only the channel's copy"
 
 
 def test_a_pixelfed_origin_wants_a_token_so_it_cannot_confirm_for_strangers():
