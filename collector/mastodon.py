@@ -145,7 +145,10 @@ class MastodonCollector:
         if origin is None:  # a uri shape we do not know: the origin cannot be asked
             return self._channel_copy(claim)
         base, status_id = origin
-        here = netloc(base) in (self.api.netloc, self.domain)
+        try:
+            here = netloc(base) in (self.api.netloc, self.domain)
+        except PlatformError:  # the channel cannot say its domain right now: only its API host is surely it
+            here = netloc(base) == self.api.netloc
         # Another instance gets no token of ours: it is asked anonymously, through the same guarded client.
         api = self.api if here else MastodonAPI(self.api.http, base, None)
         try:
