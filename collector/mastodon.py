@@ -33,10 +33,22 @@ def oldest_id(ids: list[str]) -> str:
     return min(ids, key=_id_key)
 
 
+def _sid(status: object) -> str | None:
+    """A record's id if it has a usable one, whatever else is wrong with it (a bad record still moves the cursor)."""
+    if isinstance(status, dict) and type(status.get("id")) in (str, int) and 0 < len(str(status["id"])) <= 64:
+        return str(status["id"])
+    return None
+
+
 def status_ids(statuses: list) -> list[str]:
-    """The ids a page carries, whatever else is wrong with its records (a bad record still moves the cursor)."""
-    return [str(s["id"]) for s in statuses if isinstance(s, dict) and type(s.get("id")) in (str, int)
-            and 0 < len(str(s["id"])) <= 64]
+    """The ids a page carries."""
+    return [i for i in map(_sid, statuses) if i is not None]
+
+
+def keep(statuses: list, ids: list[str]) -> list:
+    """The records with these ids, and those without a usable id (to be counted as malformed, not lost unseen)."""
+    wanted = set(ids)
+    return [s for s in statuses if _sid(s) is None or _sid(s) in wanted]
 
 
 class Mark(NamedTuple):
@@ -124,7 +136,7 @@ class MastodonCollector:
                     yield self._page([], None, len(statuses))
                 return mark
             mark = mark._replace(newest=newest_id(newer))
-            yield self._page([s for s in statuses if _sid(s) in set(newer)], mark.encode(), len(statuses))
+            yield self._page(keep(statuses, newer), mark.encode(), len(statuses))
             # rel="prev" says there may be newer ones; the next request starts from what was saved, so an
             # interrupted run resumes exactly there.
             if link_cursor(links, "prev", "min_id") is None:
@@ -137,7 +149,7 @@ class MastodonCollector:
             ids = [i for i in status_ids(statuses) if _id_key(i) < _id_key(mark.older_than)]
             older = self._next(links, ids, mark.older_than) if mark.pages_left > 1 else None
             mark = mark._replace(older_than=older, pages_left=mark.pages_left - 1)
-            yield self._page([s for s in statuses if _sid(s) in set(ids)], mark.encode(), len(statuses))
+            yield self._page(keep(statuses, ids), mark.encode(), len(statuses))
 
     def verify(self, claim: OriginClaim) -> OriginCheck:
         """Ask the post's origin (the uri's host: the author's home instance) for the canonical status."""
@@ -172,10 +184,6 @@ class MastodonCollector:
         except NotFound:
             return False
         return True
-
-
-def _sid(status: object) -> str | None:
-    return str(status.get("id")) if isinstance(status, dict) else None
 
 
 def _origin(uri: str) -> tuple[str, str] | None:

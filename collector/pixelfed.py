@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from collector.mastodon import MastodonCollector, _id_key, _sid, newest_id, oldest_id, status_ids
+from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids
 from collector.mastodon_api import MastodonAPI
 from core.posts import Page
 
@@ -115,6 +115,6 @@ class PixelfedCollector(MastodonCollector):
                 if statuses:
                     yield self._page([], None, len(statuses))  # nothing new since the last run
                 return walk
-            yield self._page([s for s in statuses if _sid(s) in set(new)], walk.encode(), len(statuses))
+            yield self._page(keep(statuses, new), walk.encode(), len(statuses))
             if ended:
                 return walk

@@ -210,3 +210,16 @@ def test_a_body_nested_too_deep_is_a_channel_error_not_a_crash():
                                            headers={"content-type": "application/json"}))
     with pytest.raises(PlatformError, match="not JSON"):
         list(c.pages("welovebrussels", Mark("1").encode()))
+
+
+def test_records_without_a_usable_id_are_counted_not_lost():
+    page = [status(3), "not a status", dict(status(9), id={"$oid": 9}), status(2)]
+
+    def handler(request):
+        if request.url.path == "/api/v2/instance":
+            return httpx.Response(200, json={"domain": HOST})
+        return httpx.Response(200, json=page if request.url.params["min_id"] == "1" else [])
+
+    pages = list(collector(handler, page_size=5).pages("welovebrussels", Mark("1").encode()))
+    assert ids(pages) == ["3", "2"] and marks(pages) == [Mark("3")]
+    assert pages[0].skipped == {"malformed: not an object": 1, "malformed: id missing": 1}
