@@ -1,22 +1,27 @@
-"""Mastodon and Pixelfed hashtag collectors: tag timeline pages → normalized posts."""
+"""Mastodon hashtag collector: tag timeline pages (followed by their Link headers) → normalized posts."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from collector.html import html_to_text
-from collector.mastodon_api import MastodonAPI
 from collector.base import OriginCheck, OriginClaim
+from collector.mastodon_api import MastodonAPI, link_cursor
+from collector.mastodon_status import netloc, parse_status
 from core.errors import NotFound, PlatformError
-from core.posts import AuthorData, MediaData, Page, PostData, page_of
+from core.posts import Page, page_of, parse_each
+
+# Where a status's ActivityPub uri says it lives, and the id its home instance's API knows it by:
+# Mastodon ActivityPub::TagManager#uri_for: https://WEB_DOMAIN/users/NAME/statuses/ID;
+# Pixelfed Status::url()/permalink(): https://APP_URL/p/USERNAME/ID (app/Status.php).
+_ORIGIN_SHAPES = (re.compile(r"/users/[^/]+/statuses/(\d{1,32})"), re.compile(r"/p/[^/]+/(\d{1,32})"))
 
 
 def _id_key(status_id: str) -> tuple[int, int | str]:
-    """Order ids numerically when they are numbers (Mastodon snowflakes), else as text."""
+    """Order ids numerically when they are numbers (Mastodon snowflakes), else as text (sortable flake ids)."""
     return (0, int(status_id)) if status_id.isdigit() else (1, status_id)
 
 
@@ -24,46 +29,26 @@ def newest_id(ids: list[str]) -> str:
     return max(ids, key=_id_key)
 
 
-def parse_status(status: dict, host: str) -> tuple[PostData | None, str | None]:
-    """A Status → (post, None), or (None, why it was skipped). Strict on identity, lenient on decoration."""
-    original = status.get("reblog") or status
-    try:
-        account = original["account"]
-        acct = account["acct"]
-        # A local account's acct has no domain: take the one its profile lives on (what people see).
-        home = urlsplit(account.get("url") or "").hostname or host
-        handle = acct if "@" in acct.lstrip("@") else f"{acct}@{home}"
-        author = AuthorData(handle=handle.lower().lstrip("@"), name=account.get("display_name") or account.get("username") or acct,
-                            profile_url=account["url"])
-        created = datetime.fromisoformat(original["created_at"].replace("Z", "+00:00"))
-        post_id, url, uri = str(original["id"]), original.get("url") or original["uri"], original["uri"]
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise PlatformError(f"{host} sent a status without {exc}; the instance may not be Mastodon-compatible") from None
-    media = []
-    for attachment in original.get("media_attachments") or []:
-        if not isinstance(attachment, dict) or not attachment.get("url"):
-            continue
-        size = ((attachment.get("meta") or {}).get("original")) or {}
-        media.append(MediaData(url=attachment["url"], kind=attachment.get("type") or "unknown",
-                               remote_url=attachment.get("remote_url"), alt_text=attachment.get("description"),
-                               width=size.get("width"), height=size.get("height")))
-    if not media:
-        return None, "no media"
-    if not any(m.kind == "image" for m in media):
-        return None, "video only" if any(m.kind in ("video", "gifv") for m in media) else "no image"
-    post = PostData(
-        key=uri, remote_id=post_id, url=url, author=author, created_at=created,
-        text=html_to_text(original.get("content") or ""),
-        language=original.get("language"), sensitive=bool(original.get("sensitive")),
-        spoiler_text=original.get("spoiler_text") or "",
-        tags=tuple((t.get("name") or "").lower() for t in original.get("tags") or [] if isinstance(t, dict)),
-        media=tuple(m for m in media if m.kind == "image"),
-    )
-    return post, None
+def oldest_id(ids: list[str]) -> str:
+    return min(ids, key=_id_key)
 
 
-def _page(statuses: list[dict], host: str, watermark: str | None) -> Page:
-    return page_of((parse_status(s, host) for s in statuses), watermark=watermark, fetched=len(statuses))
+def _sid(status: object) -> str | None:
+    """A record's id if it has a usable one, whatever else is wrong with it (a bad record still moves the cursor)."""
+    if isinstance(status, dict) and type(status.get("id")) in (str, int) and 0 < len(str(status["id"])) <= 64:
+        return str(status["id"])
+    return None
+
+
+def status_ids(statuses: list) -> list[str]:
+    """The ids a page carries."""
+    return [i for i in map(_sid, statuses) if i is not None]
+
+
+def keep(statuses: list, ids: list[str]) -> list:
+    """The records with these ids, and those without a usable id (to be counted as malformed, not lost unseen)."""
+    wanted = set(ids)
+    return [s for s in statuses if _sid(s) is None or _sid(s) in wanted]
 
 
 class Mark(NamedTuple):
@@ -88,14 +73,30 @@ class Mark(NamedTuple):
 
 
 class MastodonCollector:
-    """Pages GET /api/v1/timelines/tag/:tag, newest first, stopping at the stored watermark."""
+    """Pages GET /api/v1/timelines/tag/:tag: forward with min_id to the watermark, backward with max_id on a first run.
 
-    def __init__(self, api: MastodonAPI, *, page_size: int = 40, backfill_pages: int = 5,
-                 watermark_ttl: timedelta | None = None):
+    A short page is not the end: instances cap `limit` (some at 20) and drop rows after taking it. The Link
+    header says whether there is more (mastodon/documentation content/en/api/guidelines.md, "Paginating with the
+    Link header"; app/controllers/api/v1/timelines/tag_controller.rb sends none once the page is empty).
+    """
+
+    def __init__(self, api: MastodonAPI, *, page_size: int = 40, backfill_pages: int = 5):
         self.api = api
         self.page_size = page_size
         self.backfill_pages = backfill_pages
-        self.watermark_ttl = watermark_ttl
+        self._domain: str | None = None
+
+    @property
+    def domain(self) -> str:
+        """The serving instance's own domain, asked once per collector."""
+        if self._domain is None:
+            self._domain = self.api.domain()
+        return self._domain
+
+    def _page(self, statuses: list, watermark: str | None, fetched: int | None = None) -> Page:
+        domain, web = self.domain, self.api.netloc
+        parsed = parse_each(statuses, lambda s: parse_status(s, domain, web))
+        return page_of(parsed, watermark=watermark, fetched=len(statuses) if fetched is None else fetched)
 
     def pages(self, hashtag: str, watermark: str | None) -> Iterator[Page]:
         mark = Mark.decode(watermark)
@@ -105,46 +106,77 @@ class MastodonCollector:
         mark = yield from self._forward(hashtag, mark)
         yield from self._backfill(hashtag, mark)
 
-    def _ids(self, statuses: list[dict]) -> list[str]:
-        return [str(s.get("id")) for s in statuses if isinstance(s, dict) and s.get("id") is not None]
-
     def _first(self, hashtag: str) -> Iterator[Page]:
         """First run: the newest page, then (resumably) older pages up to backfill_pages."""
-        statuses, _ = self.api.tag_timeline(hashtag, limit=self.page_size)
-        ids = self._ids(statuses)
+        statuses, links = self.api.tag_timeline(hashtag, limit=self.page_size)
+        ids = status_ids(statuses)
         if not ids:
             return
-        more = len(statuses) >= self.page_size and self.backfill_pages > 1
-        mark = Mark(newest_id(ids), min(ids, key=_id_key) if more else None, self.backfill_pages - 1)
-        yield _page(statuses, self.api.host, mark.encode())
+        older = self._next(links, ids, None) if self.backfill_pages > 1 else None
+        mark = Mark(newest_id(ids), older, self.backfill_pages - 1)
+        yield self._page(statuses, mark.encode())
         yield from self._backfill(hashtag, mark)
+
+    def _next(self, links: dict[str, str], ids: list[str], before: str | None) -> str | None:
+        """Where backfill continues: the rel="next" link's max_id, never past the page's own oldest id (no gap)."""
+        cursor = link_cursor(links, "next", "max_id")
+        if cursor is None or not ids:
+            return None
+        oldest = oldest_id(ids)
+        cursor = cursor if _id_key(cursor) >= _id_key(oldest) else oldest
+        return cursor if before is None or _id_key(cursor) < _id_key(before) else None
 
     def _forward(self, hashtag: str, mark: Mark) -> Iterator[Page]:
         """min_id paging: each page is the statuses immediately newer than the last, so progress is saved per page."""
         while True:
-            statuses, _ = self.api.tag_timeline(hashtag, limit=self.page_size, min_id=mark.newest)
-            newer = [i for i in self._ids(statuses) if _id_key(i) > _id_key(mark.newest)]
+            statuses, links = self.api.tag_timeline(hashtag, limit=self.page_size, min_id=mark.newest)
+            newer = [i for i in status_ids(statuses) if _id_key(i) > _id_key(mark.newest)]
             if not newer:
                 if statuses:  # a server that ignores min_id answers the newest page again: nothing is new
-                    yield _page([], self.api.host, None)
+                    yield self._page([], None, len(statuses))
                 return mark
             mark = mark._replace(newest=newest_id(newer))
-            yield _page([s for s in statuses if str(s.get("id")) in set(newer)], self.api.host, mark.encode())
-            if len(statuses) < self.page_size:
+            yield self._page(keep(statuses, newer), mark.encode(), len(statuses))
+            # rel="prev" says there may be newer ones; the next request starts from what was saved, so an
+            # interrupted run resumes exactly there.
+            if link_cursor(links, "prev", "min_id") is None:
                 return mark
 
     def _backfill(self, hashtag: str, mark: Mark) -> Iterator[Page]:
         """max_id paging into the past; the mark remembers where to continue if the run is interrupted."""
         while mark.older_than and mark.pages_left > 0:
-            statuses, _ = self.api.tag_timeline(hashtag, limit=self.page_size, max_id=mark.older_than)
-            ids = [i for i in self._ids(statuses) if _id_key(i) < _id_key(mark.older_than)]
-            done = len(statuses) < self.page_size or not ids or mark.pages_left <= 1
-            mark = mark._replace(older_than=None if done else min(ids, key=_id_key), pages_left=mark.pages_left - 1)
-            yield _page([s for s in statuses if str(s.get("id")) in set(ids)], self.api.host, mark.encode())
+            statuses, links = self.api.tag_timeline(hashtag, limit=self.page_size, max_id=mark.older_than)
+            ids = [i for i in status_ids(statuses) if _id_key(i) < _id_key(mark.older_than)]
+            older = self._next(links, ids, mark.older_than) if mark.pages_left > 1 else None
+            mark = mark._replace(older_than=older, pages_left=mark.pages_left - 1)
+            yield self._page(keep(statuses, ids), mark.encode(), len(statuses))
 
     def verify(self, claim: OriginClaim) -> OriginCheck:
-        """Until the origin is asked directly: deleted or not, as the channel that served it says."""
-        return OriginCheck(deleted=not self.exists(claim.remote_id))
+        """Ask the post's origin (the uri's host: the author's home instance) for the canonical status."""
+        origin = _origin(claim.key)
+        if origin is None:  # a uri shape we do not know: the origin cannot be asked
+            return self._channel_copy(claim)
+        base, status_id = origin
+        try:
+            here = netloc(base) in (self.api.netloc, self.domain)
+        except PlatformError:  # the channel cannot say its domain right now: only its API host is surely it
+            here = netloc(base) == self.api.netloc
+        # Another instance gets no token of ours: it is asked anonymously, through the same guarded client.
+        api = self.api if here else MastodonAPI(self.api.http, base, None)
+        try:
+            status = api.status(status_id)
+        except NotFound:
+            return OriginCheck(deleted=True)
+        except PlatformError:  # unreachable, refused (Pixelfed wants a token), blocked by the SSRF guard
+            return OriginCheck() if here else self._channel_copy(claim)
+        return compare(claim, status, netloc(base))
+
+    def _channel_copy(self, claim: OriginClaim) -> OriginCheck:
+        """Not verified; but if even the channel that served it has lost it, it is gone."""
+        try:
+            return OriginCheck(deleted=not self.exists(claim.remote_id))
+        except PlatformError:
+            return OriginCheck()
 
     def exists(self, remote_id: str) -> bool:
         try:
@@ -153,3 +185,40 @@ class MastodonCollector:
             return False
         return True
 
+
+def _origin(uri: str) -> tuple[str, str] | None:
+    """(the uri's scheme://host[:port], the status id there), for the uri shapes Mastodon and Pixelfed mint."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    for shape in _ORIGIN_SHAPES:
+        found = shape.fullmatch(parts.path)
+        if found:
+            return f"{parts.scheme}://{parts.netloc}", found.group(1)
+    return None
+
+
+def compare(claim: OriginClaim, status: object, origin: str) -> OriginCheck:
+    """What the origin says against what we stored: same post, same author, still public; its images."""
+    if not isinstance(status, dict):
+        return OriginCheck()
+    account = status.get("account") if isinstance(status.get("account"), dict) else {}
+    acct = account.get("acct") if isinstance(account.get("acct"), str) else ""
+    user, _, home = acct.lstrip("@").lower().partition("@")
+    claimed_user = claim.author_handle.lower().lstrip("@").partition("@")[0]
+    if status.get("uri") != claim.key:
+        return OriginCheck(problem=f"{origin} serves this id as another post ({str(status.get('uri'))[:200]})")
+    if user != claimed_user or (home and not claim.author_handle.lower().endswith("@" + home)):
+        return OriginCheck(problem=f"{origin} says the author is {acct[:100]!r}, not {claim.author_handle!r}")
+    if status.get("visibility") != "public":
+        return OriginCheck(problem=f"{origin} says the post is not public")
+    url = status.get("url")
+    if claim.url not in (claim.key, url):
+        return OriginCheck(problem=f"{origin} links the post elsewhere than we stored")
+    images = []
+    for media in status.get("media_attachments") if isinstance(status.get("media_attachments"), list) else []:
+        if isinstance(media, dict) and media.get("type") in ("image", "unknown"):
+            found = media.get("url") or media.get("remote_url")
+            if isinstance(found, str):
+                images.append(found)
+    return OriginCheck(verified=True, image_urls=tuple(images))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -20,6 +21,18 @@ _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
 def parse_link_header(value: str | None) -> dict[str, str]:
     """RFC 8288 Link header → {rel: url}."""
     return {rel: url for url, rel in _LINK.findall(value or "")}
+
+
+def link_cursor(links: dict[str, str], rel: str, name: str) -> str | None:
+    """The paging id a Link (rel "next": max_id, "prev": min_id) carries; None when the server gave no such link.
+
+    Only the id is taken: the request goes to our own instance's path, never to a URL the server chose.
+    """
+    if rel not in links:
+        return None
+    values = parse_qs(urlsplit(links[rel]).query).get(name) or [""]
+    value = values[0]
+    return value if value and len(value) <= 64 and value.isprintable() else None
 
 
 class DuplicateIdempotencyKey(PlatformError):
@@ -61,13 +74,13 @@ class MastodonAPI:
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the json module follows
             raise PlatformError(f"{self.host} answered {response.request.url.path} with something that is not JSON") from None
 
-    def tag_timeline(self, tag: str, *, limit: int, max_id: str | None = None,
-                     min_id: str | None = None) -> tuple[list[dict], dict[str, str]]:
+    def tag_timeline(self, tag: str, *, limit: int, max_id: str | None = None, min_id: str | None = None,
+                     extra: dict[str, str] | None = None) -> tuple[list[dict], dict[str, str]]:
         """One page of GET /api/v1/timelines/tag/:tag; a tag that does not exist is an empty page."""
-        params = {"limit": limit}
+        params: dict[str, Any] = {"limit": limit} | (extra or {})
         params |= {"max_id": max_id} if max_id else {}
         params |= {"min_id": min_id} if min_id else {}
         try:
@@ -84,6 +97,29 @@ class MastodonAPI:
 
     def instance(self) -> dict:
         return self._json(self._call("GET", "/api/v2/instance"))
+
+    def domain(self) -> str:
+        """The instance's own domain (LOCAL_DOMAIN): v2 `domain`, else v1 `uri`; the API host if it says neither.
+
+        A server that cannot be reached raises: guessing the domain would give local authors the wrong handle.
+        """
+        for path, field in (("/api/v2/instance", "domain"), ("/api/v1/instance", "uri")):
+            try:
+                answer = self._json(self._call("GET", path))
+            except NotFound:
+                continue
+            value = answer.get(field) if isinstance(answer, dict) else None
+            if isinstance(value, str) and value.strip():
+                found = value.strip().lower()
+                found = urlsplit(found).netloc if "//" in found else found  # some servers put a URL in v1 `uri`
+                if found and len(found) <= 253 and "/" not in found:
+                    return found
+        return self.netloc
+
+    @property
+    def netloc(self) -> str:
+        """host[:port] of the API, as ActivityPub domains are written."""
+        return urlsplit(self.base_url).netloc.lower()
 
     def verify_credentials(self) -> dict:
         return self._json(self._call("GET", "/api/v1/accounts/verify_credentials"))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 from collector.base import Collector
 from collector.mastodon import MastodonCollector
 from collector.mastodon_api import MastodonAPI
+from collector.pixelfed import PixelfedCollector
 from core.http import Http
 from core.settings import ChannelSettings, Settings
 
@@ -21,10 +21,7 @@ def _mastodon(channel: ChannelSettings, settings: Settings, http: Http) -> Colle
 
 def _pixelfed(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
     api = MastodonAPI(http, channel.base_url, channel.token(), token_env=channel.token_env)
-    # Pixelfed answers [] to a min_id older than six months (ApiV1Controller::timelineHashtag), so an idle
-    # channel's watermark would silence it forever: past that age, start again from the newest posts.
-    return MastodonCollector(api, page_size=settings.collect.page_size, backfill_pages=settings.collect.backfill_pages,
-                             watermark_ttl=timedelta(days=180))
+    return PixelfedCollector(api, page_size=settings.collect.page_size, backfill_pages=settings.collect.backfill_pages)
 
 
 def _bluesky(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
@@ -45,9 +42,8 @@ def _rss(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
     return build(channel, settings, http)
 
 
-# Pixelfed speaks the Mastodon API for tag timelines; its differences (token always needed, no Link
-# header, a six-month paging window) are handled by settings validation, a pager that never relies on
-# Link, and a watermark that expires.
+# Pixelfed speaks the Mastodon API for tag timelines, but pages it differently (min_id answers the newest page,
+# no Link header, a six-month window): collector/pixelfed.py walks it from the newest back to the watermark.
 COLLECTORS: dict[str, Factory] = {
     "mastodon": _mastodon,
     "pixelfed": _pixelfed,

@@ -87,21 +87,39 @@ def test_repeated_idempotency_key_400_is_treated_as_already_posted(site):
     assert len(answers) == 2 and all(r.headers["idempotency-key"] == "k-1" for r in answers)
 
 
-def test_a_watermark_older_than_pixelfeds_six_month_window_starts_again_from_the_newest(site):
-    from datetime import timedelta as td
-
-    import sqlalchemy as sa
-
-    from core.db import Database
-
+def test_a_watermark_older_than_pixelfeds_six_month_window_still_collects(site):
+    """The watermark id was minted seven months ago: Pixelfed answers [] to it, so it is never sent."""
+    now = datetime.now(UTC)
+    site.source.clock = lambda: now - timedelta(days=210)
     site.source.add_status(images=[images.jpeg(400, size=(700, 700))], created_at=T0, acct="old")
     assert site.wlb("collect").code == 0
-    db = Database(site.db_url)
-    with db.engine.begin() as conn:  # the channel went quiet for seven months
-        conn.execute(sa.text("UPDATE cursor SET updated_at = :t"), {"t": (datetime.now(UTC) - td(days=210)).replace(tzinfo=None)})
-    site.source.add_status(images=[images.jpeg(401, size=(700, 700))], created_at=T0 + td(days=1), acct="new")
+    site.source.clock = lambda: now
+    site.source.add_status(images=[images.jpeg(401, size=(700, 700))], created_at=T0 + timedelta(days=1), acct="new")
     before = len(site.source.requests)
     run = site.wlb("collect", "--json")
     assert run.json()["channels"]["pix"]["new_posts"] == 1
     timeline = [r for r in site.source.requests[before:] if r.path.startswith("/api/v1/timelines/tag/")]
-    assert "min_id" not in timeline[0].query, "the stale watermark was not used"
+    assert timeline and all("min_id" not in r.query and "max_id" not in r.query for r in timeline)
+
+
+def test_100_posts_between_runs_are_all_collected_once(site):
+    site.source.add_status(images=[images.jpeg(500, size=(700, 700))], created_at=T0, acct="first")
+    assert site.wlb("collect").code == 0
+    for n in range(100):
+        site.source.add_status(images=[images.jpeg(600 + n % 4, size=(700, 700))], created_at=T0 + timedelta(minutes=n),
+                               acct=f"q{n}")
+    run = site.wlb("collect", "--json")
+    assert run.json()["channels"]["pix"]["new_posts"] == 100
+    again = site.wlb("collect", "--json")
+    assert again.json()["channels"]["pix"]["new_posts"] == 0
+
+
+def test_followers_only_posts_are_never_queued(site):
+    site.source.following.add("friend")
+    site.source.add_status(images=[images.jpeg(700, size=(700, 700))], created_at=T0, acct="friend",
+                           visibility="private")
+    site.source.add_status(images=[images.jpeg(701, size=(700, 700))], created_at=T0, acct="ana")
+    run = site.wlb("collect", "--json")
+    channel = run.json()["channels"]["pix"]
+    assert channel["new_posts"] == 1 and channel["fetched"] == 2
+    assert channel["skipped"] == {"not public (private)": 1}

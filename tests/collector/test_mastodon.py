@@ -1,12 +1,14 @@
-"""Mastodon collector against documented Status shapes over an httpx MockTransport."""
+"""Mastodon collector paging against documented Status shapes over an httpx MockTransport."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from collector.mastodon import Mark, MastodonCollector, parse_status
-from collector.mastodon_api import MastodonAPI, parse_link_header
+from collector.mastodon import Mark, MastodonCollector
+from collector.mastodon_api import MastodonAPI, link_cursor, parse_link_header
 from core.errors import PlatformError
 from core.http import Http
 from core.settings import NetworkSettings
@@ -14,14 +16,17 @@ from core.settings import NetworkSettings
 HOST = "mastodon.example"
 
 
-def status(n: int, *, acct: str = "alice", media: list[str] | None = None, reblog: dict | None = None) -> dict:
+def status(n: int, *, acct: str = "alice", media: list[str] | None = None, reblog: dict | None = None,
+           host: str = HOST) -> dict:
     media = ["image"] if media is None else media
+    user, _, home = acct.partition("@")
+    home = home or host
     return {
-        "id": str(n), "uri": f"https://{HOST}/users/{acct}/statuses/{n}", "url": f"https://{HOST}/@{acct}/{n}",
+        "id": str(n), "uri": f"https://{home}/users/{user}/statuses/{n}", "url": f"https://{home}/@{user}/{n}",
         "created_at": f"2026-11-{(n % 27) + 1:02d}T10:00:00.000Z", "content": f"<p>Photo {n} <a href=\"https://{HOST}/tags/welovebrussels\" class=\"mention hashtag\">#<span>welovebrussels</span></a></p>",
         "sensitive": False, "spoiler_text": "", "language": "fr", "visibility": "public", "reblog": reblog,
-        "account": {"id": "9", "username": acct.split("@")[0], "acct": acct, "display_name": "Alice",
-                    "url": f"https://{HOST}/@{acct}"},
+        "account": {"id": "9", "username": user, "acct": acct, "display_name": "Alice",
+                    "url": f"https://{home}/@{user}"},
         "media_attachments": [{"id": f"{n}{i}", "type": t, "url": f"https://{HOST}/media/{n}-{i}.jpg",
                                "preview_url": None, "remote_url": None, "description": "Grand-Place",
                                "meta": {"original": {"width": 1080, "height": 1350}}} for i, t in enumerate(media)],
@@ -30,16 +35,19 @@ def status(n: int, *, acct: str = "alice", media: list[str] | None = None, reblo
 
 
 class Timeline:
-    """Serves a tag timeline with Mastodon's max_id/min_id semantics and records each request."""
+    """A tag timeline with Mastodon's max_id/min_id semantics, `limit` capped at `cap`, and its Link header."""
 
-    def __init__(self, ids: list[int]):
+    def __init__(self, ids: list[int], *, cap: int = 40, links: bool = True):
         self.statuses = [status(n) for n in sorted(ids, reverse=True)]
         self.requests: list[httpx.Request] = []
+        self.cap, self.links = cap, links
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/instance":
+            return httpx.Response(200, json={"domain": HOST})
         self.requests.append(request)
         q = request.url.params
-        limit = int(q.get("limit", 20))
+        limit = min(int(q.get("limit", 20)), self.cap)
         items = self.statuses
         if "max_id" in q:
             items = [s for s in items if int(s["id"]) < int(q["max_id"])][:limit]
@@ -47,7 +55,15 @@ class Timeline:
             items = sorted((s for s in items if int(s["id"]) > int(q["min_id"])), key=lambda s: int(s["id"]))[:limit][::-1]
         else:
             items = items[:limit]
-        return httpx.Response(200, json=items)
+        headers = {}
+        if items and self.links:
+            base = f"https://{HOST}{request.url.path}?"
+            headers["Link"] = (f'<{base}{urlencode({"limit": q.get("limit"), "max_id": items[-1]["id"]})}>; rel="next", '
+                               f'<{base}{urlencode({"limit": q.get("limit"), "min_id": items[0]["id"]})}>; rel="prev"')
+        return httpx.Response(200, json=items, headers=headers)
+
+    def sent(self) -> list[dict]:
+        return [dict(r.url.params) for r in self.requests]
 
 
 def collector(handler, page_size: int = 2, backfill_pages: int = 5, token: str | None = None) -> MastodonCollector:
@@ -60,14 +76,34 @@ def marks(pages) -> list[Mark | None]:
     return [Mark.decode(p.watermark) if p.watermark else None for p in pages]
 
 
-def test_first_run_takes_the_newest_page_then_backfills_with_max_id():
+def ids(pages) -> list[str]:
+    return [p.remote_id for page in pages for p in page.posts]
+
+
+def test_first_run_takes_the_newest_page_then_backfills_with_max_id_from_the_link():
     timeline = Timeline([1, 2, 3, 4, 5])
     pages = list(collector(timeline).pages("welovebrussels", None))
-    assert [p.remote_id for page in pages for p in page.posts] == ["5", "4", "3", "2", "1"]
-    assert marks(pages) == [Mark("5", "4", 4), Mark("5", "2", 3), Mark("5", None, 2)]
-    sent = [dict(r.url.params) for r in timeline.requests]
-    assert sent == [{"limit": "2"}, {"limit": "2", "max_id": "4"}, {"limit": "2", "max_id": "2"}]
+    assert ids(pages) == ["5", "4", "3", "2", "1"]
+    # A full last page still carries rel="next": only the empty page after it ends the backfill.
+    assert marks(pages) == [Mark("5", "4", 4), Mark("5", "2", 3), Mark("5", "1", 2), Mark("5", None, 1)]
+    assert timeline.sent() == [{"limit": "2"}, {"limit": "2", "max_id": "4"}, {"limit": "2", "max_id": "2"},
+                               {"limit": "2", "max_id": "1"}]
     assert all(r.url.path == "/api/v1/timelines/tag/welovebrussels" for r in timeline.requests)
+
+
+def test_a_short_page_is_not_the_end_when_the_instance_caps_the_limit():
+    timeline = Timeline(list(range(1, 61)), cap=20)
+    pages = list(collector(timeline, page_size=40).pages("welovebrussels", None))
+    assert sorted(map(int, ids(pages))) == list(range(1, 61))
+    assert timeline.sent() == [{"limit": "40"}, {"limit": "40", "max_id": "41"}, {"limit": "40", "max_id": "21"},
+                               {"limit": "40", "max_id": "1"}]
+
+
+def test_no_link_header_means_no_more_pages():
+    timeline = Timeline(list(range(1, 10)), links=False)
+    pages = list(collector(timeline).pages("welovebrussels", None))
+    assert ids(pages) == ["9", "8"] and len(timeline.requests) == 1
+    assert marks(pages) == [Mark("9", None, 4)]
 
 
 def test_backfill_stops_at_the_configured_page_count():
@@ -88,7 +124,8 @@ def test_an_interrupted_first_run_resumes_without_refetching():
     again = [p.remote_id for page in rest for p in page.posts]
     assert sorted(seen | set(again), key=int) == [str(n) for n in range(1, 12)]
     assert not seen & set(again), "nothing fetched twice"
-    assert [dict(r.url.params) for r in timeline.requests][:2] == [{"limit": "2", "min_id": "10"}, {"limit": "2", "max_id": "7"}]
+    assert timeline.sent()[:3] == [{"limit": "2", "min_id": "10"}, {"limit": "2", "min_id": "11"},
+                                   {"limit": "2", "max_id": "7"}]
 
 
 def test_incremental_run_pages_forward_with_min_id_and_advances_per_page():
@@ -99,10 +136,17 @@ def test_incremental_run_pages_forward_with_min_id_and_advances_per_page():
     assert [r.url.params.get("min_id") for r in timeline.requests] == ["2", "4", "6"]
 
 
+def test_forward_paging_goes_on_after_a_capped_short_page():
+    timeline = Timeline(list(range(1, 106)), cap=20)
+    pages = list(collector(timeline, page_size=40).pages("welovebrussels", Mark("5").encode()))
+    assert sorted(map(int, ids(pages))) == list(range(6, 106))
+    assert [r.url.params.get("min_id") for r in timeline.requests] == ["5", "25", "45", "65", "85", "105"]
+
+
 def test_a_bare_id_watermark_still_works():
     timeline = Timeline([1, 2, 3])
     pages = list(collector(timeline).pages("welovebrussels", "2"))
-    assert [p.remote_id for page in pages for p in page.posts] == ["3"]
+    assert ids(pages) == ["3"]
 
 
 def test_incremental_run_with_nothing_new_makes_one_request():
@@ -117,43 +161,29 @@ def test_token_is_sent_as_bearer():
     assert timeline.requests[0].headers["authorization"] == "Bearer tok"
 
 
-def test_boost_is_unwrapped_and_local_acct_gets_the_instance_host():
-    original = status(7, acct="bob@photos.example")
-    boost = status(8, acct="carol", media=[], reblog=original)
-    post, why = parse_status(boost, HOST)
-    assert why is None
-    assert post.key == original["uri"] and post.remote_id == "7"
-    assert post.author.handle == "bob@photos.example"
-    local, _ = parse_status(status(9, acct="Alice"), HOST)
-    assert local.author.handle == f"alice@{HOST}"
-    assert local.text == "Photo 9 #welovebrussels"
-    assert local.images[0].alt_text == "Grand-Place" and local.images[0].width == 1080
+def test_a_bad_record_costs_one_record_and_the_cursor_moves_past_it():
+    timeline = Timeline([1, 2, 3, 4])
+    del timeline.statuses[1]["account"]["url"]  # id 3
+    timeline.statuses[2]["content"] = ["not", "html"]  # id 2: decoration, read leniently
+    pages = list(collector(timeline).pages("welovebrussels", None))
+    assert ids(pages) == ["4", "2", "1"]
+    assert pages[0].skipped == {"malformed: account.url missing": 1}
+    assert marks(pages)[-1] == Mark("4", None, 2)
 
 
-@pytest.mark.parametrize(("media", "why"), [([], "no media"), (["video"], "video only"), (["audio"], "no image")])
-def test_posts_without_images_are_skipped_with_a_reason(media, why):
-    assert parse_status(status(1, media=media), HOST) == (None, why)
+def test_the_instance_domain_is_asked_once_per_collector():
+    timeline = Timeline([1, 2, 3, 4, 5])
+    asked = []
 
+    def handler(request):
+        if request.url.path == "/api/v2/instance":
+            asked.append(request)
+        return timeline(request)
 
-def test_mixed_media_keeps_only_images():
-    post, _ = parse_status(status(1, media=["video", "image"]), HOST)
-    assert [m.kind for m in post.media] == ["image"]
-
-
-def test_a_status_without_identity_fails_loudly():
-    broken = status(1)
-    del broken["account"]
-    with pytest.raises(PlatformError, match="without 'account'"):
-        parse_status(broken, HOST)
-
-
-def test_missing_decoration_is_fine():
-    lean = status(1)
-    for key in ("language", "tags", "spoiler_text", "sensitive"):
-        lean.pop(key)
-    lean["media_attachments"][0].pop("meta")
-    post, _ = parse_status(lean, HOST)
-    assert post.language is None and post.tags == () and post.images[0].width is None
+    c = collector(handler)
+    list(c.pages("welovebrussels", None))
+    list(c.pages("other", None))
+    assert len(asked) == 1
 
 
 def test_unknown_tag_is_an_empty_timeline_and_401_names_the_token_variable():
@@ -168,5 +198,28 @@ def test_unknown_tag_is_an_empty_timeline_and_401_names_the_token_variable():
 
 def test_link_header_parsing():
     value = '<https://m.example/api/v1/timelines/tag/x?max_id=1>; rel="next", <https://m.example/api/v1/timelines/tag/x?min_id=9>; rel="prev"'
-    assert parse_link_header(value) == {"next": "https://m.example/api/v1/timelines/tag/x?max_id=1",
-                                        "prev": "https://m.example/api/v1/timelines/tag/x?min_id=9"}
+    links = parse_link_header(value)
+    assert links == {"next": "https://m.example/api/v1/timelines/tag/x?max_id=1",
+                     "prev": "https://m.example/api/v1/timelines/tag/x?min_id=9"}
+    assert link_cursor(links, "next", "max_id") == "1" and link_cursor(links, "prev", "min_id") == "9"
+    assert link_cursor(links, "next", "min_id") is None and link_cursor({}, "next", "max_id") is None
+
+
+def test_a_body_nested_too_deep_is_a_channel_error_not_a_crash():
+    c = collector(lambda r: httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000,
+                                           headers={"content-type": "application/json"}))
+    with pytest.raises(PlatformError, match="not JSON"):
+        list(c.pages("welovebrussels", Mark("1").encode()))
+
+
+def test_records_without_a_usable_id_are_counted_not_lost():
+    page = [status(3), "not a status", dict(status(9), id={"$oid": 9}), status(2)]
+
+    def handler(request):
+        if request.url.path == "/api/v2/instance":
+            return httpx.Response(200, json={"domain": HOST})
+        return httpx.Response(200, json=page if request.url.params["min_id"] == "1" else [])
+
+    pages = list(collector(handler, page_size=5).pages("welovebrussels", Mark("1").encode()))
+    assert ids(pages) == ["3", "2"] and marks(pages) == [Mark("3")]
+    assert pages[0].skipped == {"malformed: not an object": 1, "malformed: id missing": 1}

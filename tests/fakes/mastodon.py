@@ -1,18 +1,27 @@
-"""A fake Mastodon/Pixelfed server on 127.0.0.1 serving the documented shapes and quirks."""
+"""A fake Mastodon/Pixelfed server on 127.0.0.1 serving the documented shapes and quirks.
+
+Mastodon's tag timeline is modelled on mastodon/mastodon (commit 0486db9f):
+app/controllers/api/v1/timelines/tag_controller.rb, app/controllers/concerns/api/pagination.rb,
+app/models/tag_feed.rb + public_feed.rb (public visibility only), app/serializers/rest/media_attachment_serializer.rb
+(`url` null while processing, the media proxy when a remote file needs redownloading). Pixelfed's side is in
+tests/fakes/pixelfed.py.
+"""
 
 from __future__ import annotations
 
 import html
+import json
 import io
 import re
 import struct
 from datetime import datetime, timedelta, UTC
 from typing import Any
 from collections.abc import Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from PIL import Image
 
+from tests.fakes import pixelfed
 from tests.fakes.server import FakeServer, Recorded, Reply
 
 OWN_ACCOUNT_ID = "1"
@@ -77,12 +86,27 @@ def _truthy(values: list[str] | None, default: bool) -> bool:
 class FakeMastodon(FakeServer):
     """A Mastodon-compatible server (or Pixelfed, with its quirks) on a free local port."""
 
-    def __init__(self, *, flavor: str = "mastodon", domain: str = "fake.social", token: str | None = None,
-                 max_characters: int = 500, max_media: int = 4, latency: float = 0.0):
+    def __init__(self, *, flavor: str = "mastodon", domain: str | None = "fake.social", token: str | None = None,
+                 max_characters: int = 500, max_media: int = 4, latency: float = 0.0, web_domain: str | None = None,
+                 page_cap: int = 40, clock: Callable[[], datetime] = pixelfed.now):
+        """domain=None: the instance is its own address (http://127.0.0.1:PORT), to be asked as an origin.
+        web_domain: Mastodon's WEB_DOMAIN (uri and profile host) when it differs from LOCAL_DOMAIN.
+        page_cap: the most statuses a page holds, whatever `limit` asks (Mastodon: 40; some instances 20)."""
         if flavor not in _MIME:
             raise ValueError(f"flavor must be 'mastodon' or 'pixelfed', not {flavor!r}")
         super().__init__(latency=latency)
-        self.flavor, self.domain, self.token = flavor, domain, token
+        self.flavor, self.token = flavor, token
+        self.domain = domain or urlsplit(self.base_url).netloc
+        self.web = f"https://{web_domain or domain}" if domain else self.base_url
+        self.page_cap, self.clock = page_cap, clock
+        self.own_account_id = OWN_ACCOUNT_ID
+        self.following: set[str] = set()  # accts the token's user follows (Pixelfed shows their private posts)
+        self.filtered_accounts: set[str] = set()  # blocked or muted accts
+        self.domain_blocks: set[str] = set()
+        self.banned_tags: set[str] = set()
+        self.hide_sensitive = False
+        self.dropped_after_limit: set[str] = set()  # ids the page loses after `limit` was taken (see _tag_timeline)
+        self._raw_tags: dict[str, str] = {}  # injected records (any shape) -> the tag they are served under
         self.max_characters, self.max_media = max_characters, max_media
         self.published: list[dict] = []
         self.uploads: list[dict] = []
@@ -113,12 +137,17 @@ class FakeMastodon(FakeServer):
                    sensitive: bool = False, spoiler_text: str = "", language: str | None = "en",
                    alt: list[str | None] | None = None, media_type: str = "image", reblog_of: dict | None = None,
                    uri: str | None = None, extra_tags: list[str] = (),
-                   content_type_override: str | None = None) -> dict:
-        """Store a status as another account posted it (or boosted `reblog_of`); return the Status dict."""
+                   content_type_override: str | None = None, visibility: str = "public") -> dict:
+        """Store a status as another account posted it (or boosted `reblog_of`); return the Status dict.
+
+        media_type "unknown": a remote file the instance failed to cache (url: its media proxy, which fails;
+        remote_url: the original); "processing": url null, remote_url set.
+        """
         with self._lock:
             sid = self._new_id()
             account = self._account(acct, display_name)
-            home = f"https://{account['url'].split('/')[2]}"  # the author's own server
+            remote = "@" in acct
+            home = self.web if not remote else f"https://{acct.partition('@')[2]}"  # the author's own server
             if reblog_of is not None:
                 activity = f"{home}/users/{account['username']}/statuses/{sid}/activity"
                 status = self._status_shell(sid, account, uri or activity, activity, created_at)
@@ -127,17 +156,46 @@ class FakeMastodon(FakeServer):
                 status = self._status_shell(sid, account, uri or f"{home}/users/{account['username']}/statuses/{sid}",
                                             f"{home}/@{account['username']}/{sid}", created_at)
                 tags = [t for t in (tag, *extra_tags) if t]
-                links = "".join(f' <a href="https://{self.domain}/tags/{t.lower()}" class="mention hashtag" '
+                links = "".join(f' <a href="{self.web}/tags/{t.lower()}" class="mention hashtag" '
                                 f'rel="tag">#<span>{html.escape(t)}</span></a>' for t in tags)
                 alts = list(alt or [])
                 media = [self._attachment(data, media_type, alts[i] if i < len(alts) else None, content_type_override)
                          for i, data in enumerate(images)]
                 status.update(content=f"<p>{html.escape(text)}{links}</p>", sensitive=sensitive,
                               spoiler_text=spoiler_text, language=language, media_attachments=media,
-                              tags=[{"name": t, "url": f"https://{self.domain}/tags/{t.lower()}"} for t in tags])
+                              visibility=visibility,
+                              tags=[{"name": t, "url": f"{self.web}/tags/{t.lower()}"} for t in tags])
+            if self.flavor == "pixelfed":
+                pixelfed.shape_status(status, self, remote)
             self._statuses[sid] = status
             self._created[sid] = created_at or datetime.now(UTC)
             return status
+
+    def federate(self, status: dict, origin: FakeMastodon, **changes: Any) -> dict:
+        """Serve another instance's status as this one does after federation: our id, the origin's uri and url,
+        the author as a remote account (acct user@origin-domain). `changes` overwrite fields (forgeries)."""
+        with self._lock:
+            sid = self._new_id()
+            copy = json.loads(json.dumps(status))
+            copy["id"] = sid
+            account = copy["account"]
+            account["acct"] = f"{account['username']}@{origin.domain}"
+            account["id"] = self._accounts.setdefault(account["acct"], str(100 + len(self._accounts)))
+            for media in copy["media_attachments"]:  # cached here, the original kept as remote_url
+                media["remote_url"] = media["url"]
+            copy.update(changes)
+            self._statuses[sid] = copy
+            self._created[sid] = datetime.now(UTC)
+            return copy
+
+    def inject(self, record: dict, *, tag: str = "welovebrussels") -> str:
+        """Serve any record (a malformed one, a forgery) in the tag timeline as is, under a fresh id."""
+        with self._lock:
+            sid = self._new_id()
+            record["id"] = sid
+            self._statuses[sid] = record
+            self._raw_tags[sid] = tag.lower()
+            return sid
 
     def delete_status(self, status_id: str) -> None:
         """Make a status disappear: 404 on lookup, gone from timelines."""
@@ -147,19 +205,23 @@ class FakeMastodon(FakeServer):
     # ---- entities ----------------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        self._next_id += 65536 + 1  # strictly increasing, like snowflakes from one node
+        if self.flavor == "pixelfed":  # minted from the clock, as SnowflakeService::next does
+            self._next_id = max(self._next_id + 1, pixelfed.snowflake(self.clock()))
+        else:
+            self._next_id += 65536 + 1  # strictly increasing, like snowflakes from one node
         return str(self._next_id)
 
     def _account(self, acct: str, display_name: str) -> dict:
         username, _, remote = acct.partition("@")
-        host = remote or self.domain
+        web = f"https://{remote}" if remote else self.web
         aid = self._accounts.setdefault(acct, str(100 + len(self._accounts)))
-        return {"id": aid, "username": username, "acct": acct, "display_name": display_name, "locked": False,
+        account = {"id": aid, "username": username, "acct": acct, "display_name": display_name, "locked": False,
                 "bot": False, "group": False, "discoverable": True, "created_at": "2024-01-01T00:00:00.000Z",
-                "note": "", "url": f"https://{host}/@{username}", "uri": f"https://{host}/users/{username}",
-                "avatar": f"https://{host}/avatars/{username}.png",
-                "avatar_static": f"https://{host}/avatars/{username}.png", "header": "", "header_static": "",
+                "note": "", "url": f"{web}/@{username}", "uri": f"{web}/users/{username}",
+                "avatar": f"{web}/avatars/{username}.png",
+                "avatar_static": f"{web}/avatars/{username}.png", "header": "", "header_static": "",
                 "followers_count": 0, "following_count": 0, "statuses_count": 0, "emojis": [], "fields": []}
+        return pixelfed.shape_account(account, self, bool(remote)) if self.flavor == "pixelfed" else account
 
     def _status_shell(self, sid: str, account: dict, uri: str, url: str, created_at: datetime | None) -> dict:
         return {"id": sid, "uri": uri, "url": url, "created_at": _iso(created_at or datetime.now(UTC)),
@@ -174,10 +236,16 @@ class FakeMastodon(FakeServer):
         served = content_type or _sniff(data) or "application/octet-stream"
         ext = served.rsplit("/", 1)[-1].replace("jpeg", "jpg")
         url = self.add_image(data, content_type=served, name=f"original/{mid}.{ext}")
-        return {"id": mid, "type": kind, "url": url,
-                "preview_url": self.add_image(data, content_type=served, name=f"small/{mid}.{ext}"),
-                "remote_url": None, "text_url": None, "meta": _meta(data, focus), "description": description,
-                "blurhash": _BLURHASH}
+        attachment = {"id": mid, "type": kind, "url": url,
+                      "preview_url": self.add_image(data, content_type=served, name=f"small/{mid}.{ext}"),
+                      "remote_url": None, "text_url": None, "meta": _meta(data, focus), "description": description,
+                      "blurhash": _BLURHASH}
+        if kind == "unknown":  # needs_redownload?: url is the media proxy (failing here), remote_url the original
+            attachment.update(url=f"{self.base_url}/media_proxy/{mid}/original", remote_url=url, meta=None,
+                              preview_url=f"{self.base_url}/media_proxy/{mid}/small")
+        elif kind == "processing":  # not_processed?: no url yet
+            attachment.update(type="image", url=None, remote_url=url, preview_url=None)
+        return attachment
 
     def headers_for(self, request: Recorded, reply: Reply) -> dict[str, str]:
         if reply.status == 429:  # an injected 429 carries exactly the hints the test asked for
@@ -194,6 +262,7 @@ class FakeMastodon(FakeServer):
             ("GET", r"/api/v1/timelines/tag/([^/]+)", self._tag_timeline),
             ("GET", r"/api/v1/statuses/(\d+)", self._get_status),
             ("GET", r"/api/v2/instance", self._instance),
+            ("GET", r"/api/v1/instance", self._instance_v1),
             ("GET", r"/api/v1/accounts/verify_credentials", self._verify_credentials),
             ("GET", r"/api/v1/accounts/(\d+)/statuses", self._account_statuses),
             ("POST", r"/api/v2/media", self._upload),
@@ -219,17 +288,32 @@ class FakeMastodon(FakeServer):
         return Reply(401, {"error": "The access token is invalid"})
 
     def _visible(self) -> list[dict]:
-        return [s for sid, s in self._statuses.items() if sid not in self._deleted]
+        return [s for sid, s in self._statuses.items() if sid not in self._deleted and sid not in self._raw_tags]
 
-    def _page(self, statuses: list[dict], query: dict[str, list[str]], *, since_id: bool = True) -> list[dict]:
-        """Mastodon id pagination over statuses held in ascending id order; newest first."""
+    def stored(self, sid: str) -> dict | None:
+        """A status by id, unless deleted."""
+        return None if sid in self._deleted else self._statuses.get(sid)
+
+    def tagged(self, tag: str) -> list[dict]:
+        """Every stored status carrying the tag (of any visibility), injected records included, in id order."""
+        tag = tag.lower()
+        found = [(sid, s) for sid, s in self._statuses.items() if sid not in self._deleted
+                 and (self._raw_tags.get(sid) == tag
+                      or (sid not in self._raw_tags and any(t["name"].lower() == tag for t in s["tags"])))]
+        return [s for sid, s in found]
+
+    def known_tags(self) -> set[str]:
+        return {t["name"].lower() for s in self._visible() for t in s["tags"]} | set(self._raw_tags.values())
+
+    def _page(self, statuses: list[dict], query: dict[str, list[str]], *, cap: int = 40) -> list[dict]:
+        """Mastodon id pagination (Paginable#to_a_paginated_by_id) over statuses in ascending id order; newest first."""
         def bound(name: str) -> int | None:
             value = (query.get(name) or [""])[0]
             return int(value) if value.isdigit() else None
 
         limit = bound("limit") or 20
-        limit = min(max(limit, 1), 40)
-        max_id, min_id, since = bound("max_id"), bound("min_id"), bound("since_id") if since_id else None
+        limit = min(max(limit, 1), cap)
+        max_id, min_id, since = bound("max_id"), bound("min_id"), bound("since_id")
         chosen = [s for s in statuses if (max_id is None or int(s["id"]) < max_id)
                   and (since is None or int(s["id"]) > since) and (min_id is None or int(s["id"]) > min_id)]
         # min_id asks for the statuses immediately above it, so take from the old end.
@@ -237,37 +321,43 @@ class FakeMastodon(FakeServer):
         return chosen[::-1]
 
     def _tag_timeline(self, req: Recorded, tag: str) -> Reply:
-        pixelfed = self.flavor == "pixelfed"
-        if denied := self._auth(req, always=False, denied=403 if pixelfed else 401):
+        if self.flavor == "pixelfed":
+            return pixelfed.timeline_hashtag(self, req, tag)
+        if denied := self._auth(req, always=False):
             return denied
-        only_media = _truthy(req.query.get("only_media"), default=pixelfed)
+        only_media = _truthy(req.query.get("only_media"), default=False)
 
         def matches(status: dict) -> bool:
-            shown = status["reblog"] or status  # boosts are served so collectors can be tested skipping them
-            return (any(t["name"].lower() == tag.lower() for t in shown["tags"])
-                    and (not only_media or bool(shown["media_attachments"])))
+            # TagFeed < PublicFeed: public visibility only; a boost carries no tags of its own, so none appear.
+            return (status.get("visibility") == "public" and (not only_media or bool(status["media_attachments"])))
 
-        if pixelfed and self._too_old(req.query):
-            return Reply(200, [])
-        page = self._page([s for s in self._visible() if matches(s)], req.query, since_id=not pixelfed)
-        if not page or pixelfed:  # Pixelfed's timelineHashtag never sets a Link header
+        chosen = [s for s in self.tagged(tag) if str(s.get("id")) in self._raw_tags or matches(s)]
+        # limit_param: at most page_cap (Mastodon: DEFAULT_STATUSES_LIMIT 20, max 40; some instances less).
+        page = self._page(chosen, req.query, cap=self.page_cap)
+        # Rows that vanish after the limit was taken (cache_collection drops what can no longer be loaded, and
+        # forks filter further): the page comes back short, and the Link header is built from what is left.
+        page = [s for s in page if str(s.get("id")) not in self.dropped_after_limit]
+        if not page:  # after_action :insert_pagination_headers, unless: -> { @statuses.empty? }
             return Reply(200, page)
+        return Reply(200, page, {"Link": self._links(req, tag, page)})
+
+    def _links(self, req: Recorded, tag: str, page: list[dict]) -> str:
+        """The Link header as Api::Pagination#set_pagination_headers writes it (LinkHeader gem).
+
+        next: max_id = the last status's id; prev: min_id = the first's. pagination_params keeps only local, limit
+        and only_media; Rails sorts the query keys (Hash#to_query). The URL names the tag as it was asked.
+        """
         keep = {k: v[0] for k, v in req.query.items() if k in ("local", "limit", "only_media")}
         base = f"{self.base_url}/api/v1/timelines/tag/{quote(tag)}?"
-        link = (f'<{base}{urlencode(keep | {"max_id": page[-1]["id"]})}>; rel="next", '
-                f'<{base}{urlencode(keep | {"min_id": page[0]["id"]})}>; rel="prev"')
-        return Reply(200, page, {"Link": link})
 
-    def _too_old(self, query: dict[str, list[str]]) -> bool:
-        """Pixelfed answers [] when min_id/max_id points at a status older than six months."""
-        limit = datetime.now(UTC) - timedelta(days=183)
-        for name in ("min_id", "max_id"):
-            created = self._created.get((query.get(name) or [""])[0])
-            if created is not None and created.astimezone(UTC) < limit:
-                return True
-        return False
+        def url(extra: dict) -> str:
+            return base + urlencode(sorted((keep | extra).items()))
+
+        return f'<{url({"max_id": page[-1]["id"]})}>; rel="next", <{url({"min_id": page[0]["id"]})}>; rel="prev"'
 
     def _get_status(self, req: Recorded, sid: str) -> Reply:
+        if self.flavor == "pixelfed":
+            return pixelfed.status_by_id(self, req, sid)
         if denied := self._auth(req, always=False):
             return denied
         if sid in self._deleted or sid not in self._statuses:
@@ -302,6 +392,10 @@ class FakeMastodon(FakeServer):
                             "usage": {"users": {"active_month": 1}}, "languages": ["en", "fr", "nl"],
                             "configuration": config, "registrations": {"enabled": False, "approval_required": False},
                             "contact": {"email": f"admin@{self.domain}", "account": None}, "rules": []})
+
+    def _instance_v1(self, req: Recorded) -> Reply:
+        """GET /api/v1/instance: `uri` is the domain (Mastodon REST::V1::InstanceSerializer; Pixelfed app domain)."""
+        return Reply(200, {"uri": self.domain, "title": f"Fake {self.flavor}", "version": "4.5.0"})
 
     def _media_file(self, req: Recorded, name: str) -> Reply:
         if name not in self._files:
