@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import threading
@@ -37,6 +38,16 @@ _OTHER_MAGIC = {b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"8BPS": "PSD", b"\x00\x
                 b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL ": "JPEG XL"}
 _FTYP_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"heim": "HEIF", b"heis": "HEIF", b"hevc": "HEIF",
                 b"hevx": "HEIF", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
+
+
+# Pillow stores decoded pixels in blocks of at most 16 MB. glibc serves blocks under its mmap threshold
+# (which rises as big blocks are freed, up to 32 MB) from per-thread arenas that keep the memory after the
+# image is gone: eight download threads kept about 1 GB with at most two large images alive at once. Blocks
+# above 32 MB are always mmapped and go back to the system when freed (bench/decode_memory.py).
+# https://pillow.readthedocs.io/en/stable/reference/block_allocator.html
+BLOCK_SIZE = 64 * 1024 * 1024
+if "PILLOW_BLOCK_SIZE" not in os.environ:  # a setting the operator chose wins
+    Image.core.set_block_size(BLOCK_SIZE)
 
 
 class RefusedImage(Exception):

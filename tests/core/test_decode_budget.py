@@ -169,3 +169,10 @@ def test_a_jpeg_is_weighed_at_the_reduced_size_it_is_decoded_at() -> None:
     Image.new("RGB", (800, 600), "blue").save(out, "JPEG")
     inspect_image(out.getvalue(), max_pixels=10**6, budget=budget)
     assert budget.peak == 200 * 150  # inspect decodes JPEGs at a quarter of each side
+
+
+def test_pillow_allocates_decoded_images_in_blocks_the_system_gets_back() -> None:
+    """Blocks over glibc's 32 MB mmap ceiling are unmapped when freed instead of staying in a thread's arena."""
+    import core.images
+
+    assert Image.core.get_block_size() == core.images.BLOCK_SIZE > 32 * 1024 * 1024
