@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import threading
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from io import BytesIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.decode_budget import DecodeBudget, held
 
 # Pillow format name -> (name we report, MIME type). MPO is how Pillow names multi-picture camera JPEGs.
 ACCEPTED = {
@@ -25,7 +28,7 @@ DOWNSCALE_STEP = 0.85
 MIN_SIDE = 16
 
 # Pillow raises a zoo of exception types on hostile or damaged files; MemoryError is deliberately absent.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error)
 # warnings.catch_warnings swaps a process-wide filter list; the collector inspects from a thread pool.
 _WARNINGS_LOCK = threading.Lock()
 # Only these plugins ever parse untrusted bytes; other formats are named by magic number instead.
@@ -35,6 +38,16 @@ _OTHER_MAGIC = {b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"8BPS": "PSD", b"\x00\x
                 b"\xff\x0a": "JPEG XL", b"\x00\x00\x00\x0cJXL ": "JPEG XL"}
 _FTYP_BRANDS = {b"heic": "HEIF", b"heix": "HEIF", b"heim": "HEIF", b"heis": "HEIF", b"hevc": "HEIF",
                 b"hevx": "HEIF", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
+
+
+# Pillow stores decoded pixels in blocks of at most 16 MB. glibc serves blocks under its mmap threshold
+# (which rises as big blocks are freed, up to 32 MB) from per-thread arenas that keep the memory after the
+# image is gone: eight download threads kept about 1 GB with at most two large images alive at once. Blocks
+# above 32 MB are always mmapped and go back to the system when freed (bench/decode_memory.py).
+# https://pillow.readthedocs.io/en/stable/reference/block_allocator.html
+BLOCK_SIZE = 64 * 1024 * 1024
+if "PILLOW_BLOCK_SIZE" not in os.environ:  # a setting the operator chose wins
+    Image.core.set_block_size(BLOCK_SIZE)
 
 
 class RefusedImage(Exception):
@@ -55,11 +68,12 @@ class ImageInfo:
     height: int
 
 
-def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> ImageInfo:
-    """Identify an image from its bytes and fully decode it; raise RefusedImage if it is unusable."""
+def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None,
+                  budget: DecodeBudget | None = None) -> ImageInfo:
+    """Identify an image from its bytes and fully decode it (within `budget`); raise RefusedImage if it is unusable."""
     if max_bytes is not None and len(data) > max_bytes:
         raise RefusedImage(f"image is {_mb(len(data))}, over the {_mb(max_bytes)} limit")
-    with _open(data, max_pixels) as img:
+    with open_image(data, max_pixels) as img:
         if img.format not in ACCEPTED:
             raise RefusedImage(f"unsupported image format {img.format!r}")
         width, height = img.size
@@ -72,7 +86,8 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None)
             # Every byte of the entropy-coded data is still read, so truncation is still caught, but
             # at 1/4 scale in grayscale the decode needs 1/48 of the memory and less CPU.
             img.draft("L", (max(1, width // 4), max(1, height // 4)))
-        _load(img, max_pixels)
+        with held(budget, pixels(img)):
+            decode(img, max_pixels)
         name, mime = ACCEPTED[img.format]
         return ImageInfo(name, mime, width, height)
 
@@ -80,12 +95,12 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None)
 def prepare_for_upload(data: bytes, *, max_bytes: int | None = None,
                        max_pixels: int | None = None) -> tuple[bytes, str]:
     """Upright, metadata-free bytes and their MIME type, within the given limits."""
-    with _open(data, max_pixels) as opened:
+    with open_image(data, max_pixels) as opened:
         keep_png = opened.format == "PNG"
         icc = opened.info.get("icc_profile")
         if max_pixels and opened.format in ("JPEG", "MPO"):
             opened.draft(opened.mode, _fit(opened.size, max_pixels))
-        _load(opened, max_pixels)
+        decode(opened, max_pixels)
         img = ImageOps.exif_transpose(opened)
     if max_pixels and img.width * img.height > max_pixels:
         img = img.resize(_fit(img.size, max_pixels), Image.Resampling.LANCZOS)
@@ -111,10 +126,10 @@ def thumbnail_rgb(data: bytes, max_side: int) -> Image.Image:
     """A small upright RGB image (at most max_side on each side) for terminal previews."""
     if max_side < 1:
         raise ValueError("max_side must be at least 1")
-    with _open(data) as opened:
+    with open_image(data) as opened:
         if opened.format in ("JPEG", "MPO"):
             opened.draft("RGB", (max_side, max_side))
-        _load(opened)
+        decode(opened)
         img = ImageOps.exif_transpose(opened)
     img = _jpeg_mode(img)
     if img.mode != "RGB":
@@ -123,8 +138,12 @@ def thumbnail_rgb(data: bytes, max_side: int) -> Image.Image:
     return img
 
 
-def _open(data: bytes, max_pixels: int | None = None) -> Image.Image:
-    """Parse only the header; turn every way of failing into RefusedImage."""
+def open_image(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """Parse only the header, with the accepted formats' plugins alone; turn every way of failing into RefusedImage.
+
+    The one place wlb calls Image.open: with `formats`, Pillow never tries another plugin, so a PostScript
+    file named holiday.jpg never reaches Ghostscript (EpsImagePlugin) and a TIFF never reaches libtiff.
+    """
     if not data:
         raise RefusedImage("not an image (the data is empty)")
     with _WARNINGS_LOCK, warnings.catch_warnings():
@@ -135,17 +154,28 @@ def _open(data: bytes, max_pixels: int | None = None) -> Image.Image:
             raise RefusedImage(_bomb_reason(exc, max_pixels, _header_size(data))) from None
         except UnidentifiedImageError:
             raise RefusedImage(_not_an_image(data)) from None
-        except _DECODE_ERRORS as exc:
+        except DECODE_ERRORS as exc:
             raise RefusedImage(f"truncated or corrupt image ({_short(exc)})") from None
 
 
-def _load(img: Image.Image, max_pixels: int | None = None) -> None:
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the header of accepted formats only; raise RefusedImage otherwise."""
+    with open_image(data) as img:
+        return img.size
+
+
+def pixels(img: Image.Image) -> int:
+    """How many pixels decoding this image produces (after a JPEG draft, the reduced size)."""
+    return img.size[0] * img.size[1]
+
+
+def decode(img: Image.Image, max_pixels: int | None = None) -> None:
     """Decode the (first frame's) pixels, refusing truncated or corrupt data."""
     try:
         img.load()
     except Image.DecompressionBombError as exc:
         raise RefusedImage(_bomb_reason(exc, max_pixels, img.size)) from None
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise RefusedImage(f"truncated or corrupt image ({_short(exc)})") from None
 
 
@@ -157,7 +187,7 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
             continue
         try:
             return factory(BytesIO(data), "").size
-        except (*_DECODE_ERRORS, Image.DecompressionBombError):
+        except (*DECODE_ERRORS, Image.DecompressionBombError):
             continue
     return None
 

@@ -221,6 +221,20 @@ def _resolve_paths(raw: dict, root: Path) -> dict:
     return raw
 
 
+def _uncreatable(folder: Path) -> str | None:
+    """Why `folder` is neither a folder nor creatable, or None; creates nothing."""
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe == folder and probe.is_dir():
+        return None
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
 def _describe(error: ValidationError, path: Path) -> str:
     first = error.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -244,6 +258,8 @@ def load_settings(path: Path | str, *, env: dict[str, str] | None = None, check_
     """Read, validate and check config.toml; raise ConfigError with one actionable line."""
     path = Path(path)
     env = os.environ if env is None else env
+    if path.exists() and not path.is_file():  # --config /dev/null would put data/ in /dev
+        raise ConfigError(f"{path}: not a regular file; pass --config the path of a config.toml ('wlb init' writes one)")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -257,6 +273,10 @@ def load_settings(path: Path | str, *, env: dict[str, str] | None = None, check_
         settings = Settings(**_resolve_paths(raw, path.resolve().parent), path=path.resolve())
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    problem = _uncreatable(settings.media_dir)
+    if problem:
+        raise ConfigError(f"{path}: media_dir {settings.media_dir} cannot be created ({problem}); "
+                          "set media_dir to a folder you can write to")
     for name, channel in settings.channels.items():
         problem = token_problem(name, channel, env) if check_secrets else None
         if problem:

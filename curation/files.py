@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -16,6 +15,7 @@ from core.settings import Settings
 from curation.curate import load_index, rules
 from curation.hashing import ImageHashes, hash_image
 from curation.index import AUTO, HashIndex, Rules
+from curation.pool import hashing_pool
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 POOL_FROM = 16  # fewer files hash faster in this process than a pool starts
@@ -37,6 +37,8 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[dict]]:
 def hash_file(path: Path) -> ImageHashes | str:
     """The file's hashes, or why it cannot be read as an image."""
     try:
+        if not path.is_file():  # a FIFO or /dev/zero would block or read forever
+            return "not a regular file"
         return hash_image(path.read_bytes())
     except OSError as exc:
         return f"cannot read it ({exc.strerror or exc})"
@@ -49,7 +51,7 @@ def hash_files(files: list[Path]) -> list[ImageHashes | str]:
     workers = os.cpu_count() or 1
     if len(files) < POOL_FROM or workers == 1:
         return [hash_file(f) for f in files]
-    with ProcessPoolExecutor(workers) as pool:
+    with hashing_pool(workers) as pool:
         return list(pool.map(hash_file, files, chunksize=8))
 
 

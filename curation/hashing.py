@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from io import BytesIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ImageOps
 
-from core.images import RefusedImage
+from core.decode_budget import DecodeBudget, held
+from core.images import DECODE_ERRORS, RefusedImage, decode, open_image, pixels
 from curation.signals import FULL, KINDS, compute
 
 # Bump when the hash set or how it is computed changes; `wlb rehash` recomputes older rows.
@@ -42,9 +42,9 @@ class ImageHashes:
         return np.array([(FULL, to_unsigned(self.phash), to_unsigned(self.dhash))], dtype=RECORD)
 
 
-def hash_image(data: bytes) -> ImageHashes:
-    """Hash image bytes; raise RefusedImage if they cannot be decoded."""
-    return hash_gray(_grayscale(data), hashlib.sha256(data).hexdigest())
+def hash_image(data: bytes, *, budget: DecodeBudget | None = None) -> ImageHashes:
+    """Hash image bytes (decoding within `budget`); raise RefusedImage if they cannot be decoded."""
+    return hash_gray(_grayscale(data, budget), hashlib.sha256(data).hexdigest())
 
 
 def hash_gray(gray: np.ndarray, sha256: str = "") -> ImageHashes:
@@ -78,26 +78,23 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & _MASK).bit_count()
 
 
-def _grayscale(data: bytes) -> np.ndarray:
+def _grayscale(data: bytes, budget: DecodeBudget | None = None) -> np.ndarray:
     """The upright image in grey levels (float32), decoded at reduced scale when the format allows it."""
-    try:
-        with Image.open(BytesIO(data)) as img:
-            if img.format in ("JPEG", "MPO"):
-                width, height = img.size
-                scale = max((s for s in (8, 4, 2) if min(width, height) // s >= DRAFT_MIN_SIDE), default=1)
-                img.draft("L", (width // scale, height // scale))  # floor: Pillow picks the scale from it
-            img.load()
-            # Same pixels a viewer shows: a phone photo stored sideways must hash like its upright copy.
-            if img.getexif().get(_ORIENTATION, 1) != 1:
-                img = ImageOps.exif_transpose(img)
-            gray = img.convert("L")
+    with open_image(data) as img:  # accepted formats only, whatever the file is named
+        if img.format in ("JPEG", "MPO"):
+            width, height = img.size
+            scale = max((s for s in (8, 4, 2) if min(width, height) // s >= DRAFT_MIN_SIDE), default=1)
+            img.draft("L", (width // scale, height // scale))  # floor: Pillow picks the scale from it
+        with held(budget, pixels(img)):  # the decoded frame and its grey copy live only in this block
+            decode(img)
+            try:
+                # Same pixels a viewer shows: a phone photo stored sideways must hash like its upright copy.
+                if img.getexif().get(_ORIENTATION, 1) != 1:
+                    img = ImageOps.exif_transpose(img)
+                gray = img.convert("L")
+            except DECODE_ERRORS as exc:
+                raise RefusedImage(f"cannot decode the image to hash it ({exc})") from None
             factor = min(min(gray.size) // DRAFT_MIN_SIDE, 8)
             if factor > 1:  # PNG, WebP, progressive leftovers: the box average a JPEG draft decode would give
                 gray = gray.reduce(factor)
             return np.asarray(gray, dtype=np.float32)
-    except UnidentifiedImageError:
-        raise RefusedImage("not an image file Pillow can read") from None
-    except Image.DecompressionBombError as exc:
-        raise RefusedImage(f"image too large to hash ({exc})") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise RefusedImage(f"cannot decode the image to hash it ({exc})") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from core.models import Media, MediaState
 from curation.curate import set_hashes
 from curation.files import hash_file
 from curation.hashing import HASH_VERSION
+from curation.pool import hashing_pool
 
 BATCH = 256  # images per transaction: a kill loses at most this much work, and the next run skips what is done
 
@@ -46,7 +46,7 @@ def rehash(db: Database, store: MediaStore, *, everything: bool = False,
     if on_start:
         on_start(len(todo))
     workers = os.cpu_count() or 1
-    with ProcessPoolExecutor(workers) if workers > 1 and len(todo) > BATCH // 4 else _Inline() as pool:
+    with hashing_pool(workers) if workers > 1 and len(todo) > BATCH // 4 else _Inline() as pool:
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             results = list(pool.map(hash_file, [store.path(path) for _, path in batch], chunksize=8))

@@ -13,10 +13,8 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
-from io import BytesIO
 from zoneinfo import ZoneInfo
 
-from PIL import Image
 from sqlmodel import Session, col, func, select
 
 from collector.base import Collector
@@ -24,7 +22,7 @@ from collector.media import MediaStore
 from core.db import Database
 from core.errors import PlatformError
 from core.http import Http
-from core.images import RefusedImage, prepare_for_upload
+from core.images import RefusedImage, image_size, prepare_for_upload
 from core.models import Author, Media, MediaState, Post, PubState, Publication, Status
 from core.report import RunReport
 from core.settings import Settings
@@ -95,8 +93,7 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
     media = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK).order_by(Media.position))
     for m in list(media)[: limits.max_media]:
         data, mime = prepare_for_upload(store.read(m.path), max_bytes=max_bytes, max_pixels=max_pixels)
-        with Image.open(BytesIO(data)) as prepared:  # reads the header only
-            width, height = prepared.size
+        width, height = image_size(data)
         images.append(UploadImage(data=data, mime=mime, alt=(m.alt_text or "").strip() or settings.publish.alt_fallback,
                                   width=width, height=height))
     return PublishRequest(text=text, images=images, idempotency_key=idempotency_key(post, channel),

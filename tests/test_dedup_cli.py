@@ -40,7 +40,7 @@ def test_dedup_groups_files_without_any_archive(tmp_path: Path, capsys, monkeypa
     assert clusters == [["a.jpg", "b.jpg", "c.JPG"], ["d.png"]]
     assert all(c["archive_matches"] == [] for c in result["clusters"])
     assert {Path(e["path"]).name: e["reason"] for e in result["errors"]} == {
-        "missing.jpg": "no such file or folder", "broken.jpg": "not an image file Pillow can read"}
+        "missing.jpg": "no such file or folder", "broken.jpg": "not an image (the data looks like HTML)"}
     assert not (tmp_path / "data").exists()
 
 
