@@ -57,12 +57,3 @@ def site(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture, monkeypatch
         s = Site(tmp_path, source, community, capsys, db_url)
         s.write_config()
         yield s
-
-
-
-@pytest.fixture(autouse=True)
-def _transitional_verify(monkeypatch: pytest.MonkeyPatch) -> None:
-    """See tests/transitional.py: remove once every collector's verify() asks its origin."""
-    from tests.transitional import confirm_transitional_verify
-
-    confirm_transitional_verify(monkeypatch.setattr)

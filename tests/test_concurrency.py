@@ -45,7 +45,7 @@ def hold(fake, method: str, prefix: str) -> tuple[threading.Event, threading.Eve
 
 def start_publish(site: Site) -> subprocess.Popen:
     env = {**os.environ, "WLB_PUB_TOKEN": PUBLISH_TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "tests.wlb_process", "--config", str(site.config), "publish", "--json"],
+    return subprocess.Popen([sys.executable, "-m", "cli", "--config", str(site.config), "publish", "--json"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -152,7 +152,7 @@ def test_two_data_folders_on_one_postgresql_database_never_run_at_once(site, tmp
     holder.start()
     try:
         assert held.wait(timeout=60)
-        refused = subprocess.run([sys.executable, "-m", "tests.wlb_process", "--config", str(other / "config.toml"),
+        refused = subprocess.run([sys.executable, "-m", "cli", "--config", str(other / "config.toml"),
                                   "publish"], cwd=ROOT, capture_output=True, text=True, timeout=120,
                                  env={**os.environ, "WLB_PUB_TOKEN": PUBLISH_TOKEN})
         assert refused.returncode != 0 and "another wlb run is in progress on this database" in refused.stderr

@@ -20,7 +20,19 @@ def post(site: Site, seed: int, *, minutes: int = 0, **kw) -> dict:
 
 def test_collect_queue_approve_publish_with_credit(site):
     first = post(site, 1, text="Manneken Pis in the rain", acct="alice", alt=["Bronze statue in the rain"])
-    post(site, 2, minutes=5, text="Atomium", acct="bob@photos.example", display_name="Bob")
+    # Bob lives on another instance: ours serves its federated copy, and his home instance confirms it
+    # before we credit him (issue 8).
+    with FakeMastodon(domain=None) as home:
+        site.write_config(origins=[home.origin])
+        original = home.add_status(images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=5), text="Atomium",
+                                   acct="bob", display_name="Bob")
+        site.source.federate(original, home)
+        _collect_approve_publish(site, first, bob=f"bob@{home.domain}")
+        asked = [r for r in home.requests if r.path.startswith("/api/v1/statuses/")]
+        assert asked and all("authorization" not in r.headers for r in asked), "no token of ours to another instance"
+
+
+def _collect_approve_publish(site: Site, first: dict, bob: str) -> None:
     site.source.add_status(text="no picture here", created_at=T0)
 
     run = site.wlb("run", "--json")
@@ -38,7 +50,7 @@ def test_collect_queue_approve_publish_with_credit(site):
 
     assert site.wlb("approve", str(alice["id"]), str(by_text["Atomium"]["id"])).code == 0
     dry = site.wlb("publish", "--dry-run", "--json")
-    assert dry.code == 0 and len(dry.json()["items"]) == 2
+    assert dry.code == 0 and len(dry.json()["items"]) == 2, dry.json()["warnings"]
     assert site.community.published == [] and site.community.uploads == []
 
     published = site.wlb("publish", "--json")
@@ -47,7 +59,7 @@ def test_collect_queue_approve_publish_with_credit(site):
     statuses = [r for r in site.community.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
     texts = [r.form["status"][0] for r in statuses]
     assert any("@alice@fake.social" in t and first["url"] in t and "#welovebrussels" in t for t in texts)
-    assert any("@bob@photos.example" in t for t in texts)
+    assert any(f"@{bob}" in t for t in texts)
     assert all(r.headers["authorization"] == f"Bearer {PUBLISH_TOKEN}" for r in statuses)
     assert len({r.headers["idempotency-key"] for r in statuses}) == 2
     uploads = [r for r in site.community.requests if r.path == "/api/v2/media"]

@@ -69,7 +69,7 @@ def test_sigkill_between_any_two_requests_never_publishes_twice(site):
     site.community.latency = 0.02
     ids = approved(site, 3)
     env = {**os.environ, "WLB_PUB_TOKEN": PUBLISH_TOKEN}
-    command = [sys.executable, "-m", "tests.wlb_process", "--config", str(site.config), "publish"]
+    command = [sys.executable, "-m", "cli", "--config", str(site.config), "publish"]
     for step in (1, 2, 3, 5):  # kill right after the target instance handled its n-th request of this attempt
         seen = len(site.community.requests)
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
