@@ -69,11 +69,12 @@ def test_review_prints_a_hostile_item_and_its_possible_duplicate_as_text(site, m
     with HostileMastodon() as hostile:
         site.source = hostile  # the config now collects from the hostile instance
         site.write_config(extra='sensitive = "review"')
-        hostile.add_terminal_attack()
+        hostile.add_terminal_attack(acct="mallory")
         hostile.add_status(username="bob", display_name="Bob")
         assert site.wlb("collect").code == 0
-        pending = {i["author"]["handle"].split("x[")[0]: i["id"] for i in site.queue("pending")}
-        evil, bob = pending["mallory"], pending["bob@hostile.example"]
+        pending = {i["author"]["handle"]: i["id"] for i in site.queue("pending")}
+        evil, bob = pending["mallory@hostile.example"], pending["bob@hostile.example"]
+        _set_url(site, "https://hostile.example/@mallory/1?q=\x1b]8;;https://evil.example/\x1b\\")  # as if stored
         real_get_item = curation.review.get_item
 
         def with_possible_duplicate(db, store, item_id, settings=None):  # the hostile item as a possible match
@@ -85,5 +86,5 @@ def test_review_prints_a_hostile_item_and_its_possible_duplicate_as_text(site, m
     bare = SGR.sub("", shown)
     assert not UNSAFE.search(bare) and "\x1b[5m" not in shown, repr(UNSAFE.search(bare))
     assert all(text in shown for text in (*READABLE, *MARKUP))
-    assert f"possible duplicate of #{evil} (pending, @malloryx[/bold]@hostile.example):" in bare
+    assert f"possible duplicate of #{evil} (pending, @mallory@hostile.example):" in bare
     assert opened == [] and "only http(s) links are opened" in shown  # the url carries escape sequences

@@ -53,7 +53,7 @@ READABLE = ("👩\u200d👩\u200d👧", "❤\ufe0f", "🇧🇪", "مرحبا ب�
 MARKUP = ("[link=https://evil.example/]click[/link]", "x[/bold]", "[bold red]ADMIN[/bold red]", ":skull:")
 OSC8 = "\x1b]8;;https://evil.example/phish\x1b\\"  # a hyperlink
 ATTACKS = {  # what each field carries; ESC, C1 and bidi controls in every one
-    "display_name": f"\x1b]0;pwned title\x07Mallory \x1b[2J\x1b[H{MARKUP[2]} \u202egnp.exe\u202c 🇧🇪 שלום",
+    "display_name": f"\x1b]0;pwned title\x07Mallory \x1b[2J\x1b[H{MARKUP[2]}{MARKUP[1]} \u202egnp.exe\u202c 🇧🇪 שלום",
     "acct": f"mallory{MARKUP[1]}\x1b[8m\x9b31m\u2066",
     "content": (f"{READABLE[3]} {READABLE[0]} {READABLE[1]} {READABLE[2]} {READABLE[4]} {READABLE[5]} "
                 f"\x1b]52;c;cm0gLXJmIH4K\x07{OSC8}{MARKUP[0]}\x1b]8;;\x1b\\ \x9b2J\x1bc\x90qpayload\x9c"
@@ -163,12 +163,17 @@ class HostileMastodon(FakeServer):
             self.statuses.append(status)
             return status
 
-    def add_terminal_attack(self, **kw) -> dict:
-        """A status with control sequences and markup in every text field (ATTACKS), well-formed otherwise."""
-        status = self.add_status(username="mallory", acct=ATTACKS["acct"], display_name=ATTACKS["display_name"],
+    def add_terminal_attack(self, acct: str = ATTACKS["acct"], **kw) -> dict:
+        """A status with control sequences and markup in every text field (ATTACKS), well-formed otherwise.
+
+        The default acct and url carry them too, which the collector refuses as malformed (an acct is
+        user[@domain], a permalink has no control characters); pass acct="mallory" for a record that is stored,
+        with its name, text, content warning and alt text carrying the attack."""
+        status = self.add_status(username="mallory", acct=acct, display_name=ATTACKS["display_name"],
                                  text=ATTACKS["content"], spoiler_text=ATTACKS["spoiler_text"],
                                  alt=ATTACKS["description"], **kw)
-        status["url"] += ATTACKS["url"]
+        if acct == ATTACKS["acct"]:
+            status["url"] += ATTACKS["url"]
         return status
 
     def add_forged(self, *, domain: str = "real.example", username: str = "alice", phish: str = "phish.example",
