@@ -35,6 +35,7 @@ base_url = "{source.base_url}"
 kind = "bluesky"
 handle = "{bsky.handle}"
 base_url = "{bsky.base_url}"
+plc_url = "{bsky.base_url}"
 token_env = "WLB_BSKY"
 [channels.flickr]
 kind = "flickr"
@@ -67,6 +68,8 @@ token_env = "WLB_PUB_TOKEN"
 
         assert site.wlb("approve", str(canonical["id"])).code == 0
         assert site.wlb("publish").code == 0
+        asked = {r.path.split(":")[0] for r in bsky.requests if r.path.startswith(("/did:", "/xrpc/com.atproto.repo.getRecord"))}
+        assert asked == {"/did", "/xrpc/com.atproto.repo.getRecord"}, "the DID document and the PDS confirm the post"
         (status,) = [r.form["status"][0] for r in community.requests if r.path == "/api/v1/statuses"]
         assert canonical["post_url"] in status and "marie.bsky.social on Bluesky" in status
         assert "@marie.bsky.social" not in status, "a bare @handle would mention a local Mastodon user"
