@@ -125,3 +125,28 @@ def test_installed_entry_point_runs_as_a_subprocess(tmp_path):
                             timeout=60)
     assert result.returncode == 2
     assert "no such config file" in one_line(result.stderr)
+
+
+def test_an_unexpected_error_masks_secrets_and_control_sequences(site, monkeypatch):
+    def leak(*a, **k):
+        raise RuntimeError("GET https://api.flickr.example/services/rest?method=x&api_key=SECRET1234&format=json "
+                           "failed\n\x1b]52;c;ZWNobyBoaQ==\x07 https://u:hunter22@host.example/ \x1b[2J")
+
+    monkeypatch.setattr("curation.views.list_items", leak)
+    result = site.wlb("queue")
+    line = one_line(result.err)
+    assert result.code == 1 and "SECRET1234" not in result.err and "hunter22" not in result.err
+    assert "api_key=***" in line and "method=x" in line and "failed" in line and "WLB_DEBUG=1" in line
+    assert "\x1b" not in result.err and "\x07" not in result.err and "ZWNobyBoaQ" not in result.err
+    monkeypatch.setenv("WLB_DEBUG", "1")
+    debug = site.wlb("queue")
+    assert "Traceback" in debug.err and "SECRET1234" not in debug.err and "hunter22" not in debug.err
+
+
+def test_an_unexpected_error_with_a_huge_message_stays_one_bounded_line(site, monkeypatch):
+    def huge(*a, **k):
+        raise ValueError("x" * 100_000)
+
+    monkeypatch.setattr("curation.views.list_items", huge)
+    result = site.wlb("queue")
+    assert result.code == 1 and len(one_line(result.err)) < 1000
