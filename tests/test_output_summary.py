@@ -93,3 +93,15 @@ def test_queue_table_flags_needs_credit_and_origin_disagreement_at_a_glance(site
     Output(console=Console(file=buf, width=120, force_terminal=True, color_system="standard")).items(items)
     flagged = buf.getvalue()
     assert "\x1b[1;31mneeds credit: " in flagged and "\x1b[1;31morigin disagrees: the author is" in flagged
+
+
+def test_publish_output_shows_channel_warnings_too():
+    from core.output import plans_output
+
+    report = RunReport()
+    report.channel("community").warnings.append("rate limited at https://c.example/api?token=TOK123456; rest tomorrow")
+    buf = io.StringIO()
+    plans_output(Output(console=Console(file=buf, width=120)), [], report, dry_run=False)
+    shown = buf.getvalue()
+    assert "warning  community: rate limited at https://c.example/api?token=***; rest tomorrow" in shown
+    assert "TOK123456" not in shown
