@@ -14,7 +14,9 @@ from typer.exceptions import TyperException
 from core.errors import WlbError
 from core.output import Output, RichHooks
 from core.pipeline import Pipeline, run_lock
+from core.redact import redact
 from core.report import RunReport
+from core.safe_text import strip_control
 from core.settings import Settings, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -24,6 +26,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="WLB_CO
                                                 help="config file (default: ./config.toml)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 Ids = Annotated[list[int], typer.Argument(help="item ids, as shown by 'wlb queue'")]
+MAX_UNEXPECTED = 500  # characters of an unexpected error's message shown; WLB_DEBUG=1 shows all of it
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -220,13 +223,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the one choke point: no traceback unless asked
         _debug()
-        out.error(f"unexpected {type(exc).__name__}: {exc}; rerun with WLB_DEBUG=1 for details and report it")
+        # Its text may quote a remote answer or a request URL: one line, no control sequences, secrets masked.
+        message = " ".join(redact(strip_control(str(exc))).split())
+        message = message if len(message) <= MAX_UNEXPECTED else message[: MAX_UNEXPECTED - 1] + "…"
+        out.error(f"unexpected {type(exc).__name__}: {message}; rerun with WLB_DEBUG=1 for details and report it")
         return 1
 
 
 def _debug() -> None:
     if os.environ.get("WLB_DEBUG") == "1":
-        traceback.print_exc()
+        sys.stderr.write(redact(traceback.format_exc()))
 
 
 if __name__ == "__main__":

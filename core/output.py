@@ -15,9 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from core.pipeline import Hooks
+from core.redact import redact
 from core.report import RunReport
 from core.safe_text import escape_json_controls, strip_control
 
+ORIGIN_DISAGREES = "origin disagrees"  # publisher/run.py's reason when the origin contradicts what we stored
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "published": "bold green", "rejected": "red",
                 "duplicate": "magenta", "new": "cyan"}
 
@@ -30,6 +32,11 @@ def _short(text: str | None, n: int) -> str:
 def inert(value: object, style: str = "", *, multiline: bool = False) -> Text:
     """Remote (or any) text as rich Text that prints as itself: no markup, no control sequences."""
     return Text(strip_control(value, multiline=multiline), style=style)
+
+
+def problem_line(text: object, style: str) -> Text:
+    """An error, refusal or warning (it may quote a remote URL or answer): secrets masked, then inert."""
+    return inert(redact(strip_control(text)), style)
 
 
 class Output:
@@ -47,7 +54,7 @@ class Output:
             self.console.print(inert(text, style), soft_wrap=True)
 
     def error(self, text: str) -> None:
-        self.err.print(inert(f"error: {text}", "bold red"), soft_wrap=True)
+        self.err.print(problem_line(f"error: {text}", "bold red"), soft_wrap=True)
 
     def items(self, items: list[dict]) -> None:
         if self.json_mode:
@@ -67,17 +74,12 @@ class Output:
         table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1, min_width=16)
         for it in items:
             ok = [m for m in it["media"] if m["state"] == "ok"]
-            note = f"dup of #{it['duplicate_of']}: " if it["duplicate_of"] else ""
-            note += "needs permission: " if it.get("needs_permission") else ""
-            note += "needs credit: " if it.get("needs_credit") else ""
-            note += "".join(f"possible dup of #{d}: " for d in it.get("possible_duplicate_of", []))
-            note += "; ".join(it["reasons"]) + ": " if it["reasons"] and not it["duplicate_of"] else ""
             # Table.add_row reads a str as markup: every cell is Text so a handle like "x[/bold]" is only text.
             row = [Text(str(it["id"])), inert(it["status"], STATUS_STYLE.get(it["status"], ""))]
             row += [inert(it["channel"])] if wide else []
             row += [inert(f"@{it['author']['handle']}"), Text(it["created_at"][5:16].replace("T", " "))]
             row += [Text(f"{len(ok)} · {ok[0]['width']}x{ok[0]['height']}" if ok else "0")] if wide else []
-            table.add_row(*row, inert(note, "dim") + Text(_short(it["text"], 200)))
+            table.add_row(*row, _note(it) + Text(_short(it["text"], 200)))
         self.console.print(table)
 
     def item(self, item: dict, previews: list[Text] | None = None) -> None:
@@ -140,11 +142,13 @@ class Output:
                 why = ", ".join(f"{n} {reason}" for reason, n in c.skipped.most_common())
                 self.console.print(inert(f"  skipped  {c.channel}: {why}", "dim"), soft_wrap=True)
             for reason in c.refused:
-                self.console.print(inert(f"  refused  {c.channel}: {reason}", "yellow"), soft_wrap=True)
+                self.console.print(problem_line(f"  refused  {c.channel}: {reason}", "yellow"), soft_wrap=True)
+            for warning in c.warnings:  # e.g. the page cap reached: the rest waits for the next run
+                self.console.print(problem_line(f"  warning  {c.channel}: {warning}", "yellow"), soft_wrap=True)
             for error in c.errors:
-                self.console.print(inert(f"  failed   {c.channel}: {error}", "red"), soft_wrap=True)
+                self.console.print(problem_line(f"  failed   {c.channel}: {error}", "red"), soft_wrap=True)
         for warning in report.warnings:
-            self.console.print(inert(f"  warning  {warning}", "yellow"), soft_wrap=True)
+            self.console.print(problem_line(f"  warning  {warning}", "yellow"), soft_wrap=True)
 
     def findings(self, findings: list) -> None:
         """`wlb doctor`: one line per subject, ✓ or ✗ and what to fix."""
@@ -153,6 +157,20 @@ class Output:
         for f in findings:
             mark = Text("✓ ", "green") if f.ok else Text("✗ ", "bold red")
             self.console.print(mark + inert(f"{f.subject}: ", "bold") + inert(f.message), soft_wrap=True)
+
+
+def _note(it: dict) -> Text:
+    """A queue row's flags before its text: what blocks approving or reposting it first, in bold red, so a
+    narrow table still shows them; then duplicates and other reasons, dim."""
+    blocking = ["needs permission"] if it.get("needs_permission") else []
+    blocking += ["needs credit"] if it.get("needs_credit") else []
+    reasons = [] if it["duplicate_of"] else list(it["reasons"])
+    blocking += [r for r in reasons if r.startswith(ORIGIN_DISAGREES)]
+    quiet = [f"dup of #{it['duplicate_of']}"] if it["duplicate_of"] else []
+    quiet += [f"possible dup of #{d}" for d in it.get("possible_duplicate_of", [])]
+    quiet += [r for r in reasons if not r.startswith(ORIGIN_DISAGREES)]
+    return Text.assemble(*(inert(f"{flag}: ", "bold red") for flag in blocking),
+                         *(inert(f"{note}: ", "dim") for note in quiet))
 
 
 def _match_line(m: dict) -> str:
@@ -218,6 +236,6 @@ def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) 
                                 title=title, title_align="left", expand=False))
     for c in report.channels.values():
         for error in c.errors:
-            out.console.print(inert(f"failed   {c.channel}: {error}", "red"), soft_wrap=True)
-    for warning in report.warnings:
-        out.console.print(inert(f"warning  {warning}", "yellow"), soft_wrap=True)
+            out.console.print(problem_line(f"failed   {c.channel}: {error}", "red"), soft_wrap=True)
+    for warning in report.all_warnings():
+        out.console.print(problem_line(f"warning  {warning}", "yellow"), soft_wrap=True)

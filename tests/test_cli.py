@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 import cli
+import curation.queue
+from core.db import Database
+from core.models import Post, Publication, Status
 from core.output import Output
 from core.pipeline import Pipeline, run_lock
 from core.settings import load_settings
@@ -125,3 +128,109 @@ def test_installed_entry_point_runs_as_a_subprocess(tmp_path):
                             timeout=60)
     assert result.returncode == 2
     assert "no such config file" in one_line(result.stderr)
+
+
+def test_an_unexpected_error_masks_secrets_and_control_sequences(site, monkeypatch):
+    def leak(*a, **k):
+        raise RuntimeError("GET https://api.flickr.example/services/rest?method=x&api_key=SECRET1234&format=json "
+                           "failed\n\x1b]52;c;ZWNobyBoaQ==\x07 https://u:hunter22@host.example/ \x1b[2J")
+
+    monkeypatch.setattr("curation.views.list_items", leak)
+    result = site.wlb("queue")
+    line = one_line(result.err)
+    assert result.code == 1 and "SECRET1234" not in result.err and "hunter22" not in result.err
+    assert "api_key=***" in line and "method=x" in line and "failed" in line and "WLB_DEBUG=1" in line
+    assert "\x1b" not in result.err and "\x07" not in result.err and "ZWNobyBoaQ" not in result.err
+    monkeypatch.setenv("WLB_DEBUG", "1")
+    debug = site.wlb("queue")
+    assert "Traceback" in debug.err and "SECRET1234" not in debug.err and "hunter22" not in debug.err
+
+
+def test_an_unexpected_error_with_a_huge_message_stays_one_bounded_line(site, monkeypatch):
+    def huge(*a, **k):
+        raise ValueError("x" * 100_000)
+
+    monkeypatch.setattr("curation.views.list_items", huge)
+    result = site.wlb("queue")
+    assert result.code == 1 and len(one_line(result.err)) < 1000
+
+
+def _collected(site) -> int:
+    site.source.add_status(images=[images.jpeg(90)], created_at=T0, acct="ann")
+    assert site.wlb("collect").code == 0
+    (item,) = site.queue("pending")
+    return item["id"]
+
+
+def _set(site, item: int, **values) -> None:
+    db = Database(site.db_url)
+    with db.session() as session:
+        post = session.get(Post, item)
+        for name, value in values.items():
+            setattr(post, name, value)
+        session.add(post)
+        session.commit()
+    db.dispose()
+
+
+def _refused(result, *expected: str) -> str:
+    assert result.code == 2, result
+    line = one_line(result.err)
+    assert line.startswith("error: ") and all(text in line for text in expected), line
+    return line
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--credit", "@ann"], ["--credit: '@ann' is not a fediverse handle", "'@user@host'"]),
+    (["--credit", "ann@photos.example"], ["--credit:", "a handle starts with '@'"]),
+    (["--credit", "  "], ["--credit: empty"]),
+    ([], ["needs credit", "--credit '@handle@host'"]),
+])
+def test_approve_credit_refusals_are_one_line(site, args, expected):
+    item = _collected(site)
+    _set(site, item, needs_credit=True)
+    _refused(site.wlb("approve", str(item), *args), *expected)
+    assert site.queue("pending")[0]["id"] == item
+
+
+@pytest.mark.parametrize(("command", "other", "wins"), [("approve", "reject", "rejected"), ("reject", "approve", "approved")])
+def test_a_decision_that_lost_a_race_is_one_line(site, monkeypatch, command, other, wins):
+    item = _collected(site)
+    real_lock = curation.queue.lock_items
+    raced = []
+
+    def bob_decides_first(session, ids):  # between what the command read and its lock, bob decides
+        if not raced:
+            raced.append(True)
+            db = Database(site.db_url)
+            decide = getattr(curation.queue, other)
+            extra = {"targets": [], "publish_channels": ["community"]} if other == "approve" else {}
+            decide(db, ids, actor="bob", **extra)
+            db.dispose()
+        return real_lock(session, ids)
+
+    monkeypatch.setattr(curation.queue, "lock_items", bob_decides_first)
+    line = _refused(site.wlb(command, str(item)), f"item #{item} was changed to {wins} by bob", f"wlb show {item}")
+    assert "nothing changed" in line and site.queue(wins)[0]["id"] == item
+
+
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_a_decision_on_an_item_being_published_is_one_line(site, command):
+    item = _collected(site)
+    db = Database(site.db_url)
+    with db.session() as session:
+        session.get(Post, item).status = Status.APPROVED
+        session.add(Publication(post_id=item, channel="community", idempotency_key="k-1", attempts=1))
+        session.commit()
+    db.dispose()
+    _refused(site.wlb(command, str(item)), "already being published to community", "'wlb publish'")
+
+
+@pytest.mark.parametrize("command", [["queue"], ["show", "1"], ["approve", "1"], ["reject", "1"], ["review"],
+                                     ["publish"], ["rehash"], ["dedup", "."], ["collect"], ["run"], ["doctor"],
+                                     ["serve"]])
+def test_a_config_path_that_is_not_a_file_is_one_line_for_every_command(tmp_path, capsys, command):
+    code = cli.main(["--config", str(tmp_path), *command])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{tmp_path}: not a regular file" in one_line(err)
+    assert list(tmp_path.iterdir()) == [], "nothing created next to it"
