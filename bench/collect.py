@@ -56,6 +56,7 @@ allow_private = ["{origin}"]
 [collect]
 backfill_pages = {pages}
 page_size = 40
+max_pages_per_run = {pages}
 [channels.source]
 kind = "mastodon"
 base_url = "{base_url}"
