@@ -35,12 +35,14 @@ def evil(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[HostileMastodo
         yield fake
 
 
-def configure(site: Site, *channels: tuple[str, object], network: str = "", extra: str = "") -> None:
-    """Collecting Mastodon channels in this order, then our community account; extra [network] lines."""
+def configure(site: Site, *channels: tuple[str, object], network: str = "", extra: str = "",
+              trusted: list = ()) -> None:
+    """Collecting Mastodon channels in this order, then our community account; extra [network] lines; `trusted`
+    fakes are reachable (as origins) without being channels."""
     blocks = "".join(f'\n[channels.{name}]\nkind = "mastodon"\nbase_url = "{fake.base_url}"\n'
                      for name, fake in channels)
     site.write_config(extra=extra, channels=blocks + "\n" + site.community_channel(),
-                      origins=[fake.origin for _, fake in channels])
+                      origins=[fake.origin for _, fake in channels] + [fake.origin for fake in trusted])
     if network:
         site.config.write_text(site.config.read_text().replace("[network]\n", f"[network]\n{network}\n", 1))
 
@@ -58,16 +60,24 @@ def no_traceback(*texts: str) -> None:
 # ---- forged identities --------------------------------------------------------------------------------------
 
 
-def test_a_forged_copy_collected_first_does_not_hide_the_real_post_or_take_its_credit(site, evil):
+@pytest.mark.parametrize("later", [False, True], ids=["same-run", "a-later-run"])
+def test_a_forged_copy_collected_first_does_not_hide_the_real_post_or_take_its_credit(site, evil, later):
     with FakeMastodon(domain=None) as home:
         real = home.add_status(images=[REAL], acct="alice", display_name="Alice", created_at=T0, text="Atomium")
         forged = evil.add_forged(domain=home.domain, uri=real["uri"], image=FORGED)
         forged["account"]["display_name"] = "Alice (log in at phish.example)"
+        if later:  # the forged copy is curated, waiting in review, when the origin's arrives
+            configure(site, ("evil", evil))
+            assert site.wlb("collect").code == 0 and [i["status"] for i in site.queue("all")] == ["pending"]
         configure(site, ("evil", evil), ("home", home))  # the hostile channel is collected first
 
         collected = site.wlb("collect", "--json")
         assert collected.code == 0, collected.err
+        report = collected.json()["channels"]["home"]
+        assert report["new_posts"] == 1 and "the origin's copy replaces it" in report["warnings"][0]
         (item,) = site.queue("all")
+        assert item["status"] == "pending" and "origin-copy" in [h["action"] for h in
+                                                                 site.wlb("show", str(item["id"]), "--json").json()["history"]]
         assert item["channel"] == "home" and item["post_url"] == real["url"]
         assert item["author"] == {"handle": f"alice@{home.domain}", "name": "Alice",
                                   "profile_url": real["account"]["url"]}
@@ -89,8 +99,7 @@ def test_a_forged_copy_alone_is_stored_bounded_and_refused_at_publish(site, evil
     with FakeMastodon(domain=None) as home:
         real = home.add_status(images=[REAL], acct="alice", created_at=T0)
         evil.add_forged(domain=home.domain, uri=real["uri"], image=FORGED)
-        configure(site, ("evil", evil), ("source", site.source))
-        site.config.write_text(site.config.read_text().replace("allow_private = [", f'allow_private = ["{home.origin}", '))
+        configure(site, ("evil", evil), ("source", site.source), trusted=[home])  # reachable as Alice's origin
 
         collected = site.wlb("collect", "--json")
         assert collected.code == 0, collected.err
@@ -111,6 +120,26 @@ def test_a_forged_copy_alone_is_stored_bounded_and_refused_at_publish(site, evil
         assert back["status"] == "pending"
         assert [r.path for r in home.requests if r.path.startswith("/api/v1/statuses/")] == \
             [f"/api/v1/statuses/{real['id']}"], "the origin was asked about Alice's post"
+
+
+def test_a_copy_already_decided_on_is_not_replaced_and_its_origin_still_refuses_it(site, evil):
+    with FakeMastodon(domain=None) as home:
+        real = home.add_status(images=[REAL], acct="alice", created_at=T0)
+        evil.add_forged(domain=home.domain, uri=real["uri"], image=FORGED)
+        configure(site, ("evil", evil), trusted=[home])
+        assert site.wlb("collect").code == 0
+        (item,) = site.queue("all")
+        assert site.wlb("approve", str(item["id"])).code == 0  # a reviewer approved the forged copy
+
+        configure(site, ("evil", evil), ("home", home))
+        collected = site.wlb("collect", "--json")
+        assert collected.code == 0 and collected.json()["channels"]["home"]["known_posts"] == 1
+        (kept,) = site.queue("all")
+        assert (kept["channel"], kept["status"]) == ("evil", "approved"), "a decision is never changed under a reviewer"
+
+        published = site.wlb("publish", "--json")
+        assert any("origin disagrees" in w for w in published.json()["warnings"])
+        assert site.community.published == [] and site.community.uploads == []
 
 
 def test_another_instance_cannot_rename_an_author_or_date_a_copy_first(site, evil):
