@@ -76,8 +76,8 @@ def test_a_forged_copy_collected_first_does_not_hide_the_real_post_or_take_its_c
         report = collected.json()["channels"]["home"]
         assert report["new_posts"] == 1 and "the origin's copy replaces it" in report["warnings"][0]
         (item,) = site.queue("all")
-        assert item["status"] == "pending" and "origin-copy" in [h["action"] for h in
-                                                                 site.wlb("show", str(item["id"]), "--json").json()["history"]]
+        history = site.wlb("show", str(item["id"]), "--json").json()["history"]
+        assert item["status"] == "pending" and "origin-copy" in [h["action"] for h in history]
         assert item["channel"] == "home" and item["post_url"] == real["url"]
         assert item["author"] == {"handle": f"alice@{home.domain}", "name": "Alice",
                                   "profile_url": real["account"]["url"]}
