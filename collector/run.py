@@ -75,14 +75,15 @@ def _insert(session: Session, channel: str, platform: str, posts: list[PostData]
 
 
 def _prefer_origin(session: Session, channel: str, platform: str, data: PostData) -> str | None:
-    """The origin's copy of a post replaces the one another channel stored first, while nobody has decided on it.
-
-    Any instance can serve any uri under any acct (issue 8): its copy must not make the real post "already
-    seen". Only a copy served by the author's own instance (AuthorData.authoritative) does this, and only when
-    it differs from what is stored (link, date, images). Returns the channel whose copy was replaced.
-    """
+    """Replace the copy another channel stored first with the origin's, unless a person decided on it; its channel."""
+    # Any instance can serve any uri under any acct (issue 8): its copy must not make the real post "already seen",
+    # even once wlb itself queued, merged or rejected it (a forged copy with a tiny image is auto-rejected). Only a
+    # copy from the author's own instance (AuthorData.authoritative) does this, and only if link, date or images differ.
     row = session.exec(select(Post).where(Post.key == data.key).with_for_update()).first()
-    if row is None or row.channel == channel or row.status not in (Status.NEW, Status.PENDING):
+    if row is None or row.channel == channel or row.status in (Status.APPROVED, Status.PUBLISHED):
+        return None
+    if session.exec(select(Decision.id).where(Decision.post_id == row.id, Decision.actor != SYSTEM_ACTOR)).first() \
+            or session.exec(select(Publication.id).where(Publication.post_id == row.id)).first():
         return None
     media = list(session.exec(select(Media).where(Media.post_id == row.id).order_by(col(Media.position))))
     if (row.url, row.created_at, [m.url for m in media]) == (data.url, data.created_at, [m.url for m in data.images]):
@@ -128,13 +129,14 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
             report.skipped["own account or repost"] += 1
         else:
             fresh.setdefault(data.key, data)
-    known = set(session.exec(select(Post.key).where(col(Post.key).in_(list(fresh))))) if fresh else set()
+    rows = session.exec(select(Post.key, Post.channel).where(col(Post.key).in_(list(fresh)))) if fresh else []
+    known = {key: stored_by for key, stored_by in rows}
     new = [d for key, d in fresh.items() if key not in known]
-    for data in (d for key, d in fresh.items() if key in known and d.author.authoritative):
+    for data in (d for key, d in fresh.items() if known.get(key, channel) != channel and d.author.authoritative):
         with session.begin_nested():
             replaced = _prefer_origin(session, channel, platform, data)
         if replaced:
-            known.discard(data.key)
+            del known[data.key]
             report.new_posts += 1
             report.warnings.append(f"{data.url}: channel {replaced!r} had served a copy its origin does not serve "
                                    f"(another link, date or image); the origin's copy replaces it")

@@ -24,6 +24,7 @@ T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 REAL = images.jpeg(21, size=(900, 900))  # Alice's photo, at her home instance
 FORGED = images.jpeg(22, size=(1000, 700))  # the attacker's, served as hers
 CONTROL = images.jpeg(23, size=(700, 700))  # the well-behaved channel's post
+SMALL = images.jpeg(24, size=(300, 200))  # under rules.min_width
 TIMELINE = "/api/v1/timelines/tag/welovebrussels"
 
 
@@ -60,15 +61,17 @@ def no_traceback(*texts: str) -> None:
 # ---- forged identities --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("later", [False, True], ids=["same-run", "a-later-run"])
-def test_a_forged_copy_collected_first_does_not_hide_the_real_post_or_take_its_credit(site, evil, later):
+@pytest.mark.parametrize("earlier", [None, "pending", "rejected"], ids=["same-run", "in-review", "auto-rejected"])
+def test_a_forged_copy_collected_first_does_not_hide_the_real_post_or_take_its_credit(site, evil, earlier):
     with FakeMastodon(domain=None) as home:
         real = home.add_status(images=[REAL], acct="alice", display_name="Alice", created_at=T0, text="Atomium")
-        forged = evil.add_forged(domain=home.domain, uri=real["uri"], image=FORGED)
+        # A photo under rules.min_width is rejected by wlb itself: that must not settle the key either.
+        forged = evil.add_forged(domain=home.domain, uri=real["uri"],
+                                 image=SMALL if earlier == "rejected" else FORGED)
         forged["account"]["display_name"] = "Alice (log in at phish.example)"
-        if later:  # the forged copy is curated, waiting in review, when the origin's arrives
-            configure(site, ("evil", evil))
-            assert site.wlb("collect").code == 0 and [i["status"] for i in site.queue("all")] == ["pending"]
+        if earlier:  # the forged copy was collected and curated by an earlier run
+            configure(site, ("evil", evil), trusted=[home])
+            assert site.wlb("collect").code == 0 and [i["status"] for i in site.queue("all")] == [earlier]
         configure(site, ("evil", evil), ("home", home))  # the hostile channel is collected first
 
         collected = site.wlb("collect", "--json")
