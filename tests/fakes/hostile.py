@@ -186,9 +186,7 @@ class HostileMastodon(FakeServer):
     def add_forged(self, *, domain: str = "real.example", username: str = "alice", phish: str = "phish.example",
                    created_at: datetime = datetime(2001, 1, 1, tzinfo=UTC), display_name: str | None = None,
                    **kw) -> dict:
-        """A status claiming to be `username@domain`'s, with that domain's uri, linking to a phishing page.
-
-        Pass `uri` (and `image`) to forge a copy of a real post: its uri, another photo."""
+        """A status claiming to be `username@domain`'s, on that domain's uri (pass a real post's), linking to phish."""
         status = self.add_status(username=username, acct=f"{username}@{domain}", home=domain, created_at=created_at,
                                  display_name=display_name or username.title(), **kw)
         status["url"] = f"https://{phish}/@{username}/{status['id']}"
