@@ -63,34 +63,50 @@ class HttpRequest(RequestBase):
     def _send(self, method: str, url: str, params: dict | None, headers: dict | None,
               body: str | bytes | None) -> Response:
         sent = {k: v for k, v in self.get_headers(headers).items() if k.lower() != "user-agent"}  # ours applies
+        if method == "GET":
+            # Every XRPC query we send answers application/json: a body cut short is retried by Http like a 5xx
+            # (issue 7), one nested too deep is an HttpError at once.
+            response, data = self.http.request_json(method, url, params=params, headers=sent)
+            return _answer(response, data)
         if isinstance(body, str):
             response = self.http.request(method, url, params=params, headers=sent, json=json.loads(body))
         elif body is not None:
             response = self.http.request(method, url, params=params, headers=sent, content=body)
         else:
             response = self.http.request(method, url, params=params, headers=sent)
-        headers_out = {k.lower(): v for k, v in response.headers.items()}
-        if not response.is_success:
-            error = _xrpc_error(response)
-            raise _ERRORS.get(response.status_code, exceptions.RequestException)(
-                Response(False, response.status_code, error or response.content, headers_out))
-        content: Any = response.content
-        if "application/json" in response.headers.get("content-type", ""):
-            try:
-                content = response.json()
-            except ValueError:
+        data: Any = None
+        if response.is_success and "application/json" in response.headers.get("content-type", ""):
+            try:  # a procedure (POST) is never sent twice because of its answer's body
+                data = response.json()
+            except (ValueError, RecursionError):
                 raise PlatformError(f"{response.url.host} answered {response.url.path} with broken JSON") from None
-        return Response(True, response.status_code, content, headers_out)
+        elif not response.is_success:
+            data = _json_or_none(response)
+        return _answer(response, data)
 
 
-def _xrpc_error(response: httpx.Response) -> XrpcError | None:
+def _json_or_none(response: httpx.Response) -> Any:
     try:
-        body = response.json()
-    except ValueError:
+        return response.json()
+    except (ValueError, RecursionError):
         return None
+
+
+def _answer(response: httpx.Response, data: Any) -> Response:
+    """The SDK's Response: the parsed body of a JSON answer, raw bytes otherwise; the SDK's error for a non-2xx."""
+    headers_out = {k.lower(): v for k, v in response.headers.items()}
+    if not response.is_success:
+        error = _xrpc_error(data)
+        raise _ERRORS.get(response.status_code, exceptions.RequestException)(
+            Response(False, response.status_code, error or response.content, headers_out))
+    is_json = "application/json" in response.headers.get("content-type", "")
+    return Response(True, response.status_code, data if is_json else response.content, headers_out)
+
+
+def _xrpc_error(body: Any) -> XrpcError | None:
     if not isinstance(body, dict) or not isinstance(body.get("error"), str):
         return None
-    return XrpcError(error=body["error"], message=body.get("message"))
+    return XrpcError(error=body["error"], message=body.get("message") if isinstance(body.get("message"), str) else None)
 
 
 def _error_code(exc: Exception) -> str | None:

@@ -84,15 +84,12 @@ def image_cid(url: str) -> tuple[str, str] | None:
 
 def _get(http: Http, url: str, params: dict | None = None) -> tuple[int, Any]:
     """GET a JSON answer: (status, body or None)."""
-    try:
-        response = http.request("GET", url, params=params, headers={"Accept": "application/json"},
-                                max_bytes=MAX_ANSWER)
+    try:  # a 2xx body cut short is retried by Http like a 5xx (issue 7); a non-2xx one that is not JSON is None
+        response, body = http.request_json("GET", url, params=params, headers={"Accept": "application/json"},
+                                           max_bytes=MAX_ANSWER)
     except PlatformError as exc:
         raise Unreachable(str(exc)) from None
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, None
+    return response.status_code, body
 
 
 def fetch_record(http: Http, did: str, rkey: str, plc_url: str) -> tuple[str, Any] | None:

@@ -68,14 +68,11 @@ class FlickrAPI:
         self._spend(method)
         query = {"method": method, "api_key": self.api_key, "format": "json", "nojsoncallback": "1"}
         query |= {name: str(value) for name, value in params.items() if value is not None}
-        response = self.http.request("GET", self.endpoint, params=query)
+        # A body cut short is retried by Http like a 5xx (issue 7); nesting too deep is an HttpError at once.
+        response, body = self.http.request_json("GET", self.endpoint, params=query)
         if not response.is_success:
             raise PlatformError(f"Flickr answered {response.status_code} {response.reason_phrase} to {method}; "
                                 f"check base_url or try again later")
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         if not isinstance(body, dict) or body.get("stat") not in ("ok", "fail"):
             raise PlatformError(f"Flickr answered {method} with something that is not a Flickr JSON response; "
                                 f"check base_url")

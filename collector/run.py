@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from collector.base import Collector
@@ -15,7 +16,7 @@ from core.bounds import Skip, bound_post, bound_watermark
 from core.db import Database
 from core.errors import PlatformError
 from core.http import Http
-from core.models import Author, Cursor, Media, MediaState, Post, Publication, utcnow
+from core.models import Author, Cursor, Decision, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
 from core.posts import Page, PostData
 from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_ATTEMPTS = 3
 ERROR_MAX = 500  # characters of an unexpected exception's message kept in the report
+SYSTEM_ACTOR = "wlb"  # who wlb's own decisions are recorded as (curation.queue.SYSTEM_ACTOR; stages import no stage)
 
 
 def _own(settings: Settings, session: Session) -> tuple[set[str], set[str]]:
@@ -51,18 +53,59 @@ def _authors(session: Session, posts: list[PostData]) -> dict[str, Author]:
     return found
 
 
+def _columns(d: PostData, author_id: int) -> dict:
+    """A post's columns as the platform describes it (everything but its key, channel and review state)."""
+    return dict(remote_id=d.remote_id, url=d.url, author_id=author_id, text=d.text, language=d.language,
+                sensitive=d.sensitive, spoiler_text=d.spoiler_text, license=d.license, license_url=d.license_url,
+                title=d.title, created_at=d.created_at, needs_credit=d.needs_credit, reasons=list(d.flags))
+
+
+def _media_rows(post_id: int, d: PostData) -> list[Media]:
+    return [Media(post_id=post_id, position=position, url=m.url, remote_url=m.remote_url, alt_text=m.alt_text,
+                  width=m.width, height=m.height) for position, m in enumerate(d.images)]
+
+
 def _insert(session: Session, channel: str, platform: str, posts: list[PostData]) -> None:
     authors = _authors(session, posts)
-    rows = [Post(key=d.key, channel=channel, platform=platform, remote_id=d.remote_id, url=d.url,
-                 author_id=authors[d.author.key].id, text=d.text, language=d.language, sensitive=d.sensitive,
-                 spoiler_text=d.spoiler_text, license=d.license, license_url=d.license_url, title=d.title,
-                 created_at=d.created_at, needs_credit=d.needs_credit, reasons=list(d.flags)) for d in posts]
+    rows = [Post(key=d.key, channel=channel, platform=platform, **_columns(d, authors[d.author.key].id)) for d in posts]
     session.add_all(rows)
     session.flush()
-    session.add_all(Media(post_id=row.id, position=position, url=m.url, remote_url=m.remote_url, alt_text=m.alt_text,
-                          width=m.width, height=m.height)
-                    for row, d in zip(rows, posts, strict=True) for position, m in enumerate(d.images))
+    session.add_all(m for row, d in zip(rows, posts, strict=True) for m in _media_rows(row.id, d))
     session.flush()
+
+
+def _prefer_origin(session: Session, channel: str, platform: str, data: PostData) -> str | None:
+    """Replace the copy another channel stored first with the origin's, unless a person decided on it; its channel."""
+    # Any instance can serve any uri under any acct (issue 8): its copy must not make the real post "already seen",
+    # even once wlb itself queued, merged or rejected it (a forged copy with a tiny image is auto-rejected). Only a
+    # copy from the author's own instance (AuthorData.authoritative) does this, and only if link, date or images differ.
+    row = session.exec(select(Post).where(Post.key == data.key).with_for_update()).first()
+    if row is None or row.channel == channel or row.status in (Status.APPROVED, Status.PUBLISHED):
+        return None
+    if session.exec(select(Decision.id).where(Decision.post_id == row.id, Decision.actor != SYSTEM_ACTOR)).first() \
+            or session.exec(select(Publication.id).where(Publication.post_id == row.id)).first():
+        return None
+    media = list(session.exec(select(Media).where(Media.post_id == row.id).order_by(col(Media.position))))
+    if (row.url, row.created_at, [m.url for m in media]) == (data.url, data.created_at, [m.url for m in data.images]):
+        return None
+    previous = row.channel
+    # Matches were computed against images the origin does not serve; the copy is curated again from new.
+    session.exec(delete(ImageMatch).where(or_(col(ImageMatch.post_id) == row.id, col(ImageMatch.other_id) == row.id)))
+    for m in media:
+        session.delete(m)
+    session.flush()
+    reason = f"the copy channel {previous!r} served first differs from its origin's, which replaces it"
+    session.add(Decision(post_id=row.id, action="origin-copy", from_status=row.status, to_status=Status.NEW,
+                         actor=SYSTEM_ACTOR, reason=reason))
+    for name, value in _columns(data, _authors(session, [data])[data.author.key].id).items():
+        setattr(row, name, value)
+    row.channel, row.platform, row.status, row.duplicate_of = channel, platform, Status.NEW, None
+    row.reasons = [*row.reasons, reason]
+    session.add(row)
+    session.flush()
+    session.add_all(_media_rows(row.id, data))
+    session.flush()
+    return previous
 
 
 def _bounded(posts: list[PostData], platform: str, now: datetime, report: ChannelReport) -> list[PostData]:
@@ -86,9 +129,18 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
             report.skipped["own account or repost"] += 1
         else:
             fresh.setdefault(data.key, data)
-    known = set(session.exec(select(Post.key).where(col(Post.key).in_(list(fresh))))) if fresh else set()
+    rows = session.exec(select(Post.key, Post.channel).where(col(Post.key).in_(list(fresh)))) if fresh else []
+    known = {key: stored_by for key, stored_by in rows}
     new = [d for key, d in fresh.items() if key not in known]
-    report.known_posts += len(fresh) - len(new)
+    for data in (d for key, d in fresh.items() if known.get(key, channel) != channel and d.author.authoritative):
+        with session.begin_nested():
+            replaced = _prefer_origin(session, channel, platform, data)
+        if replaced:
+            del known[data.key]
+            report.new_posts += 1
+            report.warnings.append(f"{data.url}: channel {replaced!r} had served a copy its origin does not serve "
+                                   f"(another link, date or image); the origin's copy replaces it")
+    report.known_posts += sum(key in known for key in fresh)
     try:
         with session.begin_nested():
             _insert(session, channel, platform, new)
