@@ -7,7 +7,6 @@ plain fakes of tests/site.py. Terminal attacks are in tests/test_hostile_termina
 from __future__ import annotations
 
 import io
-import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -240,14 +239,12 @@ def test_a_slow_drip_stops_at_the_deadline_and_releases_the_run_lock(site, evil)
     site.source.add_status(images=[CONTROL], created_at=T0)
     configure(site, ("evil", evil), ("source", site.source), network="request_deadline = 0.5")
 
-    started = time.monotonic()
     collected = site.wlb("collect", "--json")
-    assert time.monotonic() - started < 2.5, "the request ended at its deadline, not with the body"
     assert collected.code == 1
     no_traceback(collected.out, collected.err)
     (error,) = collected.json()["channels"]["evil"]["errors"]
     assert "did not finish answering within 0.5 s" in error and "\n" not in error
-    assert len(evil.dripped) < 100
+    assert len(evil.dripped) < 100, "the request ended at its deadline, not with the body"
     assert collected.json()["channels"]["source"]["new_posts"] == 1
 
     evil.mode = "normal"
