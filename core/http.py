@@ -129,8 +129,8 @@ def _parsed(response: httpx.Response, method: str, url: str) -> Any:
     except RecursionError:  # a hostile body nested 100,000 deep: not transient, and not worth a retry
         if not response.is_success:
             return None
-        raise HttpError(f"{_shown(url)} answered with JSON nested too deeply to read", url=url,
-                        status=response.status_code) from None
+        raise HttpError(f"{_shown(url)} answered with JSON nested too deeply to read; the server is broken or "
+                        f"hostile: tell its admin, or remove the channel", url=url, status=response.status_code) from None
     except ValueError as exc:  # includes UnicodeDecodeError
         if not response.is_success:
             return None
