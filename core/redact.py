@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
+from core.safe_text import strip_control
 from core.settings import Settings
 
 MASK = "***"
@@ -45,7 +46,7 @@ def secrets_of(settings: Settings) -> list[str]:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a log record's message and traceback before any handler writes it."""
+    """Masks secrets in a log record's message and traceback, and strips control sequences from the message."""
 
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
@@ -56,7 +57,9 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a broken format string must not lose the record
             message = f"{record.msg} {record.args}"
-        record.msg, record.args = redact(message, self.secrets), None
+        # One record stays one line of plain text: remote text in a message (a handle, an error body) must not
+        # drive the terminal or the log viewer that shows it.
+        record.msg, record.args = strip_control(redact(message, self.secrets)), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

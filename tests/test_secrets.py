@@ -65,6 +65,7 @@ def test_the_filter_masks_messages_arguments_and_tracebacks():
     try:
         install(["hunter2-secret"], logger)
         logger.warning("HTTP Request: %s %s", "GET", "https://x.example/?api_key=abc&x=1")
+        logger.warning("skipped @%s", "mallory\x1b]0;pwned\x07\x1b[2J\nforged line")
         try:
             raise ValueError("the token was hunter2-secret")
         except ValueError:
@@ -75,6 +76,7 @@ def test_the_filter_masks_messages_arguments_and_tracebacks():
     assert f"api_key={MASK}&x=1" in written and "abc" not in written
     assert "hunter2-secret" not in written and "ValueError: the token was ***" in written
     assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+    assert "skipped @mallory forged line\n" in written and "\x1b" not in written, "remote text is inert in logs"
 
 
 # End to end: every channel kind, every command, everything written.
