@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import cli
+from core.db import Database
+from core.models import Post
 from tests.fakes.mastodon import FakeMastodon
 
 PUBLISH_TOKEN = "pub-token-123"
@@ -76,6 +78,17 @@ token_env = "WLB_PUB_TOKEN"
         code = cli.main(["--config", str(self.config), *args])
         captured = self.capsys.readouterr()
         return Result(code, captured.out, captured.err)
+
+    def set_post(self, item: int, **values) -> None:
+        """Change stored fields of one item directly, as a state the CLI could not produce on its own."""
+        db = Database(self.db_url)
+        with db.session() as session:
+            post = session.get(Post, item)
+            for name, value in values.items():
+                setattr(post, name, value)
+            session.add(post)
+            session.commit()
+        db.dispose()
 
     def queue(self, status: str = "all") -> list[dict]:
         result = self.wlb("queue", "--status", status, "--json")

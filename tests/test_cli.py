@@ -162,17 +162,6 @@ def _collected(site) -> int:
     return item["id"]
 
 
-def _set(site, item: int, **values) -> None:
-    db = Database(site.db_url)
-    with db.session() as session:
-        post = session.get(Post, item)
-        for name, value in values.items():
-            setattr(post, name, value)
-        session.add(post)
-        session.commit()
-    db.dispose()
-
-
 def _refused(result, *expected: str) -> str:
     assert result.code == 2, result
     line = one_line(result.err)
@@ -188,7 +177,7 @@ def _refused(result, *expected: str) -> str:
 ])
 def test_approve_credit_refusals_are_one_line(site, args, expected):
     item = _collected(site)
-    _set(site, item, needs_credit=True)
+    site.set_post(item, needs_credit=True)
     _refused(site.wlb("approve", str(item), *args), *expected)
     assert site.queue("pending")[0]["id"] == item
 

@@ -20,19 +20,8 @@ def uncredited(site: Site) -> int:
     site.source.add_status(images=[images.jpeg(41)], created_at=T0, acct="feedbot", display_name="#welovebrussels")
     assert site.wlb("collect").code == 0
     (item,) = site.queue("pending")
-    set_post(site, item["id"], needs_credit=True)
+    site.set_post(item["id"], needs_credit=True)
     return item["id"]
-
-
-def set_post(site: Site, item: int, **values) -> None:
-    db = Database(site.db_url)
-    with db.session() as session:
-        post = session.get(Post, item)
-        for name, value in values.items():
-            setattr(post, name, value)
-        session.add(post)
-        session.commit()
-    db.dispose()
 
 
 def sent_texts(site: Site) -> list[str]:
@@ -87,7 +76,7 @@ def test_publisher_rechecks_the_credit_when_it_claims(site):
     assert site.wlb("collect").code == 0
     (item,) = site.queue("pending")
     assert site.wlb("approve", str(item["id"])).code == 0
-    set_post(site, item["id"], needs_credit=True)  # flagged after the approval: the publisher must not trust it
+    site.set_post(item["id"], needs_credit=True)  # flagged after the approval: the publisher must not trust it
 
     result = site.wlb("publish", "--json")
     assert result.code == 0

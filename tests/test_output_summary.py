@@ -8,12 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from core.db import Database
-from core.models import Post
 from core.output import Output
 from core.report import RunReport
 from tests.fakes import images
-from tests.site import Site
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -23,17 +20,6 @@ def render(report: RunReport) -> str:
     buf = io.StringIO()
     Output(console=Console(file=buf, width=120, force_terminal=True, color_system="standard")).report(report)
     return buf.getvalue()
-
-
-def set_post(site: Site, item: int, **values) -> None:
-    db = Database(site.db_url)
-    with db.session() as session:
-        post = session.get(Post, item)
-        for name, value in values.items():
-            setattr(post, name, value)
-        session.add(post)
-        session.commit()
-    db.dispose()
 
 
 def test_collect_summary_shows_the_page_cap_warning_of_its_channel(site):
@@ -78,8 +64,8 @@ def test_queue_table_flags_needs_credit_and_origin_disagreement_at_a_glance(site
                                text=long_text)
     assert site.wlb("collect").code == 0
     ids = {i["author"]["handle"].split("@")[0]: i["id"] for i in site.queue("pending")}
-    set_post(site, ids["nocredit"], needs_credit=True)
-    set_post(site, ids["forged"], reasons=["origin disagrees: the author is @mallory@evil.example"])
+    site.set_post(ids["nocredit"], needs_credit=True)
+    site.set_post(ids["forged"], reasons=["origin disagrees: the author is @mallory@evil.example"])
 
     table = site.wlb("queue").out  # not a terminal: 80 columns, the narrow layout
     rows = {n: next(line for line in table.splitlines() if line.split() and line.split()[0] == str(i))
