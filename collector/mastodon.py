@@ -221,4 +221,6 @@ def compare(claim: OriginClaim, status: object, origin: str) -> OriginCheck:
             found = media.get("url") or media.get("remote_url")
             if isinstance(found, str):
                 images.append(found)
+    if not images:  # a forger can attach its own photo to the uri of someone's text-only post
+        return OriginCheck(problem=f"{origin} says the post has no image")
     return OriginCheck(verified=True, image_urls=tuple(images))

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from core.errors import NotFound, PlatformError
+from core.errors import NotCreated, NotFound, PlatformError
 from core.http import Http, JsonAnswer
 
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
@@ -69,7 +69,9 @@ class MastodonAPI:
         if status == 404:
             raise NotFound(f"{self.host}: {path} not found")
         if status >= 400:
-            raise PlatformError(f"{self.host} answered {status} to {method} {path}{_error_text(answer.data)}")
+            # A 4xx to a write is a definite no (Mastodon's 422 "Validation failed"): nothing was created.
+            error = NotCreated if method != "GET" and status < 500 and status not in (408, 429) else PlatformError
+            raise error(f"{self.host} answered {status} to {method} {path}{_error_text(answer.data)}")
         return answer
 
     def _object(self, method: str, path: str, **kwargs: Any) -> dict:

@@ -291,6 +291,8 @@ class FeedCollector:
             return OriginCheck(problem=f"{_shown(url)} is by @{username[:64]} on its instance, not @{found['user']}")
         images = tuple(str(m.get("url")) for m in status.get("media_attachments") or []
                        if isinstance(m, dict) and m.get("type") == "image" and m.get("url"))
+        if not images:  # the feed's image is not the author's: their post has none
+            return OriginCheck(problem=f"{_shown(url)} has no image on its instance")
         return OriginCheck(verified=True, image_urls=images)
 
 

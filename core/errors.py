@@ -25,3 +25,7 @@ class PlatformError(WlbError):
 
 class NotFound(PlatformError):
     """The remote object does not exist (deleted, or never existed)."""
+
+
+class NotCreated(PlatformError):
+    """The platform answered a definite no to a write (a validation error): nothing was created there."""

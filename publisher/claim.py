@@ -85,13 +85,17 @@ def claim(db: Database, settings: Settings, post_id: int, channel: str, *, key: 
 
 
 def record(db: Database, settings: Settings, pub: Publication, *, remote_id: str | None = None,
-           url: str | None = None, error: str | None = None, give_up: bool = False) -> None:
+           url: str | None = None, error: str | None = None, give_up: bool = False,
+           not_created: bool = False) -> None:
     """Write an attempt's outcome; the item is published once every channel it was approved for has it."""
     with db.session() as session:
         (post,) = lock_items(session, [pub.post_id])
         row = session.get(Publication, pub.id)
         if error is not None:
             row.error, row.state = error, PubState.FAILED if give_up else PubState.PENDING
+            if not_created and not give_up:
+                # Nothing went out: no attempt is in doubt, so the item is free for a reviewer's later decision.
+                row.attempts = 0
         else:
             row.state, row.remote_id, row.remote_url, row.published_at, row.error = (
                 PubState.PUBLISHED, remote_id, url, utcnow(), None)

@@ -48,17 +48,31 @@ def check_origin(session: Session, settings: Settings, store: MediaStore, http: 
     if not check.verified:
         return Verdict(unconfirmed="its origin could not confirm the author and images")
     if check.image_urls:
-        return _compare_image(session, settings, store, http, post, check.image_urls[0])
+        return _compare_images(session, settings, store, http, post, check.image_urls)
     return Verdict()
 
 
-def _compare_image(session: Session, settings: Settings, store: MediaStore, http: Http | None, post: Post,
-                   url: str) -> Verdict:
-    """Our first image against the origin's first, by perceptual hash within the dedup merge distance."""
-    ours = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK)
-                        .order_by(Media.position)).first()
-    if ours is None or http is None:
+def _compare_images(session: Session, settings: Settings, store: MediaStore, http: Http | None, post: Post,
+                    urls: tuple[str, ...]) -> Verdict:
+    """Each of our images against the origin's at the same position, by perceptual hash within the merge
+    distance: a forger could put the real photo first and its own second."""
+    ours = list(session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK)
+                             .order_by(Media.position)))
+    if not ours or http is None:
         return Verdict(unconfirmed="no stored image to compare with the origin's")
+    if len(ours) > len(urls):
+        return Verdict(problem=f"we stored {len(ours)} images, its origin has {len(urls)}")
+    for position, (media, url) in enumerate(zip(ours, urls, strict=False), 1):
+        verdict = _compare_image(settings, store, http, media, url)
+        if verdict.problem:
+            return Verdict(problem=f"image {position}: {verdict.problem}")
+        if verdict.unconfirmed:
+            return verdict
+    return Verdict()
+
+
+def _compare_image(settings: Settings, store: MediaStore, http: Http, ours: Media, url: str) -> Verdict:
+    """One stored image against one of the origin's, by perceptual hash within the dedup merge distance."""
     try:
         data = http.download(url, max_bytes=settings.network.max_media_bytes)
     except PlatformError as exc:

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 from collector.base import Collector
 from collector.media import MediaStore
 from core.db import Database
-from core.errors import PlatformError
+from core.errors import NotCreated, PlatformError
 from core.http import Http
 from core.images import RefusedImage, image_size, prepare_for_upload
 from core.models import Author, Media, MediaState, Post, PubState, Publication, Status
@@ -185,7 +185,7 @@ class _Run:
             result = (publisher.find_existing(request) if taken.retry else None) or publisher.publish(request)
         except PlatformError as exc:
             record(self.db, self.settings, taken.publication, error=str(exc),
-                   give_up=taken.publication.attempts >= MAX_ATTEMPTS)
+                   give_up=taken.publication.attempts >= MAX_ATTEMPTS, not_created=isinstance(exc, NotCreated))
             stats.errors.append(f"item #{post_id} → {channel}: {exc}")
             plan.result = "failed"
             return plan

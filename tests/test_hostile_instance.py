@@ -283,3 +283,33 @@ def test_endless_newer_pages_stop_at_the_page_cap_and_the_next_run_continues(sit
     assert timeline_requests()[asked].query["min_id"] == [str(newest)], "the next run continues where it stopped"
     assert len(site.queue("all")) == 15
     assert site.community.published == []
+
+# ---- found by an adversarial read: the origin must vouch for every image ---------------------------------------
+
+def test_forged_image_on_alices_text_only_post_is_not_published_in_her_name(site, evil):
+    with FakeMastodon(domain=None) as home:
+        real = home.add_status(images=[], acct="alice", created_at=T0, text="Lovely evening")
+        evil.add_forged(domain=home.domain, uri=real["uri"], image=FORGED)
+        configure(site, ("evil", evil), ("source", site.source), trusted=[home])
+        assert site.wlb("collect").code == 0
+        (item,) = site.queue("all")
+        assert site.wlb("approve", str(item["id"])).code == 0
+        site.wlb("publish", "--json")
+        assert [r.path for r in home.requests if r.path.startswith("/api/v1/statuses/")], "origin asked"
+        assert site.community.uploads == [], "the attacker's image went out credited to Alice"
+        (held,) = site.queue("pending")
+        assert any("has no image" in r for r in held["reasons"])
+
+def test_forged_second_image_is_not_published_in_alices_name(site, evil):
+    with FakeMastodon(domain=None) as home:
+        real = home.add_status(images=[REAL], acct="alice", created_at=T0)
+        forged = evil.add_forged(domain=home.domain, uri=real["uri"], image=REAL)  # her photo first...
+        second = dict(forged["media_attachments"][0], id="x2", url=evil._serve_image("x2", FORGED))
+        forged["media_attachments"].append(second)  # ...and the attacker's after it
+        configure(site, ("evil", evil), ("source", site.source), trusted=[home])
+        assert site.wlb("collect").code == 0
+        (item,) = site.queue("all")
+        assert site.wlb("approve", str(item["id"])).code == 0
+        site.wlb("publish")
+        sizes = [size_of(u["data"]) for u in site.community.uploads]
+        assert (1000, 700) not in sizes, f"the attacker's image was published credited to Alice: {sizes}"

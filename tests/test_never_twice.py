@@ -115,3 +115,18 @@ def test_killed_after_the_claim_then_deleted_at_source_is_not_posted(site, monke
     shown = site.wlb("show", str(item), "--json").json()
     assert shown["status"] == "rejected" and shown["publications"][0]["state"] == "failed"
     assert site.wlb("approve", str(item)).code == 0, "nothing in flight any more: a person may decide again"
+
+
+def test_a_definite_refusal_frees_the_item_for_a_later_reject(site):
+    """A 422 means nothing was posted: the reviewer can still reject, and the next run posts nothing."""
+    site.source.add_status(images=[images.jpeg(51)], created_at=datetime(2026, 11, 20, tzinfo=UTC), acct="alice")
+    assert site.wlb("collect").code == 0
+    (item,) = site.queue("pending")
+    assert site.wlb("approve", str(item["id"])).code == 0
+    site.community.fail_next(1, 422, path_prefix="/api/v1/statuses")
+    first = site.wlb("publish", "--json")
+    assert site.community.published == [], first.out
+    rejected = site.wlb("reject", str(item["id"]), "--reason", "offensive")
+    site.wlb("publish")
+    assert site.community.published == [], "published after the reviewer rejected it"
+    assert rejected.code == 0, rejected.err

@@ -103,7 +103,7 @@ def test_origin_image_is_compared_with_ours(site, monkeypatch, served_seed, publ
     shown = item(site, item_id)
     if not published:
         assert shown["status"] == "pending"
-        assert any(r.startswith("origin disagrees: its image is not the one we stored") for r in shown["reasons"])
+        assert any(r.startswith("origin disagrees: image 1: its image is not the one we stored") for r in shown["reasons"])
 
 
 def test_origin_serving_no_image_is_a_problem(site, monkeypatch):
