@@ -19,6 +19,7 @@ class OriginClaim:
     author_handle: str
     author_uid: str | None = None
     media_urls: tuple[str, ...] = ()  # as collected (url, then remote_url)
+    reviewer_credit: str | None = None  # the credit a reviewer supplied for an item no source could name
 
 
 @dataclass(frozen=True)

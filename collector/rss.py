@@ -265,7 +265,8 @@ class FeedCollector:
         """A feed cannot be asked about one entry; a Mastodon author read from the link is checked on that instance."""
         found = _MASTODON_LINK.match(claim.url)
         if claim.author_uid and claim.author_uid.startswith(UNCREDITED):
-            return OriginCheck()  # the credit is a reviewer's, not the feed's: nobody can confirm it
+            # Nobody but the reviewer can name the photographer: their recorded credit is what vouches for it.
+            return OriginCheck(verified=bool(claim.reviewer_credit))
         if not found or claim.author_handle.lower().lstrip("@") != \
                 f"{found['user']}@{urlsplit(claim.url).hostname}".lower():
             return OriginCheck(verified=True)  # the credit is what the feed itself says

@@ -31,7 +31,7 @@ def claim_of(session: Session, post: Post) -> OriginClaim:
     media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
     urls = tuple(u for m in media for u in (m.url, m.remote_url) if u)
     return OriginClaim(key=post.key, remote_id=post.remote_id, url=post.url, author_handle=author.handle,
-                       author_uid=author.uid, media_urls=urls)
+                       author_uid=author.uid, media_urls=urls, reviewer_credit=post.credit)
 
 
 def check_origin(session: Session, settings: Settings, store: MediaStore, http: Http | None,

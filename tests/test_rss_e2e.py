@@ -67,3 +67,14 @@ def test_a_mastodon_tag_feed_is_queued_with_each_photographer_credited(site, db_
     again = site.wlb("collect", "--json")
     assert again.code == 0 and again.json()["channels"]["tag"]["new_posts"] == 0
     assert site.feeds.feed_requests("mastodon_tag.rss")[-1].headers.get("if-none-match"), "a conditional GET"
+
+
+def test_an_entry_naming_nobody_is_published_with_the_reviewers_credit(site):
+    assert site.wlb("collect").code == 0
+    (carla,) = [i for i in site.queue("all") if i["needs_credit"]]
+    assert site.wlb("approve", str(carla["id"])).code == 2, "no credit, no approval"
+    assert site.wlb("approve", str(carla["id"]), "--credit", "Carla Example").code == 0
+    published = site.wlb("publish", "--json")
+    assert published.code == 0, published.out
+    (status,) = [r.form["status"][0] for r in site.community.requests if r.path == "/api/v1/statuses"]
+    assert "Carla Example" in status

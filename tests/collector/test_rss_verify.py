@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from datetime import UTC, datetime
 
 import pytest
@@ -64,7 +66,9 @@ def test_an_instance_that_cannot_be_asked_is_not_verified(feeds):
 
 def test_credits_the_feed_itself_gives_are_verified_without_a_request(feeds):
     found = claims(feeds)
-    assert collector(feeds).verify(found["uncredited"]) == OriginCheck(), "a reviewer's credit: nobody can confirm it"
+    assert collector(feeds).verify(found["uncredited"]) == OriginCheck(), "nobody named it yet: not confirmed"
+    credited = replace(found["uncredited"], reviewer_credit="Carla Example")
+    assert collector(feeds).verify(credited) == OriginCheck(verified=True), "the reviewer's recorded credit vouches"
     web = OriginClaim(key="tag:x,2026:1", remote_id="1", url="https://blog.example/p/1/",
                       author_handle="léa@blog.example")
     assert collector(feeds).verify(web) == OriginCheck(verified=True)
