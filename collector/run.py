@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_DOWNLOAD_ATTEMPTS = 3
 ERROR_MAX = 500  # characters of an unexpected exception's message kept in the report
 SYSTEM_ACTOR = "wlb"  # who wlb's own decisions are recorded as (curation.queue.SYSTEM_ACTOR; stages import no stage)
+# What only a person records (curation.queue). Told apart by action, not actor: a reviewer's login may be "wlb".
+PERSON_ACTIONS = ("approve", "approve-forced", "reject", "credit")
 
 
 def _own(settings: Settings, session: Session) -> tuple[set[str], set[str]]:
@@ -82,7 +84,8 @@ def _prefer_origin(session: Session, channel: str, platform: str, data: PostData
     row = session.exec(select(Post).where(Post.key == data.key).with_for_update()).first()
     if row is None or row.channel == channel or row.status in (Status.APPROVED, Status.PUBLISHED):
         return None
-    if session.exec(select(Decision.id).where(Decision.post_id == row.id, Decision.actor != SYSTEM_ACTOR)).first() \
+    if session.exec(select(Decision.id).where(Decision.post_id == row.id,
+                                              col(Decision.action).in_(PERSON_ACTIONS))).first() \
             or session.exec(select(Publication.id).where(Publication.post_id == row.id)).first():
         return None
     media = list(session.exec(select(Media).where(Media.post_id == row.id).order_by(col(Media.position))))

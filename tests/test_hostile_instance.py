@@ -313,3 +313,17 @@ def test_forged_second_image_is_not_published_in_alices_name(site, evil):
         site.wlb("publish")
         sizes = [size_of(u["data"]) for u in site.community.uploads]
         assert (1000, 700) not in sizes, f"the attacker's image was published credited to Alice: {sizes}"
+
+def test_a_person_named_wlb_rejecting_is_a_person_deciding(site, evil, monkeypatch):
+    monkeypatch.setenv("WLB_REVIEWER", "wlb")  # or getpass.getuser() == "wlb" on a server
+    with FakeMastodon(domain=None) as home:
+        real = home.add_status(images=[REAL], acct="alice", display_name="Alice", created_at=T0)
+        evil.add_forged(domain=home.domain, uri=real["uri"], image=FORGED)
+        configure(site, ("evil", evil), trusted=[home])
+        assert site.wlb("collect").code == 0
+        (item,) = site.queue("all")
+        assert site.wlb("reject", str(item["id"]), "--reason", "offensive").code == 0
+        configure(site, ("evil", evil), ("home", home))
+        assert site.wlb("collect").code == 0
+        (item,) = site.queue("all")
+        assert item["status"] == "rejected", f"the reviewer's reject was undone: now {item['status']}"
