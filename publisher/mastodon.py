@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from collector.mastodon_api import DuplicateIdempotencyKey, MastodonAPI
 from core.errors import PlatformError
 from publisher.base import PublishRequest, Published
@@ -65,7 +67,9 @@ class MastodonPublisher:
         """Our recent statuses that link the original post are this repost, made before a crash."""
         me = self.api.verify_credentials()
         for status in self.api.account_statuses(str(me["id"]), limit=40):
-            if request.original_url in (status.get("content") or ""):
+            # `content` is HTML: a link with "&" in it reads "&amp;" there.
+            content = status.get("content") if isinstance(status.get("content"), str) else ""
+            if request.original_url in html.unescape(content):
                 return _published(status)
         return None
 
