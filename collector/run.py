@@ -176,9 +176,6 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
             own = _own(settings, session)
             cursor = session.get(Cursor, (name, tag))
             watermark = cursor.watermark if cursor else None
-            ttl = getattr(collector, "watermark_ttl", None)
-            if cursor and ttl and cursor.updated_at < utcnow() - ttl:
-                watermark = None  # too old for the server to page from: start again from the newest posts
             pages = None
             try:
                 pages = collector.pages(tag, watermark)
