@@ -30,7 +30,7 @@ from publisher.base import Publisher, PublishRequest, UploadImage
 from publisher.claim import Changed, Refused, claim, last_decision, publishable, record, system_decision
 from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, reviewer_credit
 from publisher.licenses import attribution
-from publisher.origin import check_origin
+from publisher.origin import Verdict, check_origin
 
 MAX_ATTEMPTS = 3
 
@@ -137,6 +137,8 @@ class _Run:
     report: RunReport
     http: Http | None
     dry_run: bool
+    # The origin's answer per item, asked once a run: an item approved for two channels is one post there.
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
 
     def one(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
         """Check, claim and post one item to one channel; a changed approval is read again (a few times)."""
@@ -196,8 +198,12 @@ class _Run:
 
     def _origin_agrees(self, post: Post, channel: str) -> bool:
         """Ask the origin; act on deleted (reject) and disagreement (back to review); unconfirmed waits a run."""
-        with self.db.session() as session:
-            verdict = check_origin(session, self.settings, self.store, self.http, self.collectors.get(post.channel), post)
+        verdict = self.verdicts.get(post.id)
+        if verdict is None:
+            with self.db.session() as session:
+                verdict = check_origin(session, self.settings, self.store, self.http,
+                                       self.collectors.get(post.channel), post)
+            self.verdicts[post.id] = verdict
         if verdict.deleted:
             self.report.warnings.append(f"item #{post.id}: the original was deleted at its source; not reposted")
             if not self.dry_run:

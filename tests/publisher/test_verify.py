@@ -9,7 +9,8 @@ import pytest
 from collector.base import OriginCheck
 from collector.mastodon import MastodonCollector
 from tests.fakes import images
-from tests.site import Site
+from tests.fakes.mastodon import FakeMastodon
+from tests.site import PUBLISH_TOKEN, Site
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -135,3 +136,25 @@ def test_end_to_end_the_fake_mastodon_origin_swaps_the_image(site, monkeypatch):
     assert site.wlb("approve", str(item_id)).code == 0
     assert site.wlb("publish").code == 0
     assert len(site.community.published) == 1 and item(site, item_id)["status"] == "published"
+
+
+def test_an_item_going_to_two_channels_is_checked_at_its_origin_once(site, monkeypatch):
+    with FakeMastodon(domain="second.social", token=PUBLISH_TOKEN) as second:
+        site.write_config(origins=[second.origin], channels=f"""
+[channels.source]
+kind = "mastodon"
+base_url = "{site.source.base_url}"
+
+{site.community_channel()}
+[channels.second]
+kind = "mastodon"
+base_url = "{second.base_url}"
+collect = false
+publish = true
+token_env = "WLB_PUB_TOKEN"
+""")
+        approved(site)
+        asked = origin_answers(monkeypatch, lambda claim: OriginCheck(verified=True))
+        assert site.wlb("publish").code == 0
+        assert len(site.community.published) == 1 and len(second.published) == 1
+        assert len(asked) == 1, "one post at its origin: one question per run"
