@@ -6,18 +6,19 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.exceptions import TyperException
 
 from core.errors import WlbError
-from core.output import Output, RichHooks
-from core.pipeline import Pipeline, run_lock
-from core.redact import redact
-from core.report import RunReport
-from core.safe_text import strip_control
-from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from app.output import Output
+    from core.report import RunReport
+    from core.settings import Settings
+
+# Commands import what they use when they run: `wlb approve 12` needs the database, not the atproto SDK.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="WeLoveBrussels curation pipeline: collect, dedup, review and repost community photos.")
@@ -29,8 +30,27 @@ Ids = Annotated[list[int], typer.Argument(help="item ids, as shown by 'wlb queue
 MAX_UNEXPECTED = 500  # characters of an unexpected error's message shown; WLB_DEBUG=1 shows all of it
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    return load_settings(ctx.obj or Path("config.toml"))
+def _settings(ctx: typer.Context, *, check_secrets: bool = True) -> Settings:
+    from app.config import load_settings
+
+    return load_settings(ctx.obj or Path("config.toml"), check_secrets=check_secrets)
+
+
+def _output(json: bool = False) -> Output:
+    from app.output import Output
+
+    return Output(json_mode=json)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"wlb {version('wlb')}")
+        except PackageNotFoundError:
+            typer.echo("wlb (not installed as a package)")
+        raise typer.Exit()
 
 
 def _exit_for(report: RunReport) -> None:
@@ -39,7 +59,9 @@ def _exit_for(report: RunReport) -> None:
 
 
 @app.callback()
-def _root(ctx: typer.Context, config: ConfigOpt = None) -> None:
+def _root(ctx: typer.Context, config: ConfigOpt = None,
+          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
     ctx.obj = config
 
 
@@ -48,29 +70,30 @@ def init(directory: Annotated[Path, typer.Argument(help="where to write config.t
     """Write a commented config.toml and data/ (never overwrites). Example: wlb init ~/wlb"""
     from core.init import write_config
 
-    Output().message(f"wrote {write_config(directory)}; edit it, then run 'wlb run'")
+    _output().message(f"wrote {write_config(directory)}; edit it, then run 'wlb run'")
 
 
 @app.command()
 def run(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Collect, curate, then publish due approved items. Example: wlb run --json"""
+    _run(ctx, json, publish=True)
+
+
+def _run(ctx: typer.Context, json: bool, *, publish: bool) -> None:
+    from app.output import ProgressBars
+    from app.pipeline import Pipeline
+
     settings = _settings(ctx)
-    with RichHooks() as hooks:
-        report = Pipeline(settings, hooks=hooks).run()
-    Output(json_mode=json).report(report)
+    with ProgressBars() as bars, Pipeline(settings, progress=bars) as pipeline:
+        report = pipeline.run(publish=publish)
+    _output(json).report(report)
     _exit_for(report)
 
 
 @app.command()
 def collect(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Collect and curate without publishing. Example: wlb collect"""
-    settings, report = _settings(ctx), RunReport()
-    with RichHooks() as hooks, run_lock(settings):
-        pipeline = Pipeline(settings, hooks=hooks)
-        pipeline.collect(report)
-        pipeline.curate(report)
-    Output(json_mode=json).report(report)
-    _exit_for(report)
+    _run(ctx, json, publish=False)
 
 
 @app.command()
@@ -78,23 +101,25 @@ def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|
           channel: Annotated[str | None, typer.Option(help="only items collected from this channel")] = None,
           limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None, json: JsonOpt = False) -> None:
     """List queue items, newest first. Example: wlb queue --status all --json"""
+    from app.workspace import Workspace
     from curation.views import list_items
 
-    settings = _settings(ctx)
-    pipeline = Pipeline(settings)
-    Output(json_mode=json).items(list_items(pipeline.db, pipeline.store, status=status, channel=channel, limit=limit,
-                                            settings=settings))
+    with Workspace(_settings(ctx)) as ws:
+        items = list_items(ws.db, ws.store, status=status, channel=channel, limit=limit, settings=ws.settings)
+    _output(json).items(items)
 
 
 @app.command()
 def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")], json: JsonOpt = False,
          preview: Annotated[bool, typer.Option(help="draw the image in the terminal")] = True) -> None:
     """Everything about one item: author, text, images, duplicates, history. Example: wlb show 12"""
-    from curation.views import get_item, previews
+    from app.preview import previews
+    from app.workspace import Workspace
+    from curation.views import get_item
 
-    pipeline = Pipeline(_settings(ctx))
-    view = get_item(pipeline.db, pipeline.store, item, settings=pipeline.settings)
-    Output(json_mode=json).item(view, previews(view) if preview and not json else None)
+    with Workspace(_settings(ctx)) as ws:
+        view = get_item(ws.db, ws.store, item, settings=ws.settings)
+    _output(json).item(view, previews(view) if preview and not json else None)
 
 
 @app.command()
@@ -107,56 +132,60 @@ def approve(ctx: typer.Context, items: Ids,
             credit: Annotated[str | None, typer.Option(help="who took the photo, for items that need credit: "
                                                        "'@user@host' or a name (recorded)")] = None) -> None:
     """Approve items for reposting. Example: wlb approve 12 14 --to community"""
+    from app.workspace import Workspace
     from curation.queue import approve as approve_items
 
-    settings = _settings(ctx)
-    pipeline = Pipeline(settings)
-    done = approve_items(pipeline.db, items, targets=to or [], publish_channels=pipeline.publish_channels(),
-                         caption=caption, reason=reason, settings=settings, force=force, credit=credit)
-    Output().message(f"approved {', '.join(f'#{p.id}' for p in done)} → {', '.join(done[0].targets) or 'every publishing channel'}")
+    with Workspace(_settings(ctx)) as ws:
+        done = approve_items(ws.db, items, targets=to or [], publish_channels=ws.publish_channels(),
+                             caption=caption, reason=reason, settings=ws.settings, force=force, credit=credit)
+    _output().message(f"approved {', '.join(f'#{p.id}' for p in done)} → {', '.join(done[0].targets) or 'every publishing channel'}")
 
 
 @app.command()
 def reject(ctx: typer.Context, items: Ids, reason: Annotated[str, typer.Option(help="why (recorded)")] = "") -> None:
     """Reject items; re-posts of the same photo stay out of the queue. Example: wlb reject 13 --reason blurry"""
+    from app.workspace import Workspace
     from curation.queue import reject as reject_items
 
-    done = reject_items(Pipeline(_settings(ctx)).db, items, reason=reason)
-    Output().message(f"rejected {', '.join(f'#{p.id}' for p in done)}", "yellow")
+    with Workspace(_settings(ctx)) as ws:
+        done = reject_items(ws.db, items, reason=reason)
+    _output().message(f"rejected {', '.join(f'#{p.id}' for p in done)}", "yellow")
 
 
 @app.command()
 def review(ctx: typer.Context) -> None:
     """Go through pending items one key at a time (a/r/s/o/q). Example: wlb review"""
-    from curation.review import review_loop
+    from app.review import review_loop
+    from app.workspace import Workspace
 
-    pipeline = Pipeline(_settings(ctx))
-    review_loop(pipeline, Output())
+    with Workspace(_settings(ctx)) as ws:
+        review_loop(ws, _output())
 
 
 @app.command()
 def dedup(ctx: typer.Context, paths: Annotated[list[Path], typer.Argument(help="image files or folders")],
           json: JsonOpt = False) -> None:
     """Group image files into clusters of the same photo and find them in the archive. Example: wlb dedup inbox/"""
-    from core.output import dedup_output
+    from app.output import dedup_output
     from curation.files import dedup as dedup_files
 
     config = ctx.obj or Path("config.toml")
-    settings = load_settings(config) if Path(config).exists() else None  # works without an archive too
-    dedup_output(Output(json_mode=json), dedup_files(paths, settings))
+    settings = _settings(ctx) if Path(config).exists() else None  # works without an archive too
+    dedup_output(_output(json), dedup_files(paths, settings))
 
 
 @app.command()
 def rehash(ctx: typer.Context, everything: Annotated[bool, typer.Option("--all", help="every image, not only outdated ones")] = False,
            json: JsonOpt = False) -> None:
     """Recompute image hashes after an upgrade; resumable. Example: wlb rehash"""
+    from app.output import ProgressBars
+    from app.workspace import Workspace
     from curation.rehash import rehash as rehash_archive
 
-    pipeline = Pipeline(_settings(ctx))
-    with RichHooks() as hooks:
-        report = rehash_archive(pipeline.db, pipeline.store, everything=everything,
-                                on_start=lambda total: hooks.stage("rehash", total), on_done=lambda n: hooks.advance("rehash", n))
-    out = Output(json_mode=json)
+    with Workspace(_settings(ctx)) as ws, ProgressBars() as bars:
+        report = rehash_archive(ws.db, ws.store, everything=everything,
+                                on_start=lambda total: bars.stage("rehash", total), on_done=lambda n: bars.advance("rehash", n))
+    out = _output(json)
     out.json(report) if json else out.message(f"hashed {report.hashed} images (hash set version {report.version})"
                                               + (f"; {len(report.failed)} unreadable" if report.failed else ""))
     for failure in report.failed if not json else []:
@@ -168,25 +197,25 @@ def publish(ctx: typer.Context, channel: Annotated[str | None, typer.Option(help
             dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would be sent; send nothing")] = False,
             json: JsonOpt = False) -> None:
     """Repost due approved items. Example: wlb publish --dry-run"""
-    from core.output import plans_output
+    from app.output import plans_output
+    from app.pipeline import Pipeline
 
-    settings, report = _settings(ctx), RunReport()
-    with run_lock(settings):
-        plans = Pipeline(settings).publish(report, channel=channel, dry_run=dry_run)
-    plans_output(Output(json_mode=json), plans, report, dry_run=dry_run)
+    with Pipeline(_settings(ctx)) as pipeline:
+        report, plans = pipeline.publish(channel=channel, dry_run=dry_run)
+    plans_output(_output(json), plans, report, dry_run=dry_run)
     _exit_for(report)
 
 
 @app.command()
 def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Check config, secrets, storage and every channel's reachability and login. Example: wlb doctor"""
-    from core.doctor import doctor as check_all
+    from app.doctor import doctor as check_all
     from core.http import Http
 
-    settings = load_settings(ctx.obj or Path("config.toml"), check_secrets=False)
+    settings = _settings(ctx, check_secrets=False)
     with Http(settings.network) as http:
         findings = check_all(settings, http)
-    Output(json_mode=json).findings(findings)
+    _output(json).findings(findings)
     if not all(f.ok for f in findings):
         raise typer.Exit(1)
 
@@ -194,44 +223,48 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
 @app.command()
 def serve(ctx: typer.Context) -> None:
     """Run on schedule (collect every N minutes, nightly full run) until stopped. Example: wlb serve"""
-    from core.scheduler import serve as serve_forever
+    from app.scheduler import serve as serve_forever
 
     serve_forever(_settings(ctx))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error reaches this one place and becomes one red line and an exit code."""
-    out = Output()
     try:
         code = app(args=argv, standalone_mode=False, prog_name="wlb")
         return code if isinstance(code, int) else 0
     except WlbError as exc:
         _debug()
-        out.error(str(exc))
+        _output().error(str(exc))
         return exc.exit_code
     except typer.Abort:
-        out.error("aborted")
+        _output().error("aborted")
         return 130
     except TyperException as exc:  # bad command arguments
         _debug()
         ctx = getattr(exc, "ctx", None)
         command = f"wlb {ctx.info_name} --help" if ctx is not None and ctx.parent is not None else "wlb --help"
-        out.error(f"{exc.format_message()} (see '{command}')")
+        _output().error(f"{exc.format_message()} (see '{command}')")
         return 2
     except KeyboardInterrupt:
-        out.error("interrupted; nothing collected is lost, the next run continues where this one stopped")
+        _output().error("interrupted; nothing collected is lost, the next run continues where this one stopped")
         return 130
     except Exception as exc:  # noqa: BLE001 - the one choke point: no traceback unless asked
         _debug()
         # Its text may quote a remote answer or a request URL: one line, no control sequences, secrets masked.
+        from core.redact import redact
+        from core.safe_text import strip_control
+
         message = " ".join(redact(strip_control(str(exc))).split())
         message = message if len(message) <= MAX_UNEXPECTED else message[: MAX_UNEXPECTED - 1] + "…"
-        out.error(f"unexpected {type(exc).__name__}: {message}; rerun with WLB_DEBUG=1 for details and report it")
+        _output().error(f"unexpected {type(exc).__name__}: {message}; rerun with WLB_DEBUG=1 for details and report it")
         return 1
 
 
 def _debug() -> None:
     if os.environ.get("WLB_DEBUG") == "1":
+        from core.redact import redact
+
         sys.stderr.write(redact(traceback.format_exc()))
 
 

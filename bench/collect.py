@@ -32,9 +32,9 @@ import httpx  # noqa: E402
 import imagehash  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from core.pipeline import Hooks, Pipeline  # noqa: E402
-from core.report import RunReport  # noqa: E402
-from core.settings import load_settings  # noqa: E402
+from app.pipeline import Pipeline  # noqa: E402
+from core.report import Progress  # noqa: E402
+from app.config import load_settings  # noqa: E402
 from tests.fakes import images  # noqa: E402
 from tests.fakes.mastodon import FakeMastodon  # noqa: E402
 
@@ -163,7 +163,7 @@ def run_variant(spawn: multiprocessing.context.BaseContext, fake: FakeMastodon, 
 
 # ---- ours: the real pipeline --------------------------------------------------------------------
 
-class StageClock(Hooks):
+class StageClock(Progress):
     """Wall time per pipeline stage, taken from the progress hooks the CLI drives its bars with."""
 
     def __init__(self) -> None:
@@ -187,14 +187,10 @@ def run_ours(base_url: str, workdir: str, n: int, profile: str | None = None) ->
     settings = load_settings(config)
 
     def work() -> dict:
-        report, clock = RunReport(), StageClock()
+        clock = StageClock()
         clock.stage("setup", None)
-        pipeline = Pipeline(settings, hooks=clock)
-        try:
-            pipeline.collect(report)
-            pipeline.curate(report)
-        finally:
-            pipeline.close()
+        with Pipeline(settings, progress=clock) as pipeline:
+            report = pipeline.run(publish=False)
         channel = report.channel("source")
         return {"stages_s": clock.durations(), "new_posts": channel.new_posts, "downloaded": channel.downloaded,
                 "pending": channel.pending, "duplicates": channel.duplicates, "rejected": channel.rejected,

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 import httpx  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from collector.media import MediaStore, fetch_all  # noqa: E402
+from collector.media import fetch_all  # noqa: E402
+from core.media import MediaStore  # noqa: E402
 from core.decode_budget import DecodeBudget, budget_for  # noqa: E402
 from core.http import Http  # noqa: E402
 from core.settings import NetworkSettings  # noqa: E402

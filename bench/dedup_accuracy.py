@@ -202,7 +202,7 @@ def build(index: int, path: str) -> dict[str, bytes]:
 # ---- the two engines ----------------------------------------------------------------------------
 
 def ours(data: bytes):
-    from curation.hashing import hash_image
+    from core.fingerprints import hash_image
 
     return hash_image(data)
 

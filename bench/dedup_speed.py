@@ -26,9 +26,9 @@ from PIL import Image  # noqa: E402
 
 from core.db import Database  # noqa: E402
 from curation.curate import load_index  # noqa: E402
-from curation.hashing import RECORD, ImageHashes, hash_image  # noqa: E402
+from core.fingerprints import RECORD, ImageHashes, hash_image  # noqa: E402
 from curation.index import HashIndex, Rules  # noqa: E402
-from curation.signals import KINDS  # noqa: E402
+from core.signals import KINDS  # noqa: E402
 from tests.fakes import images  # noqa: E402
 
 SIZE = (1080, 1350)

@@ -3,33 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
-from core.posts import Page
-
-
-@dataclass(frozen=True)
-class OriginClaim:
-    """What we are about to repost and whom we will credit, as stored: checked at the post's origin first."""
-
-    key: str  # the post's global identity: ActivityPub uri, at:// uri, flickr:ID, feed entry id
-    remote_id: str  # its id on the channel it was collected from
-    url: str
-    author_handle: str
-    author_uid: str | None = None
-    media_urls: tuple[str, ...] = ()  # as collected (url, then remote_url)
-    reviewer_credit: str | None = None  # the credit a reviewer supplied for an item no source could name
-
-
-@dataclass(frozen=True)
-class OriginCheck:
-    """The origin's answer. `problem` set: it disagrees (other author, other images); do not publish."""
-
-    deleted: bool = False
-    problem: str | None = None
-    verified: bool = False  # the origin itself was asked and confirmed the author (False: could not be asked)
-    image_urls: tuple[str, ...] = ()  # the images as the origin serves them, to compare with ours
+from core.posts import OriginCheck, OriginClaim, Page
 
 
 class Collector(Protocol):

@@ -12,10 +12,10 @@ from atproto import models
 from atproto_client.models.utils import get_or_create
 from atproto_core.exceptions import AtProtocolError
 
-from collector.bluesky_api import BadRequest, BlueskyAPI, SessionFile, session_path
-from collector.bluesky_origin import PLC_DIRECTORY, verify_post
-from collector.base import OriginCheck, OriginClaim
-from core.errors import NotFound, PlatformError
+from platforms.bluesky import POST_URI, BadRequest, BlueskyAPI, api_for, permalink, split_uri
+from platforms.bluesky_identity import PLC_DIRECTORY, verify_post
+from core.posts import OriginCheck, OriginClaim
+from core.errors import NotFound
 from core.http import Http
 from core.posts import AuthorData, MediaData, Page, PostData, page_of, parse_each
 from core.settings import ChannelSettings, Settings
@@ -30,19 +30,6 @@ WITHHELD = {"!hide", "!takedown", "!no-unauthenticated"}
 # catches those; posts already stored are recognised by their uri.
 OVERLAP = timedelta(hours=1)
 MAX_CURSOR = 160  # longer cursors are not stored: an interrupted sweep then starts again from the newest
-_POST_URI = re.compile(r"at://([^/]+)/(app\.bsky\.feed\.post)/([^/]+)")
-
-
-def split_uri(uri: str) -> tuple[str, str, str]:
-    """at://<did>/app.bsky.feed.post/<rkey> → (did, collection, rkey)."""
-    found = _POST_URI.fullmatch(uri or "")
-    if not found:
-        raise PlatformError(f"{uri!r} is not the at:// uri of a Bluesky post")
-    return found.group(1), found.group(2), found.group(3)
-
-
-def permalink(author: str, rkey: str) -> str:
-    return f"https://bsky.app/profile/{author}/post/{rkey}"
 
 
 def sort_at(raw: object) -> datetime | None:
@@ -122,7 +109,7 @@ def parse_post(raw: object, hashtag: str) -> tuple[PostData | None, str | None]:
     record = view.record
     if not isinstance(record, models.AppBskyFeedPost.Record):
         return None, "not a post record"
-    found = _POST_URI.fullmatch(view.uri)
+    found = POST_URI.fullmatch(view.uri)
     if not found:
         return None, "malformed (not the at:// uri of a post)"
     if found.group(1) != view.author.did:  # only the DID's own repository holds its posts
@@ -233,13 +220,6 @@ class BlueskyCollector:
         except NotFound:
             return False
         return True
-
-
-def api_for(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyAPI:
-    """The API for a channel's account; its collector and publisher share the stored session."""
-    path = session_path(settings.data_dir, channel.handle, channel.base_url)
-    return BlueskyAPI(http, channel.base_url, channel.handle, channel.token(), password_env=channel.token_env,
-                      session_file=SessionFile(path, channel.handle, channel.base_url))
 
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyCollector:

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from collector.flickr_api import FlickrAPI
+from platforms.flickr import FlickrAPI
 from collector.html import html_to_text
-from collector.base import OriginCheck, OriginClaim
+from core.posts import OriginCheck, OriginClaim
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
 from core.posts import AuthorData, MediaData, Page, PostData, page_of, parse_each

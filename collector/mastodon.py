@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from collector.base import OriginCheck, OriginClaim
-from collector.mastodon_api import MastodonAPI, link_cursor
+from core.posts import OriginCheck, OriginClaim
+from platforms.mastodon import MastodonAPI, api_for, link_cursor
 from collector.mastodon_status import netloc, parse_status
 from core.errors import NotFound, PlatformError
+from core.http import Http
+from core.settings import ChannelSettings, Settings
 from core.posts import Page, page_of, parse_each
 
 # Where a status's ActivityPub uri says it lives, and the id its home instance's API knows it by:
@@ -224,3 +226,9 @@ def compare(claim: OriginClaim, status: object, origin: str) -> OriginCheck:
     if not images:  # a forger can attach its own photo to the uri of someone's text-only post
         return OriginCheck(problem=f"{origin} says the post has no image")
     return OriginCheck(verified=True, image_urls=tuple(images))
+
+
+def build(channel: ChannelSettings, settings: Settings, http: Http) -> MastodonCollector:
+    """The collector for a `kind = "mastodon"` channel (the token in token_env, if any, is sent)."""
+    return MastodonCollector(api_for(channel, http), page_size=settings.collect.page_size,
+                 backfill_pages=settings.collect.backfill_pages)

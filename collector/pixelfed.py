@@ -15,30 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids
-from collector.mastodon_api import MastodonAPI
+from platforms.pixelfed import MastodonAPI, api_for, pixelfed_id_time
+from core.http import Http
+from core.settings import ChannelSettings, Settings
 from core.posts import Page
 
-# app/Services/SnowflakeService.php: ((milliseconds - 1549756800000) << 22) | worker bits | sequence.
-PIXELFED_EPOCH_MS = 1_549_756_800_000
-# Mastodon's own ids (lib/mastodon/snowflake.rb): milliseconds << 16 | sequence.
-MASTODON_SHIFT = 16
 # Sent so that text-only rows are not filtered out server-side: 100 filtered rows in a row give [] and would end
 # the walk early. We skip posts without images ourselves.
 _PARAMS = {"only_media": "false"}
-
-
-def pixelfed_id_time(status_id: str) -> datetime | None:
-    """When a Pixelfed snowflake id was minted (None for what is not one)."""
-    if not status_id.isdigit() or len(status_id) > 20:
-        return None
-    return datetime.fromtimestamp(((int(status_id) >> 22) + PIXELFED_EPOCH_MS) / 1000, UTC)
-
-
-def mastodon_id_time(status_id: str) -> datetime | None:
-    """When a Mastodon snowflake id was minted."""
-    if not status_id.isdigit() or len(status_id) > 20:
-        return None
-    return datetime.fromtimestamp((int(status_id) >> MASTODON_SHIFT) / 1000, UTC)
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -118,3 +102,9 @@ class PixelfedCollector(MastodonCollector):
             yield self._page(keep(statuses, new), walk.encode(), len(statuses))
             if ended:
                 return walk
+
+
+def build(channel: ChannelSettings, settings: Settings, http: Http) -> PixelfedCollector:
+    """The collector for a `kind = "pixelfed"` channel (the token in token_env, if any, is sent)."""
+    return PixelfedCollector(api_for(channel, http), page_size=settings.collect.page_size,
+                 backfill_pages=settings.collect.backfill_pages)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import calendar
 import hashlib
-import io
 import json
 import logging
 import re
@@ -26,15 +25,15 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-import feedparser
-
-from collector.base import OriginCheck, OriginClaim
+from core.posts import OriginCheck, OriginClaim
 from collector.feed_media import RawItem, align, entry_media, html_of, read_items, web_url as _web_url
 from collector.html import html_to_text
 from core.errors import PlatformError
 from core.http import Http
 from core.posts import AuthorData, Page, PostData, page_of, parse_each
+from core.redact import shown_url
 from core.settings import ChannelSettings, Settings
+from platforms.rss import fetch, is_mastodon
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +86,6 @@ _DIGEST = 8
 def digest(key: str) -> str:
     """48 bits of the entry's identity: a new entry mistaken for a seen one is a 1 in 10^13 event."""
     return base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()[:6]).decode()
-
-
-def _shown(url: str) -> str:
-    """The URL without its query, which may carry a private feed's token."""
-    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 def _when(entry: Any) -> int | None:
@@ -183,23 +177,6 @@ def parse_entry(entry: Any, feed: Feed, created: datetime,
     return post, None
 
 
-def parse_feed(data: bytes, url: str, content_type: str | None) -> Any:
-    """feedparser's reading of the bytes; PlatformError if they hold no feed."""
-    # A stream, never the bytes: feedparser.parse opens a str or bytes argument as a file path or URL.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers={"content-location": url,
-                                                                  "content-type": content_type or "application/xml"})
-    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
-        reason = parsed.get("bozo_exception") or "no RSS or Atom elements"
-        reason = " ".join(str(reason).split())[:150]
-        raise PlatformError(f"feed at {_shown(url)} is not valid RSS/Atom ({reason}); check feed_url")
-    return parsed
-
-
-def is_mastodon(meta: Any) -> bool:
-    """Mastodon writes <generator>Mastodon vX.Y.Z</generator> (app/views/tags/show.rss.ruby, accounts/show.rss.ruby)."""
-    return str(meta.get("generator") or "").strip().lower().startswith("mastodon")
-
-
 class FeedCollector:
     """One feed, fetched with a conditional GET through the shared Http client."""
 
@@ -216,22 +193,14 @@ class FeedCollector:
         if not self.hashtags and hashtag != self.unit_tag:
             return  # the feed is the unit: read once per run, not once per global hashtag
         mark = FeedMark.decode(watermark)
-        headers = {"Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5"}
-        headers |= {"If-None-Match": mark.etag} if mark.etag else {}
-        headers |= {"If-Modified-Since": mark.modified} if mark.modified else {}
-        response = self.http.request("GET", self.feed_url, headers=headers, max_bytes=self.max_bytes)
-        if response.status_code == 304:
+        answer = fetch(self.http, self.feed_url, etag=mark.etag, modified=mark.modified, max_bytes=self.max_bytes)
+        if answer is None:  # 304 Not Modified
             yield Page(posts=[], watermark=None)
             return
-        if not response.is_success:
-            raise PlatformError(f"feed at {_shown(self.feed_url)} answered {response.status_code} {response.reason_phrase}; "
-                                f"check feed_url")
-        base = str(response.url)
-        parsed = parse_feed(response.content, base, response.headers.get("content-type"))
-        feed = Feed(parsed.feed, self.feed_url, base, is_mastodon(parsed.feed))
-        raw = align(read_items(response.content, base), parsed.entries)
-        mark = mark._replace(etag=response.headers.get("etag"), modified=response.headers.get("last-modified"))
-        yield self._page(feed, list(zip(parsed.entries, raw, strict=True)), mark, hashtag)
+        feed = Feed(answer.parsed.feed, self.feed_url, answer.url, is_mastodon(answer.parsed.feed))
+        raw = align(read_items(answer.content, answer.url), answer.parsed.entries)
+        mark = mark._replace(etag=answer.etag, modified=answer.modified)
+        yield self._page(feed, list(zip(answer.parsed.entries, raw, strict=True)), mark, hashtag)
 
     def _page(self, feed: Feed, entries: list[tuple[Any, RawItem | None]], mark: FeedMark, hashtag: str) -> Page:
         """Entries not seen before → posts. Identity, not date, says what is new: a backdated entry still counts."""
@@ -252,7 +221,7 @@ class FeedCollector:
         page = page_of(parse_each(fresh, parse), watermark=None, fetched=len(fresh))
         if undated:
             log.warning("feed at %s: %d entries have no date; they are dated with the time they were collected",
-                        _shown(self.feed_url), undated)
+                        shown_url(self.feed_url), undated)
         # Remember first what nothing else remembers: entries that were skipped. Those that became posts are
         # known by their key in the database, so forgetting them costs a re-parse, never a duplicate.
         posted = {digest(p.key) for p in page.posts}
@@ -289,11 +258,11 @@ class FeedCollector:
             return OriginCheck()
         username = str(account.get("username") or "")
         if username.lower() != found["user"].lower():
-            return OriginCheck(problem=f"{_shown(url)} is by @{username[:64]} on its instance, not @{found['user']}")
+            return OriginCheck(problem=f"{shown_url(url)} is by @{username[:64]} on its instance, not @{found['user']}")
         images = tuple(str(m.get("url")) for m in status.get("media_attachments") or []
                        if isinstance(m, dict) and m.get("type") == "image" and m.get("url"))
         if not images:  # the feed's image is not the author's: their post has none
-            return OriginCheck(problem=f"{_shown(url)} has no image on its instance")
+            return OriginCheck(problem=f"{shown_url(url)} has no image on its instance")
         return OriginCheck(verified=True, image_urls=images)
 
 

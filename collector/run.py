@@ -11,9 +11,11 @@ from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from collector.base import Collector
-from collector.media import Fetched, MediaStore, fetch_all
+from collector.media import Fetched, fetch_all
+from core.media import MediaStore
 from core.bounds import Skip, bound_post, bound_watermark
 from core.db import Database
+from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
 from core.errors import PlatformError
 from core.http import Http
 from core.models import Author, Cursor, Decision, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
@@ -26,9 +28,6 @@ log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_ATTEMPTS = 3
 ERROR_MAX = 500  # characters of an unexpected exception's message kept in the report
-SYSTEM_ACTOR = "wlb"  # who wlb's own decisions are recorded as (curation.queue.SYSTEM_ACTOR; stages import no stage)
-# What only a person records (curation.queue). Told apart by action, not actor: a reviewer's login may be "wlb".
-PERSON_ACTIONS = ("approve", "approve-forced", "reject", "credit")
 
 
 def _own(settings: Settings, session: Session) -> tuple[set[str], set[str]]:

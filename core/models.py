@@ -111,7 +111,7 @@ class Media(SQLModel, table=True):
     # 64-bit perceptual hashes stored as signed integers: compact and fast to load in bulk.
     phash: int | None = Field(default=None, sa_type=BigInteger)
     dhash: int | None = Field(default=None, sa_type=BigInteger)
-    # Every kind of hash (curation.hashing records) and the version that computed them; NULL: hash again.
+    # Every kind of hash (core.fingerprints records) and the version that computed them; NULL: hash again.
     hash_version: int | None = None
     hash_set: builtins.bytes | None = Field(default=None, sa_type=LargeBinary)  # `bytes` is a column here
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,34 @@ def parse_each(records: Iterable[Any], parse: Callable[[Any], tuple[PostData | N
             yield parse(record)
         except Exception as exc:  # noqa: BLE001 - a hostile or odd record must not stop the page
             yield None, f"malformed ({type(exc).__name__})"
+
+
+@dataclass(frozen=True)
+class OriginClaim:
+    """What we are about to repost and whom we will credit, as stored: checked at the post's origin first."""
+
+    key: str  # the post's global identity: ActivityPub uri, at:// uri, flickr:ID, feed entry id
+    remote_id: str  # its id on the channel it was collected from
+    url: str
+    author_handle: str
+    author_uid: str | None = None
+    media_urls: tuple[str, ...] = ()  # as collected (url, then remote_url)
+    reviewer_credit: str | None = None  # the credit a reviewer supplied for an item no source could name
+
+
+@dataclass(frozen=True)
+class OriginCheck:
+    """The origin's answer. `problem` set: it disagrees (other author, other images); do not publish."""
+
+    deleted: bool = False
+    problem: str | None = None
+    verified: bool = False  # the origin itself was asked and confirmed the author (False: could not be asked)
+    image_urls: tuple[str, ...] = ()  # the images as the origin serves them, to compare with ours
+
+
+class OriginSource(Protocol):
+    """Whoever can ask a post's origin about it: the collector of the channel that found it."""
+
+    def verify(self, claim: OriginClaim) -> OriginCheck:
+        """Whether the post still exists at its origin, and whether its author and images are what we stored."""
+        ...

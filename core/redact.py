@@ -79,3 +79,13 @@ def install(secrets: Iterable[str] = (), logger: logging.Logger | None = None) -
             handler.removeFilter(old)
         handler.addFilter(found)
     return found
+
+
+def shown_url(url: object) -> str:
+    """A URL as safe to print: without user info, query or fragment, which may carry tokens."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        text = f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+    return text.split("?", 1)[0].split("#", 1)[0]

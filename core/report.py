@@ -54,3 +54,13 @@ class RunReport:
             "warnings": clean(self.all_warnings()),
             "ok": not self.failed,
         }
+
+
+class Progress:
+    """Progress of long work, reported by stage; the app's subclass draws rich progress bars, this one nothing."""
+
+    def stage(self, name: str, total: int | None) -> None:
+        """A stage starts, with how many steps it will take when known."""
+
+    def advance(self, name: str, n: int = 1) -> None:
+        """`n` more steps of a stage are done."""

@@ -1,6 +1,6 @@
 """Remote text made inert for terminals and logs: no control characters, escape sequences or bidi overrides.
 
-strip_control is the one function for it: core/output.py wraps it in rich Text for the screen, and a
+strip_control is the one function for it: app/output.py wraps it in rich Text for the screen, and a
 logging filter can apply it to messages and arguments (single-line, so one record stays one line).
 """
 

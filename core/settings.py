@@ -5,24 +5,28 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from collections.abc import Mapping
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from core.errors import ConfigError
 
-# Kinds the registries know; a channel of any other kind is a config error.
-COLLECT_KINDS = {"mastodon", "pixelfed", "bluesky", "flickr", "rss"}
-PUBLISH_KINDS = {"mastodon", "pixelfed", "bluesky"}
-# Kinds that cannot read a hashtag without a secret (token, app password or API key).
-TOKEN_REQUIRED_TO_COLLECT = {"pixelfed", "bluesky", "flickr"}
-# Where a kind lives when the channel does not say (Mastodon-compatible instances always must).
-DEFAULT_BASE_URL = {"bluesky": "https://bsky.social", "flickr": "https://api.flickr.com/services/rest"}
 # Licences (as families: version and port dropped) that may be reposted without asking.
 DEFAULT_LICENSES = ["CC BY", "CC BY-SA", "CC0", "Public Domain Mark"]
 
 DEFAULT_TEMPLATE = "{caption}\n\n📷 {credit} · {url}\n{hashtags}"
+
+
+class PlatformRules(Protocol):
+    """What settings need to know of a platform (platforms/registry.py has one row per kind)."""
+
+    can_collect: bool
+    can_publish: bool
+    requires: tuple[tuple[str, str], ...]
+    default_base_url: str | None
+    secret_to_read: bool
 
 
 class Strict(BaseModel):
@@ -135,25 +139,28 @@ class ChannelSettings(Strict):
         return value.rstrip("/") if value and info.field_name == "base_url" else value
 
     @model_validator(mode="after")
-    def _kind(self) -> ChannelSettings:
-        known = COLLECT_KINDS | PUBLISH_KINDS
+    def _kind(self, info: ValidationInfo) -> ChannelSettings:
+        known = _platforms(info)
+        if known is None:  # built in code, not loaded from a config file: the caller knows its kinds
+            return self
         if self.kind not in known:
             raise ValueError(f"unknown kind {self.kind!r}; use one of {', '.join(sorted(known))}")
-        if self.publish and self.kind not in PUBLISH_KINDS:
+        rules = known[self.kind]
+        if self.publish and not rules.can_publish:
             raise ValueError(f"kind {self.kind!r} cannot publish; set publish = false")
-        if self.base_url is None and self.kind in ("mastodon", "pixelfed"):
-            raise ValueError(f"a {self.kind} channel needs base_url, the instance's address, e.g. https://pixelfed.social")
-        if self.kind == "rss" and not self.feed_url:
-            raise ValueError("an rss channel needs feed_url, the address of the feed")
-        if self.kind == "bluesky" and not self.handle:
-            raise ValueError("a bluesky channel needs handle, e.g. handle = \"welovebrussels.bsky.social\"")
+        if self.collect and not rules.can_collect:
+            raise ValueError(f"kind {self.kind!r} cannot collect; set collect = false")
+        for name, example in rules.requires:
+            if not getattr(self, name):
+                raise ValueError(f"a {self.kind} channel needs {name}, {example}")
         return self
 
     @model_validator(mode="before")
     @classmethod
-    def _default_base_url(cls, data: dict) -> dict:
-        if isinstance(data, dict) and not data.get("base_url") and data.get("kind") in DEFAULT_BASE_URL:
-            data = {**data, "base_url": DEFAULT_BASE_URL[data["kind"]]}
+    def _default_base_url(cls, data: dict, info: ValidationInfo) -> dict:
+        rules = (_platforms(info) or {}).get(data.get("kind")) if isinstance(data, dict) else None
+        if rules is not None and rules.default_base_url and not data.get("base_url"):
+            data = {**data, "base_url": rules.default_base_url}
         return data
 
     def token(self) -> str | None:
@@ -165,10 +172,15 @@ class ChannelSettings(Strict):
         return url.split("://", 1)[-1].split("/", 1)[0]
 
 
+def _platforms(info: ValidationInfo) -> Mapping[str, PlatformRules] | None:
+    return (info.context or {}).get("platforms")
+
+
 class Settings(Strict):
     hashtags: list[str] = ["welovebrussels"]
     database: str = "sqlite:///data/wlb.db"
-    media_dir: Path = Path("data/media")
+    data_dir: Path = Path("data")  # run lock, sessions; default: data/ beside the config file
+    media_dir: Path = Path("data/media")  # default: media/ in data_dir
     timezone: str = "Europe/Brussels"
     network: NetworkSettings = NetworkSettings()
     rules: RulesSettings = RulesSettings()
@@ -179,6 +191,19 @@ class Settings(Strict):
     licenses: LicenseSettings = LicenseSettings()
     channels: dict[str, ChannelSettings] = {}
     path: Path = Path("config.toml")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _folders(cls, data: dict) -> dict:
+        """data_dir defaults to data/ beside the config file, media_dir to media/ inside data_dir."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("data_dir") is None:
+            data["data_dir"] = Path(data.get("path") or "config.toml").parent / "data"
+        if data.get("media_dir") is None:
+            data["media_dir"] = Path(data["data_dir"]) / "media"
+        return data
 
     @field_validator("hashtags")
     @classmethod
@@ -200,19 +225,16 @@ class Settings(Strict):
     def root(self) -> Path:
         return self.path.parent
 
-    @property
-    def data_dir(self) -> Path:
-        return self.media_dir.parent
-
     def channel_hashtags(self, name: str) -> list[str]:
         tags = self.channels[name].hashtags
         return [t.lstrip("#").lower() for t in tags] if tags else self.hashtags
 
 
 def _resolve_paths(raw: dict, root: Path) -> dict:
-    """Make relative paths (media_dir, SQLite file) relative to the config file."""
-    media = Path(raw.get("media_dir", "data/media"))
-    raw["media_dir"] = media if media.is_absolute() else root / media
+    """Make relative paths (data_dir, media_dir, SQLite file) relative to the config file."""
+    for key in ("data_dir", "media_dir"):
+        if isinstance(raw.get(key), str):
+            raw[key] = root / raw[key]  # an absolute path stays as it is
     db = raw.get("database", "sqlite:///data/wlb.db")
     if isinstance(db, str) and db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
         rel = db.removeprefix("sqlite:///")
@@ -244,9 +266,9 @@ def _describe(error: ValidationError, path: Path) -> str:
     return f"{path}: '{key}': {msg}"
 
 
-def token_problem(name: str, channel: ChannelSettings, env: dict[str, str] | os._Environ) -> str | None:
+def token_problem(name: str, channel: ChannelSettings, env: Mapping[str, str], rules: PlatformRules) -> str | None:
     """Why this channel cannot run with this environment (a missing secret), or None."""
-    needs = channel.publish or (channel.collect and channel.kind in TOKEN_REQUIRED_TO_COLLECT)
+    needs = channel.publish or (channel.collect and rules.secret_to_read)
     if needs and not channel.token_env:
         return f"'channels.{name}.token_env' is missing; name the environment variable that holds the {channel.kind} secret"
     if needs and not env.get(channel.token_env or ""):
@@ -254,8 +276,9 @@ def token_problem(name: str, channel: ChannelSettings, env: dict[str, str] | os.
     return None
 
 
-def load_settings(path: Path | str, *, env: dict[str, str] | None = None, check_secrets: bool = True) -> Settings:
-    """Read, validate and check config.toml; raise ConfigError with one actionable line."""
+def load_settings(path: Path | str, *, platforms: Mapping[str, PlatformRules], env: Mapping[str, str] | None = None,
+                  check_secrets: bool = True) -> Settings:
+    """Read, validate and check config.toml against the known platforms; raise ConfigError with one actionable line."""
     path = Path(path)
     env = os.environ if env is None else env
     if path.exists() and not path.is_file():  # --config /dev/null would put data/ in /dev
@@ -270,15 +293,18 @@ def load_settings(path: Path | str, *, env: dict[str, str] | None = None, check_
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
     raw.pop("path", None)
     try:
-        settings = Settings(**_resolve_paths(raw, path.resolve().parent), path=path.resolve())
+        settings = Settings.model_validate({**_resolve_paths(raw, path.resolve().parent), "path": path.resolve()},
+                                           context={"platforms": platforms})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
-    problem = _uncreatable(settings.media_dir)
-    if problem:
-        raise ConfigError(f"{path}: media_dir {settings.media_dir} cannot be created ({problem}); "
-                          "set media_dir to a folder you can write to")
+    for key in ("data_dir", "media_dir"):
+        folder = getattr(settings, key)
+        problem = _uncreatable(folder)
+        if problem:
+            raise ConfigError(f"{path}: {key} {folder} cannot be created ({problem}); "
+                              f"set {key} to a folder you can write to")
     for name, channel in settings.channels.items():
-        problem = token_problem(name, channel, env) if check_secrets else None
+        problem = token_problem(name, channel, env, platforms[channel.kind]) if check_secrets else None
         if problem:
             raise ConfigError(f"{path}: {problem}")
     return settings

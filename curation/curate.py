@@ -8,15 +8,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from collector.media import MediaStore
+from core.media import MediaStore
 from core.db import Database
 from core.images import RefusedImage
 from core.models import Author, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
 from core.report import RunReport
 from core.settings import DedupSettings, Settings
-from curation.hashing import HASH_VERSION, ImageHashes, hash_image
+from core.fingerprints import HASH_VERSION, ImageHashes, hash_image
 from curation.index import AUTO, POSSIBLE, HashIndex, Match, Rules
-from curation.queue import SYSTEM_ACTOR, transition
+from core.decisions import SYSTEM_ACTOR, transition
 from curation.rules import check_rules
 
 COMMIT_EVERY = 100  # items per transaction; a kill leaves the rest `new`, and the next run curates them

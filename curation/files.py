@@ -13,7 +13,7 @@ from core.images import RefusedImage
 from core.models import Post
 from core.settings import Settings
 from curation.curate import load_index, rules
-from curation.hashing import ImageHashes, hash_image
+from core.fingerprints import ImageHashes, hash_image
 from curation.index import AUTO, HashIndex, Rules
 from curation.pool import hashing_pool
 

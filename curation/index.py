@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curation.hashing import RECORD, ImageHashes, to_unsigned
-from curation.signals import (BOTTOM, C85, C90, FULL, KINDS, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE)
+from core.fingerprints import RECORD, ImageHashes, to_unsigned
+from core.signals import (BOTTOM, C85, C90, FULL, KINDS, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE)
 
 AUTO, POSSIBLE = "duplicate", "possible"
 STRAIGHT, TURNED = "straight", "turned"

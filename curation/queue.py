@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Callable, Sequence
 
 from sqlmodel import Session, col, select
 
 from core.db import Database
+from core.decisions import claimed, licence_problem, lock_items, reviewer, transition
+from core.credit import parse_credit
 from core.errors import UsageError
-from core.models import Decision, Post, Publication, PubState, Status
+from core.models import Decision, Post, Status
 from core.settings import Settings
-
-SYSTEM_ACTOR = "wlb"
 
 # Which statuses a person may move an item from. Published items are final: their repost exists.
 APPROVABLE = {Status.PENDING, Status.REJECTED, Status.DUPLICATE, Status.APPROVED}
 REJECTABLE = {Status.NEW, Status.PENDING, Status.APPROVED, Status.DUPLICATE, Status.REJECTED}
-
-
-def reviewer() -> str:
-    """Who is deciding: WLB_REVIEWER, else the operating-system user."""
-    name = os.environ.get("WLB_REVIEWER", "").strip()
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def transition(session: Session, post: Post, to: Status, *, actor: str, action: str, reason: str = "") -> None:
-    """Change an item's status and record the decision in the same transaction."""
-    session.add(Decision(post_id=post.id, action=action, from_status=post.status, to_status=to, actor=actor, reason=reason))
-    post.status = to
-    if reason and to in (Status.REJECTED, Status.DUPLICATE) and reason not in post.reasons:
-        post.reasons = [*post.reasons, reason]
-    session.add(post)
 
 
 def _items(session: Session, ids: Sequence[int]) -> list[Post]:
@@ -48,21 +26,6 @@ def _items(session: Session, ids: Sequence[int]) -> list[Post]:
             raise UsageError(f"no item #{item_id}; list them with 'wlb queue --status all'")
         posts.append(post)
     return posts
-
-
-def lock_items(session: Session, ids: Sequence[int]) -> list[Post]:
-    """Start a write transaction holding these items' rows, read fresh: decisions and claims serialize here."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")  # the database's write lock, taken before reading
-    query = select(Post).where(col(Post.id).in_(list(ids))).order_by(Post.id)  # id order: no deadlocks
-    found = {p.id: p for p in session.exec(query.with_for_update().execution_options(populate_existing=True))}
-    return [found[i] for i in ids if i in found]
-
-
-def claimed(session: Session, post_id: int) -> Publication | None:
-    """A repost of this item whose remote call may have happened: it can no longer be stopped."""
-    return session.exec(select(Publication).where(Publication.post_id == post_id, Publication.state == PubState.PENDING,
-                                                  Publication.attempts > 0)).first()
 
 
 def _check_unchanged(session: Session, post: Post, seen: Status) -> None:
@@ -94,15 +57,6 @@ def _decide(db: Database, ids: Sequence[int], expected: Status | None, check: Ca
             apply(session, post)
         session.commit()
         return posts
-
-
-def licence_problem(post: Post, settings: Settings, targets: Sequence[str]) -> str | None:
-    """Why reposting this item to these channels needs the photographer's permission, or None."""
-    from publisher.licenses import needs_permission
-
-    channels = list(targets) or [n for n, ch in settings.channels.items() if ch.publish]
-    non_commercial = bool(channels) and all(settings.channels[c].non_commercial for c in channels if c in settings.channels)
-    return needs_permission(post.license, settings.licenses.allowed, non_commercial=non_commercial)
 
 
 def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish_channels: Sequence[str],
@@ -149,10 +103,8 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
 
 def _valid_credit(text: str) -> str:
     """A reviewer's credit, checked: "@user@host" (a fediverse handle) or a person's name."""
-    from publisher.credit import reviewer_credit
-
     try:
-        return reviewer_credit(text).text
+        return parse_credit(text)[0]
     except ValueError as exc:
         raise UsageError(f"--credit: {exc}") from None
 
@@ -172,5 +124,3 @@ def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | N
     return _decide(db, ids, expected, check, apply)
 
 
-def history(session: Session, post_id: int) -> list[Decision]:
-    return list(session.exec(select(Decision).where(Decision.post_id == post_id).order_by(Decision.at, Decision.id)))

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import col, or_, select
 
-from collector.media import MediaStore
+from core.media import MediaStore
 from core.db import Database
 from core.models import Media, MediaState
 from curation.curate import set_hashes
 from curation.files import hash_file
-from curation.hashing import HASH_VERSION
+from core.fingerprints import HASH_VERSION
 from curation.pool import hashing_pool
 
 BATCH = 256  # images per transaction: a kill loses at most this much work, and the next run skips what is done

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from collector.media import MediaStore
+from core.media import MediaStore
 from core.db import Database
 from core.errors import UsageError
 from core.settings import Settings
 from core.models import Author, ImageMatch, Media, Post, Publication, Status
-from curation.hashing import hash_hex
+from core.fingerprints import hash_hex
 from curation.index import POSSIBLE
-from curation.queue import history, licence_problem
+from core.decisions import history, licence_problem
 
 STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
 
@@ -92,18 +91,3 @@ def get_item(db: Database, store: MediaStore, item_id: int, settings: Settings |
         if post is None:
             raise UsageError(f"no item #{item_id}; list them with 'wlb queue --status all'")
         return item_view(session, store, post, full=True, settings=settings)
-
-
-def previews(view: dict, width: int = 48) -> list:
-    """Half-block terminal previews of an item's stored images (unreadable files are left out)."""
-    from core.images import RefusedImage, thumbnail_rgb
-    from core.preview import half_block
-
-    out = []
-    for m in view["media"]:
-        if m["path"]:
-            try:
-                out.append(half_block(thumbnail_rgb(Path(m["path"]).read_bytes(), width * 2), width))
-            except (OSError, RefusedImage, ValueError):
-                continue
-    return out

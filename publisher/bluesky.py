@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from atproto import models
 from atproto_client.utils import facet_detection
 
-from collector.bluesky import api_for, permalink
-from collector.bluesky_api import POST, BlueskyAPI
+from platforms.bluesky import api_for, permalink
+from platforms.bluesky import POST, BlueskyAPI
 from core.errors import NotFound, PlatformError
 from core.http import Http
 from core.settings import ChannelSettings, Settings

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from core.db import Database
 from core.models import Decision, Post, PubState, Publication, Status, utcnow
 from core.settings import Settings
-from curation.queue import SYSTEM_ACTOR, licence_problem, lock_items, transition
+from core.decisions import SYSTEM_ACTOR, licence_problem, lock_items, transition
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from core.credit import parse_credit
+from platforms.registry import NETWORK_NAMES
+
 FIELDS = ("caption", "credit", "url", "hashtags", "author_name")
 ELLIPSIS = "…"
-# How a credit names a network its account cannot be mentioned from.
-NETWORK_NAMES = {"fediverse": "the fediverse", "bluesky": "Bluesky", "flickr": "Flickr"}
 
 
 @dataclass(frozen=True)
@@ -273,11 +274,6 @@ def _continues_symbol(before: str, char: str) -> bool:
     )
 
 
-# A reviewer's credit: "@user@host" is a fediverse account (Account::MENTION_RE's username, a dotted host).
-_HANDLE = re.compile(r"@(?P<user>[a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)@(?P<host>[a-z0-9-]+(?:\.[a-z0-9-]+)+)", re.IGNORECASE)
-MAX_CREDIT = 200
-
-
 @dataclass(frozen=True)
 class ReviewerCredit:
     """The credit a reviewer supplied for an item whose author could not be determined."""
@@ -292,17 +288,7 @@ class ReviewerCredit:
 
 def reviewer_credit(text: str) -> ReviewerCredit:
     """Parse "@user@host" or a plain name; raise ValueError saying what is wrong."""
-    text = " ".join(text.split())
-    if not text:
-        raise ValueError("empty; give '@handle@host' or the photographer's name")
-    if len(text) > MAX_CREDIT or any(unicodedata.category(c) in ("Cc", "Cf") and c not in "\u200d" for c in text):
-        raise ValueError(f"at most {MAX_CREDIT} printable characters")
-    if text.startswith("@"):
-        match = _HANDLE.fullmatch(text)
-        if not match:
-            raise ValueError(f"{text!r} is not a fediverse handle; write it '@user@host', or give a name without '@'")
-        handle = f"{match['user']}@{match['host'].lower()}"
-        return ReviewerCredit(text=f"@{handle}", author=CreditAuthor(network="fediverse", handle=handle))
-    if "@" in text.split()[0] or "://" in text:
-        raise ValueError(f"{text!r}: a handle starts with '@' ('@user@host'); a name has no '@' or link")
+    text, handle = parse_credit(text)
+    if handle:
+        return ReviewerCredit(text=text, author=CreditAuthor(network="fediverse", handle=handle))
     return ReviewerCredit(text=text)

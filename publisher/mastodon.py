@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 
-from collector.mastodon_api import DuplicateIdempotencyKey, MastodonAPI
+from platforms.mastodon import DuplicateIdempotencyKey, MastodonAPI, api_for
 from core.errors import PlatformError
+from core.http import Http
+from core.settings import ChannelSettings, Settings
 from publisher.base import PublishRequest, Published
 from publisher.credit import Limits
 
@@ -79,3 +81,8 @@ def _published(status: dict) -> Published:
         return Published(remote_id=str(status["id"]), url=status.get("url") or status["uri"])
     except (KeyError, TypeError):
         raise PlatformError("the instance accepted the post but sent back no status id; check the account") from None
+
+
+def build(channel: ChannelSettings, settings: Settings, http: Http) -> MastodonPublisher:
+    """The publisher for a `kind = "mastodon"` or `"pixelfed"` channel: the application token in token_env."""
+    return MastodonPublisher(api_for(channel, http), kind=channel.kind)

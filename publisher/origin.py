@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from collector.base import Collector, OriginClaim
-from collector.media import MediaStore
+from core.posts import OriginClaim, OriginSource
+from core.media import MediaStore
 from core.errors import PlatformError
 from core.http import Http
 from core.images import RefusedImage, inspect_image
 from core.models import Author, Media, MediaState, Post
 from core.settings import Settings
-from curation.hashing import hamming, hash_image
+from core.fingerprints import hamming, hash_image
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def claim_of(session: Session, post: Post) -> OriginClaim:
 
 
 def check_origin(session: Session, settings: Settings, store: MediaStore, http: Http | None,
-                 source: Collector | None, post: Post) -> Verdict:
+                 source: OriginSource | None, post: Post) -> Verdict:
     """The origin's verdict on one item; a PlatformError from asking it propagates (a channel error)."""
     if source is None:
         return Verdict(unconfirmed=f"channel {post.channel!r} that collected it is no longer configured, so its "

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
-from collector.base import Collector
-from collector.media import MediaStore
+from core.posts import OriginSource
+from core.media import MediaStore
 from core.db import Database
 from core.errors import NotCreated, PlatformError
 from core.http import Http
@@ -29,7 +29,7 @@ from core.settings import Settings
 from publisher.base import Publisher, PublishRequest, UploadImage
 from publisher.claim import Changed, Refused, claim, last_decision, publishable, record, system_decision
 from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, reviewer_credit
-from publisher.licenses import attribution
+from core.licenses import attribution
 from publisher.origin import Verdict, check_origin
 
 MAX_ATTEMPTS = 3
@@ -102,12 +102,12 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
 
 
 def publish(db: Database, settings: Settings, store: MediaStore, publishers: dict[str, Publisher],
-            collectors: dict[str, Collector], report: RunReport, *, dry_run: bool = False,
+            origins: dict[str, OriginSource], report: RunReport, *, dry_run: bool = False,
             on_item: Callable[[Planned], None] | None = None, http: Http | None = None) -> list[Planned]:
     """Publish every due approved item to each of its channels, within each channel's daily cap."""
     tz = ZoneInfo(settings.timezone)
     plans: list[Planned] = []
-    run = _Run(db, settings, store, collectors, report, http, dry_run)
+    run = _Run(db, settings, store, origins, report, http, dry_run)
     for channel, publisher in publishers.items():
         cap = settings.channels[channel].daily_cap
         cap = settings.publish.daily_cap if cap is None else cap
@@ -133,7 +133,7 @@ class _Run:
     db: Database
     settings: Settings
     store: MediaStore
-    collectors: dict[str, Collector]
+    origins: dict[str, OriginSource]
     report: RunReport
     http: Http | None
     dry_run: bool
@@ -202,7 +202,7 @@ class _Run:
         if verdict is None:
             with self.db.session() as session:
                 verdict = check_origin(session, self.settings, self.store, self.http,
-                                       self.collectors.get(post.channel), post)
+                                       self.origins.get(post.channel), post)
             self.verdicts[post.id] = verdict
         if verdict.deleted:
             self.report.warnings.append(f"item #{post.id}: the original was deleted at its source; not reposted")

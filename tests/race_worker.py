@@ -30,8 +30,8 @@ def decide(url: str, role: str, ids: list[int], barrier, results) -> None:
 
 def hold_run_lock(config: str, held, release) -> None:
     """Take the run lock of the deployment `config` describes, say so, and keep it until told."""
-    from core.pipeline import run_lock
-    from core.settings import load_settings
+    from app.lock import run_lock
+    from app.config import load_settings
 
     with run_lock(load_settings(Path(config))):
         held.set()

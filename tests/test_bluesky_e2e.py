@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from collector.bluesky_api import BlueskyAPI
+from platforms.bluesky import BlueskyAPI
 from tests.fakes import images
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.mastodon import FakeMastodon

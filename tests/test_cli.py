@@ -13,10 +13,11 @@ import cli
 import curation.queue
 from core.db import Database
 from core.models import Post, Publication, Status
-from core.output import Output
-from core.pipeline import Pipeline, run_lock
-from core.settings import load_settings
-from curation.review import review_loop
+from app.output import Output
+from app.lock import run_lock
+from app.pipeline import Pipeline
+from app.config import load_settings
+from app.review import review_loop
 from tests.fakes import images
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,8 @@ from sqlmodel import select
 from core.db import Database
 from core.errors import WlbError
 from core.models import Author, Decision, Post, Status
-from core.pipeline import run_lock
-from core.settings import load_settings
+from app.lock import run_lock
+from app.config import load_settings
 from tests.conftest import PG_URL
 from tests.fakes import images
 from tests.race_worker import decide, hold_run_lock

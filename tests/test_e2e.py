@@ -154,7 +154,7 @@ def test_bad_media_is_refused_with_the_reason_recorded(site):
 
 def test_rate_limit_is_honoured_and_a_failing_channel_does_not_stop_others(site, monkeypatch):
     waits = []
-    monkeypatch.setattr("core.pipeline.time.sleep", waits.append)
+    monkeypatch.setattr("app.pipeline.time.sleep", waits.append)
     post(site, 50)
     site.source.rate_limit_next(1, retry_after="7")
     site.write_config(channels=f"""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.licenses import needs_permission
+from core.licenses import needs_permission
 from tests.fakes import images
 from tests.fakes.feeds import FakeFeeds
 from tests.fakes.flickr import API_KEY, FakeFlickr

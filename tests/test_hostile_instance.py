@@ -30,7 +30,7 @@ TIMELINE = "/api/v1/timelines/tag/welovebrussels"
 @pytest.fixture
 def evil(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[HostileMastodon]:
     """The hostile instance; retries do not wait (the pipeline's Http sleeps through time.sleep)."""
-    monkeypatch.setattr("core.pipeline.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("app.pipeline.time.sleep", lambda seconds: None)
     with HostileMastodon() as fake:
         yield fake
 

@@ -26,7 +26,7 @@ class HostileMastodon(FakeMastodon):
 
 @pytest.fixture
 def hostile(site, monkeypatch):
-    monkeypatch.setattr("core.pipeline.time.sleep", lambda seconds: None)  # a truncated body is retried (issue 7)
+    monkeypatch.setattr("app.pipeline.time.sleep", lambda seconds: None)  # a truncated body is retried (issue 7)
     with HostileMastodon(domain="evil.example") as evil:
         site.write_config(origins=[evil.origin], channels=f"""
 [channels.evil]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.mastodon_api import MastodonAPI
+from platforms.mastodon import MastodonAPI
 from tests.fakes import images
 from tests.site import PUBLISH_TOKEN, Site
 

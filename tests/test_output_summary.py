@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from core.output import Output
+from app.output import Output
 from core.report import RunReport
 from tests.fakes import images
 
@@ -82,7 +82,7 @@ def test_queue_table_flags_needs_credit_and_origin_disagreement_at_a_glance(site
 
 
 def test_publish_output_shows_channel_warnings_too():
-    from core.output import plans_output
+    from app.output import plans_output
 
     report = RunReport()
     report.channel("community").warnings.append("rate limited at https://c.example/api?token=TOK123456; rest tomorrow")

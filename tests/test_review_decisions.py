@@ -10,11 +10,11 @@ from rich.console import Console
 
 from core.db import Database
 from core.models import Post
-from core.output import Output
-from core.pipeline import Pipeline
-from core.settings import load_settings
+from app.output import Output
+from app.pipeline import Pipeline
+from app.config import load_settings
 from curation import queue
-from curation.review import review_loop
+from app.review import review_loop
 from tests.fakes import images
 from tests.site import Site
 

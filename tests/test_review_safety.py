@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 from sqlmodel import select
 
-import curation.review
+import app.review
 from core.models import Post
-from core.output import Output
-from core.pipeline import Pipeline
-from core.settings import load_settings
-from curation.review import openable, review_loop
+from app.output import Output
+from app.pipeline import Pipeline
+from app.config import load_settings
+from app.review import openable, review_loop
 from tests.fakes import images
 from tests.fakes.hostile import MARKUP, READABLE, HostileMastodon
 from tests.site import Site
@@ -75,13 +75,13 @@ def test_review_prints_a_hostile_item_and_its_possible_duplicate_as_text(site, m
         pending = {i["author"]["handle"]: i["id"] for i in site.queue("pending")}
         evil, bob = pending["mallory@hostile.example"], pending["bob@hostile.example"]
         _set_url(site, "https://hostile.example/@mallory/1?q=\x1b]8;;https://evil.example/\x1b\\")  # as if stored
-        real_get_item = curation.review.get_item
+        real_get_item = app.review.get_item
 
         def with_possible_duplicate(db, store, item_id, settings=None):  # the hostile item as a possible match
             view = real_get_item(db, store, item_id, settings=settings)
             return view | {"possible_duplicate_of": [evil]} if item_id == bob else view
 
-        monkeypatch.setattr(curation.review, "get_item", with_possible_duplicate)
+        monkeypatch.setattr(app.review, "get_item", with_possible_duplicate)
         opened, shown = _review(site, ["s", "o", "s"])  # newest first: Bob, then the attack
     bare = SGR.sub("", shown)
     assert not UNSAFE.search(bare) and "\x1b[5m" not in shown, repr(UNSAFE.search(bare))

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.pipeline import Pipeline
+from app.pipeline import Pipeline
 from core.redact import MASK, RedactingFilter, install, redact
-from core.scheduler import configure_logging, nightly_job
-from core.settings import load_settings
+from app.scheduler import configure_logging, nightly_job
+from app.config import load_settings
 from tests.fakes import images
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.flickr import FakeFlickr

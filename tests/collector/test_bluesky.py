@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collector.bluesky import OVERLAP, BlueskyCollector, Mark
-from collector.bluesky_api import BlueskyAPI, SessionFile, session_path
+from platforms.bluesky import BlueskyAPI, SessionFile, session_path
 from core.errors import PlatformError
 from core.http import Http
 from core.settings import NetworkSettings

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from collector.base import OriginClaim
+from core.posts import OriginClaim
 from collector.bluesky import BlueskyCollector
-from collector.bluesky_origin import image_cid, verify_post
+from platforms.bluesky_identity import image_cid, verify_post
 from core.http import Http
 from core.settings import NetworkSettings
 from tests.collector.test_bluesky import make_api

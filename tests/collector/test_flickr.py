@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 from collector.flickr import EXTRAS, LICENSES, FlickrCollector, Mark, build, parse_photo
-from collector.flickr_api import FlickrAPI
-from collector.registry import build_collector
+from platforms.flickr import FlickrAPI
+from app.pipeline import collector_for as build_collector
+from platforms.registry import PLATFORMS
 from core.errors import ConfigError, PlatformError
 from core.http import Http
 from core.settings import ChannelSettings, CollectSettings, NetworkSettings, Settings
-from publisher.licenses import attribution, family, needs_permission
+from core.licenses import attribution, family, needs_permission
 from tests.fakes import images
 from tests.fakes.flickr import API_KEY, FakeFlickr
 
@@ -290,7 +291,8 @@ def test_build_reads_the_key_from_the_named_variable(flickr, monkeypatch):
     assert isinstance(made, FlickrCollector) and (made.per_page, made.backfill_pages) == (7, 2)
     add(flickr, 1)
     assert titles(made.pages("welovebrussels", None)) == ["p0"]
-    assert ChannelSettings(kind="flickr", token_env="X").base_url == "https://api.flickr.com/services/rest"
+    loaded = ChannelSettings.model_validate({"kind": "flickr", "token_env": "X"}, context={"platforms": PLATFORMS})
+    assert loaded.base_url == "https://api.flickr.com/services/rest"
 
 
 def test_more_photos_in_one_second_than_a_page_holds_are_paged_through(flickr):
@@ -309,7 +311,7 @@ def test_more_photos_in_one_second_than_a_page_holds_are_paged_through(flickr):
     assert titles(later) == ["new1", "new2"]
 
 
-# ---- Flickr's licences under the licence policy (publisher/licenses.py) ----------------------------
+# ---- Flickr's licences under the licence policy (core/licenses.py) ----------------------------
 
 DEFAULT_ALLOWED = ["CC BY", "CC BY-SA", "CC0", "Public Domain Mark"]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from collector.base import OriginClaim
+from core.posts import OriginClaim
 from collector.flickr import FlickrCollector
 from tests.collector.test_flickr import SMALL, api, recorded_api, sent
 from tests.fakes.flickr import API_KEY, FakeFlickr

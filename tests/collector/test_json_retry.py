@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from collector.bluesky import BlueskyCollector
-from collector.bluesky_api import BlueskyAPI, SessionFile, session_path
+from platforms.bluesky import BlueskyAPI, SessionFile, session_path
 from collector.flickr import FlickrCollector
-from collector.flickr_api import FlickrAPI
+from platforms.flickr import FlickrAPI
 from collector.mastodon import MastodonCollector
-from collector.mastodon_api import MastodonAPI
+from platforms.mastodon import MastodonAPI
 from collector.rss import FeedCollector
 from core.errors import PlatformError
 from core.http import Http

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from collector.mastodon import Mark, MastodonCollector
-from collector.mastodon_api import MastodonAPI, link_cursor, parse_link_header
+from platforms.mastodon import MastodonAPI, link_cursor, parse_link_header
 from core.errors import PlatformError
 from core.http import Http
 from core.settings import NetworkSettings

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector.base import OriginClaim
+from core.posts import OriginClaim
 from collector.mastodon import MastodonCollector
-from collector.mastodon_api import MastodonAPI
+from platforms.mastodon import MastodonAPI
 from collector.pixelfed import PixelfedCollector
 from core.http import Http
 from core.settings import NetworkSettings

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from collector.mastodon import MastodonCollector
-from collector.mastodon_api import MastodonAPI
+from platforms.mastodon import MastodonAPI
 from core.http import Http
 from core.settings import NetworkSettings
 from tests.fakes import images

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from collector.mastodon_api import MastodonAPI
-from collector.pixelfed import PixelfedCollector, Walk, mastodon_id_time, months_before, pixelfed_id_time
+from platforms.mastodon import MastodonAPI
+from collector.pixelfed import PixelfedCollector, Walk, months_before
+from platforms.pixelfed import mastodon_id_time, pixelfed_id_time
 from core.http import Http
 from core.settings import NetworkSettings
 from tests.fakes import images

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from collector.feed_media import read_items
-from collector.registry import build_collector
+from app.pipeline import collector_for as build_collector
 from collector.rss import FeedCollector, FeedMark
 from core.errors import PlatformError
 from core.http import BlockedAddress, Http, TooLarge

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.registry import build_collector
+from app.pipeline import collector_for as build_collector
 from collector.rss import FeedCollector
 from core.http import Http
 from core.settings import ChannelSettings, NetworkSettings, Settings

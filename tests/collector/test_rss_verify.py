@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.base import OriginCheck, OriginClaim
+from core.posts import OriginCheck, OriginClaim
 from collector.rss import FeedCollector
 from core.http import Http
 from core.settings import NetworkSettings

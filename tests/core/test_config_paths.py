@@ -39,8 +39,8 @@ def test_a_media_dir_under_a_file_is_refused_before_anything_is_created(tmp_path
     config.write_text('database = "sqlite:///state/wlb.db"\nmedia_dir = "data/media"\n', encoding="utf-8")
     code, line = _wlb(capsys, "--config", str(config), "collect")
     assert code == 2
-    assert line == (f"error: {config}: media_dir {tmp_path}/data/media cannot be created "
-                    f"({tmp_path}/data is not a folder); set media_dir to a folder you can write to")
+    assert line == (f"error: {config}: data_dir {tmp_path}/data cannot be created "
+                    f"({tmp_path}/data is not a folder); set data_dir to a folder you can write to")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "data"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import collector.media as media
+from core.media import MediaStore
 from core.decode_budget import DecodeBudget, budget_for
 from core.http import Http
 from core.settings import NetworkSettings
@@ -142,7 +143,7 @@ def test_downloads_share_one_budget_sized_from_the_pixel_limit(tmp_path, monkeyp
 
     net = NetworkSettings(max_pixels=300_000)
     with Http(net, transport=httpx.MockTransport(server), resolve=resolve) as http:
-        results = list(media.fetch_all(http, media.MediaStore(tmp_path / "media"),
+        results = list(media.fetch_all(http, MediaStore(tmp_path / "media"),
                                        [(i, [f"https://cdn.example/{i}.png"]) for i in range(8)],
                                        concurrency=8, max_bytes=net.max_media_bytes, max_pixels=net.max_pixels))
     assert sorted(sent) == sorted(bodies)

@@ -13,7 +13,7 @@ from PIL import EpsImagePlugin, Image
 import cli
 from core.images import image_size, inspect_image, prepare_for_upload, thumbnail_rgb
 from curation.files import hash_file
-from curation.hashing import hash_image
+from core.fingerprints import hash_image
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {"JPEG", "PNG", "WEBP", "GIF"}  # the JPEG plugin also opens MPO

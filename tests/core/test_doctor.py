@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.doctor import doctor
+from app.doctor import doctor
 from core.http import Http
 from core.settings import Settings
 from tests.fakes.mastodon import FakeMastodon
@@ -66,7 +66,7 @@ def test_bluesky_and_flickr_are_checked_with_a_login_and_a_key(tmp_path, db_url,
     def check(folder: str, password: str, key: str) -> dict:
         monkeypatch.setenv("B", password)
         monkeypatch.setenv("F", key)
-        s = Settings(database=db_url, media_dir=tmp_path / folder / "media", path=tmp_path / "config.toml",
+        s = Settings(database=db_url, data_dir=tmp_path / folder, path=tmp_path / "config.toml",
                      network={"allow_private": [bsky.origin, flickr.origin], "retries": 0},
                      channels={"sky": {"kind": "bluesky", "handle": bsky.handle, "base_url": bsky.base_url, "token_env": "B"},
                                "photos": {"kind": "flickr", "base_url": flickr.rest_url, "token_env": "F"}})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 from rich.console import Console
 
-from core.output import Output, dedup_output, plans_output
+from app.output import Output, dedup_output, plans_output
 from core.report import RunReport
 from core.safe_text import escape_json_controls, strip_control
 from publisher.run import Planned

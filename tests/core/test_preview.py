@@ -7,7 +7,7 @@ from PIL import Image
 from rich.color import Color
 from rich.console import Console
 
-from core.preview import UPPER_HALF, half_block
+from app.preview import UPPER_HALF, half_block
 
 RED, BLUE, GREEN, WHITE = (255, 0, 0), (0, 0, 255), (0, 200, 0), (255, 255, 255)
 

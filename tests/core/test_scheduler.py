@@ -9,28 +9,31 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from core.errors import ConfigError
-from core.pipeline import run_lock
-from core.scheduler import build_scheduler, collect_job, nightly_job
+from app.lock import run_lock
+from app.pipeline import Pipeline
+from app.scheduler import build_scheduler, collect_job, nightly_job
 from core.settings import Settings
 
 
-class Recorder:
-    """Stands in for Pipeline: records which stages ran."""
+class Recorder(Pipeline):
+    """The real Pipeline (its run order, its run lock), recording which stages ran instead of running them."""
 
-    def __init__(self, calls: list[str]):
+    def __init__(self, settings: Settings, calls: list[str]):
+        super().__init__(settings)
         self.calls = calls
 
-    def collect(self, report):
+    def _collect(self, report):
         self.calls.append("collect")
 
-    def curate(self, report):
+    def _curate(self, report):
         self.calls.append("curate")
 
-    def publish(self, report):
+    def _publish(self, report, **options):
         self.calls.append("publish")
 
     def close(self):
         self.calls.append("close")
+        super().close()
 
 
 def settings(tmp_path, **schedule) -> Settings:
@@ -64,10 +67,10 @@ def test_bad_cron_is_a_config_error(tmp_path):
 def test_nightly_runs_every_stage_and_collect_skips_publishing(tmp_path):
     calls: list[str] = []
     s = settings(tmp_path)
-    assert nightly_job(s, lambda: Recorder(calls)) is not None
+    assert nightly_job(s, lambda: Recorder(s, calls)) is not None
     assert calls == ["collect", "curate", "publish", "close"]
     calls.clear()
-    collect_job(s, lambda: Recorder(calls))
+    collect_job(s, lambda: Recorder(s, calls))
     assert calls == ["collect", "curate", "close"]
 
 
@@ -75,6 +78,6 @@ def test_a_scheduled_run_skips_while_a_manual_run_holds_the_lock(tmp_path, caplo
     calls: list[str] = []
     s = settings(tmp_path)
     with run_lock(s):
-        assert nightly_job(s, lambda: Recorder(calls)) is None
+        assert nightly_job(s, lambda: Recorder(s, calls)) is None
     assert calls == ["close"]
     assert "another wlb run is in progress" in caplog.text

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import ConfigError
 from core.init import TEMPLATE, write_config
-from core.settings import load_settings
+from app.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.hashing import hash_image
+from core.fingerprints import hash_image
 from curation.index import AUTO, POSSIBLE, HashIndex, Rules
 from tests.curation.engine_photos import TRANSFORMS, crop, jpeg, photo
 

@@ -6,9 +6,9 @@ import hashlib
 
 import numpy as np
 
-from curation.hashing import RECORD, ImageHashes, hamming, to_signed, to_unsigned
+from core.fingerprints import RECORD, ImageHashes, hamming, to_signed, to_unsigned
 from curation.index import AUTO, POSSIBLE, HashIndex, Match, Rules
-from curation.signals import C85, C90, FULL, MIRROR
+from core.signals import C85, C90, FULL, MIRROR
 
 BASE_P = 0x0F0F_F0F0_1234_ABCD
 BASE_D = 0x7777_0000_FFFF_1357

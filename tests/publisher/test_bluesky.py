@@ -11,7 +11,7 @@ import pytest
 from atproto_client.utils import facet_detection
 from PIL import Image
 
-from collector.bluesky_api import BlueskyAPI, SessionFile, session_path
+from platforms.bluesky import BlueskyAPI, SessionFile, session_path
 from core.errors import PlatformError
 from core.http import Http
 from core.images import prepare_for_upload

@@ -6,7 +6,7 @@ import html
 
 import httpx
 
-from collector.mastodon_api import MastodonAPI
+from platforms.mastodon import MastodonAPI
 from core.http import Http
 from core.settings import NetworkSettings
 from publisher.base import PublishRequest

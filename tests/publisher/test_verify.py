@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.base import OriginCheck
+from core.posts import OriginCheck
 from collector.mastodon import MastodonCollector
 from tests.fakes import images
 from tests.fakes.mastodon import FakeMastodon

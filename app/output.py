@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from core.pipeline import Hooks
 from core.redact import redact
+from core.report import Progress as StageProgress
 from core.report import RunReport
 from core.safe_text import escape_json_controls, strip_control
 
@@ -198,7 +198,7 @@ def dedup_output(out: Output, result: dict) -> None:
         out.console.print(inert(f"unreadable: {e['path']}: {e['reason']}", "red"), soft_wrap=True)
 
 
-class RichHooks(Hooks):
+class ProgressBars(StageProgress):
     """Progress bars for long stages, on stderr so --json output stays clean."""
 
     def __init__(self) -> None:
@@ -206,7 +206,7 @@ class RichHooks(Hooks):
                                  TimeElapsedColumn(), console=Console(stderr=True), transient=True)
         self.tasks: dict[str, int] = {}
 
-    def __enter__(self) -> RichHooks:
+    def __enter__(self) -> ProgressBars:
         self.progress.start()
         return self
 

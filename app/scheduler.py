@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.errors import ConfigError, WlbError
-from core.pipeline import Pipeline, run_lock
+from app.pipeline import Pipeline
 from core.redact import install, secrets_of
 from core.report import RunReport
 from core.settings import Settings
@@ -31,26 +31,19 @@ def nightly_job(settings: Settings, make: Callable[[], Pipeline]) -> RunReport |
 
 
 def _guarded(name: str, settings: Settings, make: Callable[[], Pipeline], *, publish: bool) -> RunReport | None:
-    pipeline = make()
     try:
-        report = RunReport()
-        with run_lock(settings):
-            pipeline.collect(report)
-            pipeline.curate(report)
-            if publish:
-                pipeline.publish(report)
-        for channel in report.channels.values():
-            for error in channel.errors:
-                log.warning("%s: %s: %s", name, channel.channel, error)
-            for warning in channel.warnings:
-                log.warning("%s: %s: %s", name, channel.channel, warning)
-        log.info("%s done: %s", name, {c.channel: (c.new_posts, c.published) for c in report.channels.values()})
-        return report
+        with make() as pipeline:
+            report = pipeline.run(publish=publish)
     except WlbError as exc:  # a busy lock or an unreachable database: skip this time, try next time
         log.warning("%s skipped: %s", name, exc)
         return None
-    finally:
-        pipeline.close()
+    for channel in report.channels.values():
+        for error in channel.errors:
+            log.warning("%s: %s: %s", name, channel.channel, error)
+        for warning in channel.warnings:
+            log.warning("%s: %s: %s", name, channel.channel, warning)
+    log.info("%s done: %s", name, {c.channel: (c.new_posts, c.published) for c in report.channels.values()})
+    return report
 
 
 def build_scheduler(settings: Settings, make: Callable[[], Pipeline], scheduler: BaseScheduler | None = None) -> BaseScheduler:

@@ -9,27 +9,29 @@ from urllib.parse import urlsplit
 import typer
 from rich.text import Text
 
+from core.credit import parse_credit
 from core.errors import UsageError
 from core.models import Status
-from core.output import Output, inert
-from core.pipeline import Pipeline
+from app.output import Output, inert
+from app.workspace import Workspace
 from curation.queue import approve, reject
-from curation.views import get_item, list_items, previews
+from app.preview import previews
+from curation.views import get_item, list_items
 
 KEYS = Text.assemble(("a", "bold green"), "pprove  ", ("r", "bold red"), "eject  ", ("s", "bold"), "kip  ",
                      ("o", "bold blue"), "pen in browser  ", ("q", "bold"), "uit")
 CREDIT_PROMPT = "credit: '@user@host' or the photographer's name (empty: skip this item)"
 
 
-def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = typer.getchar,
+def review_loop(workspace: Workspace, out: Output, *, getkey: Callable[[], str] = typer.getchar,
                 ask: Callable[[str], str] | None = None, open_url: Callable[[str], object] = webbrowser.open) -> dict[str, int]:
     """Show each pending item with its preview and duplicates; return the counts of each decision."""
     ask = ask or (lambda prompt: typer.prompt(prompt, default="", show_default=False))
     counts = {"approved": 0, "rejected": 0, "skipped": 0}
-    items = list_items(pipeline.db, pipeline.store, status="pending", settings=pipeline.settings)
+    items = list_items(workspace.db, workspace.store, status="pending", settings=workspace.settings)
     for position, summary in enumerate(items, 1):
         try:
-            view = get_item(pipeline.db, pipeline.store, summary["id"], settings=pipeline.settings)
+            view = get_item(workspace.db, workspace.store, summary["id"], settings=workspace.settings)
         except UsageError as exc:  # deleted since the list was read
             out.message(str(exc), "red")
             counts["skipped"] += 1
@@ -40,21 +42,21 @@ def review_loop(pipeline: Pipeline, out: Output, *, getkey: Callable[[], str] = 
                         "yellow")
             counts["skipped"] += 1
             continue
-        show(pipeline, out, view)
+        show(workspace, out, view)
         key = read_key(out, view, getkey, open_url)
         if key == "q":
             break
-        decided = decide(pipeline, out, view, key, ask) if key in ("a", "r") else None
+        decided = decide(workspace, out, view, key, ask) if key in ("a", "r") else None
         counts[decided or "skipped"] += 1
     out.message(f"approved {counts['approved']}, rejected {counts['rejected']}, skipped {counts['skipped']}")
     return counts
 
 
-def show(pipeline: Pipeline, out: Output, view: dict) -> None:
+def show(workspace: Workspace, out: Output, view: dict) -> None:
     """The item, its previews, and each possible duplicate's images beside it, for a person to decide."""
     out.item(view, previews(view))
     for other_id in view.get("possible_duplicate_of", []):
-        other = get_item(pipeline.db, pipeline.store, other_id)
+        other = get_item(workspace.db, workspace.store, other_id)
         out.console.print(inert(f"possible duplicate of #{other_id} ({other['status']}, @{other['author']['handle']}):"))
         for preview in previews(other):
             out.console.print(preview)
@@ -73,19 +75,19 @@ def read_key(out: Output, view: dict, getkey: Callable[[], str], open_url: Calla
             out.message(f"not opening {view['post_url']!r}: only http(s) links are opened", "red")
 
 
-def decide(pipeline: Pipeline, out: Output, view: dict, key: str, ask: Callable[[str], str]) -> str | None:
+def decide(workspace: Workspace, out: Output, view: dict, key: str, ask: Callable[[str], str]) -> str | None:
     """Approve or reject what the reviewer saw; "approved"/"rejected", or None (refused or skipped: say why)."""
     seen = Status(view["status"])  # compare-and-set: refused if someone else decided since it was shown
     try:
         if key == "r":
-            reject(pipeline.db, [view["id"]], reason=ask("reason (optional)").strip(), expected=seen)
+            reject(workspace.db, [view["id"]], reason=ask("reason (optional)").strip(), expected=seen)
             return "rejected"
         credit = ask_credit(out, ask) if view.get("needs_credit") else None
         if view.get("needs_credit") and credit is None:
             out.message(f"item #{view['id']} skipped: it needs a credit to be approved", "yellow")
             return None
-        approve(pipeline.db, [view["id"]], targets=[], publish_channels=pipeline.publish_channels(),
-                settings=pipeline.settings, credit=credit, expected=seen)
+        approve(workspace.db, [view["id"]], targets=[], publish_channels=workspace.publish_channels(),
+                settings=workspace.settings, credit=credit, expected=seen)
         return "approved"
     except UsageError as exc:  # lost a race, a licence that needs permission, being published: say so, move on
         out.message(str(exc), "red")
@@ -94,14 +96,12 @@ def decide(pipeline: Pipeline, out: Output, view: dict, key: str, ask: Callable[
 
 def ask_credit(out: Output, ask: Callable[[str], str]) -> str | None:
     """A valid credit from the reviewer (asked up to three times); None when the answer is empty."""
-    from publisher.credit import reviewer_credit  # the same check `wlb approve --credit` makes
-
     for _ in range(3):
         answer = " ".join(ask(CREDIT_PROMPT).split())
         if not answer:
             return None
         try:
-            return reviewer_credit(answer).text
+            return parse_credit(answer)[0]  # the same check `wlb approve --credit` makes
         except ValueError as exc:
             out.message(f"credit: {exc}", "red")
     return None

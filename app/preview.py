@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+
+from core.images import RefusedImage, thumbnail_rgb
 
 UPPER_HALF = "▀"
 
@@ -38,3 +42,15 @@ def _append_row(text: Text, cells: list[tuple[tuple[int, int, int], tuple[int, i
             style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
             text.append(UPPER_HALF * (end - start), style=style)
             start = end
+
+
+def previews(view: dict, width: int = 48) -> list:
+    """Half-block terminal previews of an item's stored images (unreadable files are left out)."""
+    out = []
+    for m in view["media"]:
+        if m["path"]:
+            try:
+                out.append(half_block(thumbnail_rgb(Path(m["path"]).read_bytes(), width * 2), width))
+            except (OSError, RefusedImage, ValueError):
+                continue
+    return out

@@ -24,8 +24,10 @@ from atproto_core.exceptions import AtProtocolError
 
 from core.errors import NotFound, PlatformError
 from core.http import Http
+from core.settings import ChannelSettings, Settings
 
 POST = "app.bsky.feed.post"
+POST_URI = re.compile(r"at://([^/]+)/(app\.bsky\.feed\.post)/([^/]+)")
 # The server's word that our tokens are no good, whatever their own expiry says (clock skew, revoked).
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken"}
 _ERRORS = {400: exceptions.BadRequestError, 401: exceptions.UnauthorizedError, 403: exceptions.UnauthorizedError}
@@ -284,3 +286,27 @@ class BlueskyAPI:
     def check(self) -> str:
         """Log in (or reuse the session) and ask the server who we are; the account's handle."""
         return self.call("getSession", lambda c: c.com.atproto.server.get_session()).handle
+
+
+def split_uri(uri: str) -> tuple[str, str, str]:
+    """at://<did>/app.bsky.feed.post/<rkey> → (did, collection, rkey)."""
+    found = POST_URI.fullmatch(uri or "")
+    if not found:
+        raise PlatformError(f"{uri!r} is not the at:// uri of a Bluesky post")
+    return found.group(1), found.group(2), found.group(3)
+
+
+def permalink(author: str, rkey: str) -> str:
+    return f"https://bsky.app/profile/{author}/post/{rkey}"
+
+
+def api_for(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyAPI:
+    """The API for a channel's account; its collector and publisher share the stored session."""
+    path = session_path(settings.data_dir, channel.handle, channel.base_url)
+    return BlueskyAPI(http, channel.base_url, channel.handle, channel.token(), password_env=channel.token_env,
+                      session_file=SessionFile(path, channel.handle, channel.base_url))
+
+
+def probe(token: str | None, channel: ChannelSettings, settings: Settings, http: Http) -> str:
+    """`wlb doctor`: the app password logs in (or the stored session is still good)."""
+    return f"reachable; logged in as {api_for(channel, settings, http).check()}"

@@ -1,7 +1,9 @@
 """Endpoint calls, status-code mapping and pagination for Mastodon-compatible servers.
 
-Used by the Mastodon and Pixelfed collectors and publishers. Pixelfed's deltas are in
-../shared/platforms.md §2: token always needed, no Link header, duplicate Idempotency-Key is 400.
+Used by the Mastodon and Pixelfed collectors and publishers (https://docs.joinmastodon.org/methods/).
+Pixelfed's differences, read in its source (https://github.com/pixelfed/pixelfed, app/Http/Controllers/Api/
+ApiV1Controller.php): a token is needed even to read, a hashtag timeline has no Link header, and a repeated
+Idempotency-Key is answered 400 "Duplicate idempotency key.".
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import httpx
 
 from core.errors import NotCreated, NotFound, PlatformError
 from core.http import Http, JsonAnswer
+from core.settings import ChannelSettings, Settings
 
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
 
@@ -149,3 +152,20 @@ def _error_text(body: Any) -> str:
     """The server's own explanation ("error" field of its JSON body), when it gave one."""
     error = body.get("error") if isinstance(body, dict) else None
     return f": {' '.join(str(error).split())[:200]}" if error else ""
+
+
+def api_for(channel: ChannelSettings, http: Http, token: str | None = None) -> MastodonAPI:
+    """The API of a channel's instance, with the channel's token (`token` given: that one)."""
+    return MastodonAPI(http, channel.base_url or "", token if token is not None else channel.token(),
+                       token_env=channel.token_env)
+
+
+def probe(token: str | None, channel: ChannelSettings, settings: Settings, http: Http) -> str:
+    """`wlb doctor`: the instance answers, and the token (if any) is accepted."""
+    api = api_for(channel, http, token or "")
+    instance = api.instance()
+    version = instance.get("version") or "?"
+    if not token:
+        return f"reachable ({instance.get('domain') or api.host}, version {version}); no token, reading public timelines"
+    me = api.verify_credentials()
+    return f"reachable (version {version}); authenticated as @{me.get('acct') or me.get('username')}"

@@ -10,10 +10,10 @@ from PIL import ImageOps
 
 from core.decode_budget import DecodeBudget, held
 from core.images import DECODE_ERRORS, RefusedImage, decode, open_image, pixels
-from curation.signals import FULL, KINDS, compute
+from core.signals import FULL, KINDS, compute
 
 # Bump when the hash set or how it is computed changes; `wlb rehash` recomputes older rows.
-# 1: one pHash + dHash (imagehash's Lanczos reduction); 2: the kinds of curation.signals, box-filtered.
+# 1: one pHash + dHash (imagehash's Lanczos reduction); 2: the kinds of core.signals, box-filtered.
 HASH_VERSION = 2
 # JPEGs are decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay at least this large: the 32x32
 # reductions of 85% crops still average 3+ pixels per cell, and decoding costs a fraction of full size.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import collector.media as media
+import core.media as media
 from core.errors import ConfigError
 from tests.fakes import images
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from core.errors import NotFound, PlatformError
 from core.http import Http
+from core.settings import ChannelSettings, Settings
 
 HOURLY_LIMIT = 3600
 DEFAULT_BUDGET = 3000  # leaves room for other runs and tools that share the key
@@ -106,3 +107,14 @@ class FlickrAPI:
             if exc.code == PHOTO_NOT_FOUND:
                 raise NotFound(f"Flickr photo {photo_id} not found") from None
             raise
+
+
+def probe(token: str | None, channel: ChannelSettings, settings: Settings, http: Http) -> str:
+    """`wlb doctor`: flickr.test.echo accepts the API key."""
+    answer = http.get_json(channel.base_url or "", params={"method": "flickr.test.echo", "api_key": token or "",
+                                                           "format": "json", "nojsoncallback": "1"})
+    if not isinstance(answer, dict) or answer.get("stat") != "ok":
+        message = answer.get("message") if isinstance(answer, dict) else "not a Flickr answer"
+        raise PlatformError(f"Flickr refused the API key in ${channel.token_env} ({message}); "
+                            "check the key at flickr.com/services/apps")
+    return "reachable; API key accepted"

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from collector.base import OriginCheck, OriginClaim
+from core.posts import OriginCheck, OriginClaim
 from core.errors import PlatformError
 from core.http import Http
 

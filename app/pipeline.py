@@ -1,0 +1,99 @@
+"""The run order, written once: collect → curate → publish, under the run lock."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+from app.lock import run_lock
+from app.workspace import Workspace
+from collector.base import Collector
+from collector.run import collect_channel, download_pending
+from core.errors import UsageError
+from core.http import Http
+from core.report import Progress, RunReport
+from core.settings import ChannelSettings, Settings
+from curation.curate import curate
+from platforms.registry import module, platform
+from publisher.base import Publisher
+from publisher.run import Planned, publish
+
+log = logging.getLogger("wlb")
+
+
+def collector_for(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
+    """The collector adapter the channel's platform row names."""
+    return module("collector", platform(channel.kind).collector).build(channel, settings, http)
+
+
+def publisher_for(channel: ChannelSettings, settings: Settings, http: Http) -> Publisher:
+    """The publisher adapter the channel's platform row names."""
+    return module("publisher", platform(channel.kind).publisher).build(channel, settings, http)
+
+
+class Pipeline(Workspace):
+    """Everything one run needs, built once from settings; use it in a `with` block."""
+
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] | None = None, progress: Progress | None = None):
+        super().__init__(settings)
+        self.http = Http(settings.network, transport=transport, sleep=sleep or time.sleep)
+        self.progress = progress or Progress()
+
+    def close(self) -> None:
+        self.http.close()
+        super().close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def run(self, *, publish: bool = True) -> RunReport:
+        """collect → curate → (publish due approved items): the nightly job, `wlb run` and `wlb collect`."""
+        report = RunReport()
+        with run_lock(self.settings):
+            self._collect(report)
+            self._curate(report)
+            if publish:
+                self._publish(report)
+        return report
+
+    def publish(self, *, channel: str | None = None, dry_run: bool = False) -> tuple[RunReport, list[Planned]]:
+        """Only the publish stage (`wlb publish`), under the run lock."""
+        report = RunReport()
+        with run_lock(self.settings):
+            return report, self._publish(report, channel=channel, dry_run=dry_run)
+
+    def collectors(self, *, collecting: bool = True) -> dict[str, Collector]:
+        """Each channel's collector: those that collect, or (collecting=False) every one that can ask an origin."""
+        return {name: collector_for(ch, self.settings, self.http) for name, ch in self.settings.channels.items()
+                if platform(ch.kind).can_collect and (ch.collect or not collecting)}
+
+    def _collect(self, report: RunReport) -> None:
+        """Every collecting channel, then every pending image; one failing channel does not stop the others."""
+        collectors = self.collectors()
+        self.progress.stage("collect", len(collectors))
+        for name, collector in collectors.items():
+            collect_channel(self.db, self.settings, name, collector, report.channel(name))
+            self.progress.advance("collect")
+        download_pending(self.db, self.settings, self.http, self.store, report,
+                         on_start=lambda total: self.progress.stage("download", total),
+                         on_done=lambda _r: self.progress.advance("download"))
+
+    def _curate(self, report: RunReport) -> int:
+        return curate(self.db, self.settings, self.store, report,
+                      on_start=lambda total: self.progress.stage("curate", total),
+                      on_item=lambda _p: self.progress.advance("curate"))
+
+    def _publish(self, report: RunReport, *, channel: str | None = None, dry_run: bool = False) -> list[Planned]:
+        names = self.publish_channels()
+        if channel is not None:
+            if channel not in names:
+                raise UsageError(f"--channel {channel}: not a publishing channel (publishing: {', '.join(names) or 'none'})")
+            names = [channel]
+        publishers = {n: publisher_for(self.settings.channels[n], self.settings, self.http) for n in names}
+        self.progress.stage("publish", None)
+        return publish(self.db, self.settings, self.store, publishers, self.collectors(collecting=False), report,
+                       dry_run=dry_run, on_item=lambda _p: self.progress.advance("publish"), http=self.http)
