@@ -17,6 +17,7 @@ from core.bounds import Skip, bound_post, bound_watermark
 from core.db import Database
 from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
 from core.errors import PlatformError
+from core.fingerprints import record_hashes
 from core.http import Http
 from core.models import Author, Cursor, Decision, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
 from core.posts import Page, PostData
@@ -239,8 +240,7 @@ def _record(media: Media, result: Fetched, report: ChannelReport) -> None:
         media.width, media.height, media.format, media.bytes = (result.info.width, result.info.height,
                                                                 result.info.format, result.size)
         if result.hashes:
-            media.phash, media.dhash = result.hashes.phash, result.hashes.dhash
-            media.hash_set, media.hash_version = result.hashes.records, result.hashes.version
+            record_hashes(media, result.hashes)
         report.downloaded += 1
     elif result.refused:
         media.state, media.refused_reason = MediaState.REFUSED, result.refused

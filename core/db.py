@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, create_engine
@@ -76,11 +77,21 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
 def migrate(engine: Engine) -> list[int]:
     """Apply pending migrations in order; return the versions applied."""
     try:
+        if _current_version(engine) == latest_version():
+            return []  # the common case, answered by one read without the migration lock
         with _migration_lock(engine) as conn:
             return apply(conn)
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise WlbError(f"cannot open the database {_redact(str(engine.url))}: {reason}") from None
+
+
+def _current_version(engine: Engine) -> int | None:
+    """The schema version recorded, or None when there is no schema table yet."""
+    with engine.connect() as conn:
+        if not sa_inspect(conn).has_table("wlb_schema"):
+            return None
+        return conn.execute(text("SELECT max(version) FROM wlb_schema")).scalar()
 
 
 def schema_version(engine: Engine) -> int:

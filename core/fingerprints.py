@@ -9,6 +9,8 @@ import numpy as np
 from PIL import ImageOps
 
 from core.decode_budget import DecodeBudget, held
+from core.hashbits import to_signed, to_unsigned
+from core.models import Media
 from core.images import DECODE_ERRORS, RefusedImage, decode, open_image, pixels
 from core.signals import FULL, KINDS, compute
 
@@ -19,9 +21,6 @@ HASH_VERSION = 2
 # reductions of 85% crops still average 3+ pixels per cell, and decoding costs a fraction of full size.
 DRAFT_MIN_SIDE = 128
 _ORIENTATION = 0x0112
-_BITS = 64
-_SIGN = 1 << (_BITS - 1)
-_MASK = (1 << _BITS) - 1
 RECORD = np.dtype([("kind", "u1"), ("phash", "<u8"), ("dhash", "<u8")])  # one hash in the packed form
 
 
@@ -57,25 +56,16 @@ def hash_gray(gray: np.ndarray, sha256: str = "") -> ImageHashes:
                        records=records.tobytes(), version=HASH_VERSION)
 
 
-def to_signed(u: int) -> int:
-    """Reinterpret a 64-bit unsigned value as int64."""
-    u &= _MASK
-    return u - (1 << _BITS) if u & _SIGN else u
+def record_hashes(media: Media, hashes: ImageHashes) -> None:
+    """Store an image's hashes on its row."""
+    media.phash, media.dhash = hashes.phash, hashes.dhash
+    media.hash_set, media.hash_version = hashes.records, hashes.version
 
 
-def to_unsigned(s: int) -> int:
-    """Reinterpret an int64 as a 64-bit unsigned value."""
-    return s & _MASK
-
-
-def hash_hex(s: int) -> str:
-    """16 lowercase hex digits, first bit most significant (imagehash prints hashes the same way)."""
-    return f"{to_unsigned(s):016x}"
-
-
-def hamming(a: int, b: int) -> int:
-    """Number of differing bits between two 64-bit hashes, signed or unsigned."""
-    return ((a ^ b) & _MASK).bit_count()
+def stored_hashes(media: Media) -> ImageHashes:
+    """An image's hashes as its row stores them."""
+    return ImageHashes(sha256=media.sha256, phash=media.phash, dhash=media.dhash, records=media.hash_set or b"",
+                       version=media.hash_version or 0)
 
 
 def _grayscale(data: bytes, budget: DecodeBudget | None = None) -> np.ndarray:

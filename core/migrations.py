@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy.engine import Connection
 
 from core.errors import WlbError
 from core.models import UTCDateTime
+
+if TYPE_CHECKING:  # alembic is imported only when a migration is due: most commands find the schema current
+    from alembic.operations import Operations
 
 
 def _v1_initial(op: Operations) -> None:
@@ -158,6 +160,11 @@ def apply(conn: Connection) -> list[int]:
     newest = max(MIGRATIONS)
     if done and max(done) > newest:
         raise WlbError(f"the database has schema version {max(done)}, newer than this wlb ({newest}); upgrade wlb")
+    if not set(MIGRATIONS) - done:
+        return []
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
     op = Operations(MigrationContext.configure(conn))
     applied = []
     for version in sorted(set(MIGRATIONS) - done):

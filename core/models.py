@@ -116,6 +116,10 @@ class Media(SQLModel, table=True):
     hash_set: builtins.bytes | None = Field(default=None, sa_type=LargeBinary)  # `bytes` is a column here
 
 
+# ImageMatch.tier: merged automatically, or a person decides.
+AUTO, POSSIBLE = "duplicate", "possible"
+
+
 class ImageMatch(SQLModel, table=True):
     """Why an item was merged into, or flagged as a possible duplicate of, an earlier one."""
 

@@ -14,7 +14,7 @@ from core.images import RefusedImage
 from core.models import Author, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
 from core.report import RunReport
 from core.settings import DedupSettings, Settings
-from core.fingerprints import HASH_VERSION, ImageHashes, hash_image
+from core.fingerprints import HASH_VERSION, ImageHashes, hash_image, record_hashes, stored_hashes
 from curation.index import AUTO, POSSIBLE, HashIndex, Match, Rules
 from core.decisions import SYSTEM_ACTOR, transition
 from curation.rules import check_rules
@@ -46,16 +46,9 @@ def load_index(session: Session) -> HashIndex:
 def _hashes(session: Session, store: MediaStore, media: Media) -> ImageHashes:
     if media.hash_version != HASH_VERSION or media.phash is None:
         computed = hash_image(store.read(media.path))
-        set_hashes(media, computed)
+        record_hashes(media, computed)
         session.add(media)
-    return ImageHashes(sha256=media.sha256, phash=media.phash, dhash=media.dhash, records=media.hash_set or b"",
-                       version=media.hash_version or 0)
-
-
-def set_hashes(media: Media, hashes: ImageHashes) -> None:
-    """Store an image's hashes on its row."""
-    media.phash, media.dhash = hashes.phash, hashes.dhash
-    media.hash_set, media.hash_version = hashes.records, hashes.version
+    return stored_hashes(media)
 
 
 def _root(session: Session, post: Post) -> Post:

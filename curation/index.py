@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.fingerprints import RECORD, ImageHashes, to_unsigned
+from core.fingerprints import RECORD, ImageHashes
+from core.hashbits import to_unsigned
+from core.models import AUTO, POSSIBLE
 from core.signals import (BOTTOM, C85, C90, FULL, KINDS, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE)
 
-AUTO, POSSIBLE = "duplicate", "possible"
 STRAIGHT, TURNED = "straight", "turned"
 # (query kind, stored kind) → rule. Symmetric on purpose: whichever copy arrives first, the pair is compared.
 PAIRS: dict[tuple[int, int], str] = {

@@ -12,9 +12,9 @@ from sqlmodel import col, or_, select
 from core.media import MediaStore
 from core.db import Database
 from core.models import Media, MediaState
-from curation.curate import set_hashes
+
 from curation.files import hash_file
-from core.fingerprints import HASH_VERSION
+from core.fingerprints import HASH_VERSION, record_hashes
 from curation.pool import hashing_pool
 
 BATCH = 256  # images per transaction: a kill loses at most this much work, and the next run skips what is done
@@ -56,7 +56,7 @@ def rehash(db: Database, store: MediaStore, *, everything: bool = False,
                         report.failed.append(f"{path}: {result}")
                         continue
                     media = session.get(Media, media_id)
-                    set_hashes(media, result)
+                    record_hashes(media, result)
                     session.add(media)
                     report.hashed += 1
                 session.commit()

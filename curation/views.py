@@ -9,9 +9,8 @@ from core.media import MediaStore
 from core.db import Database
 from core.errors import UsageError
 from core.settings import Settings
-from core.models import Author, ImageMatch, Media, Post, Publication, Status
-from core.fingerprints import hash_hex
-from curation.index import POSSIBLE
+from core.models import POSSIBLE, Author, ImageMatch, Media, Post, Publication, Status
+from core.hashbits import hash_hex
 from core.decisions import history, licence_problem
 
 STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]

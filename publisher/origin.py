@@ -13,7 +13,8 @@ from core.http import Http
 from core.images import RefusedImage, inspect_image
 from core.models import Author, Media, MediaState, Post
 from core.settings import Settings
-from core.fingerprints import hamming, hash_image
+from core.fingerprints import hash_image
+from core.hashbits import hamming
 
 
 @dataclass(frozen=True)

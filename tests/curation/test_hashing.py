@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from core.images import RefusedImage
-from core.fingerprints import HASH_VERSION, ImageHashes, hamming, hash_hex, hash_image, to_signed, to_unsigned
+from core.fingerprints import HASH_VERSION, ImageHashes, hash_image
+from core.hashbits import hamming, hash_hex, to_signed, to_unsigned
 from core.signals import BOTTOM, C85, C90, FULL, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE
 from tests.fakes import images
 

@@ -6,7 +6,8 @@ import hashlib
 
 import numpy as np
 
-from core.fingerprints import RECORD, ImageHashes, hamming, to_signed, to_unsigned
+from core.fingerprints import RECORD, ImageHashes
+from core.hashbits import hamming, to_signed, to_unsigned
 from curation.index import AUTO, POSSIBLE, HashIndex, Match, Rules
 from core.signals import C85, C90, FULL, MIRROR
 
