@@ -1,7 +1,8 @@
 """Flickr tag search: flickr.photos.search pages → normalized posts carrying their licence.
 
 Paging uses upload dates as cursors rather than page numbers: Flickr returns at most 4,000
-results per query, and page numbers shift while people upload (../shared/platforms.md §6).
+results per query ("at most the first 4,000 results for any given search query",
+https://www.flickr.com/services/api/flickr.photos.search.html), and page numbers shift while people upload.
 A first run walks newest-first (date-posted-desc, then max_upload_date) for backfill_pages;
 later runs walk forward (date-posted-asc from min_upload_date), so each page's watermark only
 ever moves forward and an interrupted run resumes where it stopped.
