@@ -113,13 +113,17 @@ def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|
 def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")], json: JsonOpt = False,
          preview: Annotated[bool, typer.Option(help="draw the image in the terminal")] = True) -> None:
     """Everything about one item: author, text, images, duplicates, history. Example: wlb show 12"""
-    from app.preview import previews
     from app.workspace import Workspace
     from curation.views import get_item
 
     with Workspace(_settings(ctx)) as ws:
         view = get_item(ws.db, ws.store, item, settings=ws.settings)
-    _output(json).item(view, previews(view) if preview and not json else None)
+    drawn = None
+    if preview and not json:
+        from app.preview import previews  # Pillow: only when drawing
+
+        drawn = previews(view)
+    _output(json).item(view, drawn)
 
 
 @app.command()
