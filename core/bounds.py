@@ -41,6 +41,7 @@ PLATFORM_START = {
     "pixelfed": datetime(2018, 6, 1, tzinfo=UTC),
     "bluesky": datetime(2023, 2, 17, tzinfo=UTC),
     "flickr": datetime(2004, 2, 10, tzinfo=UTC),
+    "instagram": datetime(2010, 10, 6, tzinfo=UTC),
     "rss": datetime(1995, 1, 1, tzinfo=UTC),
 }
 EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # a kind not listed above
