@@ -21,6 +21,7 @@ from typing import Any
 
 from core.errors import NotCreated, NotFound, PlatformError
 from core.http import Http
+from core.public_media import storage_for
 from core.settings import ChannelSettings, Settings
 
 # Graph API v27.0 was introduced 2026-11-04 (developers.facebook.com/docs/graph-api/changelog/versions); a pinned
@@ -187,9 +188,13 @@ class InstagramAPI:
         return str(body.get("status_code") or "").upper() or "UNKNOWN"
 
     def publish_container(self, container_id: str) -> str:
-        """POST /{ig-user-id}/media_publish: the new media's id."""
-        return self._id(self.call("POST", f"/{self.ig_user_id}/media_publish", data={"creation_id": container_id}),
-                        "media_publish")
+        """POST /{ig-user-id}/media_publish: the new media's id. Its refusals are never "nothing was created":
+        after a lost answer, Http's retry is refused because the container already went out."""
+        try:
+            body = self.call("POST", f"/{self.ig_user_id}/media_publish", data={"creation_id": container_id})
+        except NotCreatedGraph as exc:
+            raise GraphError(str(exc), code=exc.code, subcode=exc.subcode) from None
+        return self._id(body, "media_publish")
 
     def permalink(self, media_id: str) -> str | None:
         """Our media's permalink, if Instagram gives it."""
@@ -274,6 +279,11 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
     if channel.publish:
         usage, total = api.publishing_limit()
         parts.append(f"{usage} of {total or '?'} posts used in the last 24 h")
+        storage = storage_for(channel, settings.root)
+        if storage is None:
+            raise PlatformError("publishing needs public storage: set public_media_dir + public_media_base_url, "
+                                "or s3_bucket")
+        parts.append(storage.check(http))
     return "; ".join(parts)
 
 

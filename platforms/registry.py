@@ -54,7 +54,7 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
              default_base_url="https://api.flickr.com/services/rest", secret_to_read=True,
              launched=datetime(2004, 2, 10, tzinfo=UTC)),
     # Instagram's hashtag search never names the author: those items wait for a reviewer's credit (collector/instagram.py).
-    Platform("instagram", "instagram", "Instagram", client="instagram", collector="instagram",
+    Platform("instagram", "instagram", "Instagram", client="instagram", collector="instagram", publisher="instagram",
              requires=(("ig_user_id", 'the professional account\'s id, e.g. ig_user_id = "17841400000000000"'),),
              default_base_url="https://graph.facebook.com/v27.0", secret_to_read=True,
              launched=datetime(2010, 10, 6, tzinfo=UTC)),

@@ -88,6 +88,8 @@ def credit_line(author: CreditAuthor, target: str, *, source_host: str = "") -> 
         handle = fediverse_handle(handle, source_host)
     elif author.network == target == "bluesky":
         handle = f"@{handle}"  # the publisher adds the mention facet that notifies them
+    elif author.network == target == "instagram":
+        handle = f"@{handle}"  # an @username in a caption links the account
     if author.network == target:
         return handle
     if author.network == "web":  # a feed's author: their name and the site, not a handle anyone can mention

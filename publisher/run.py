@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,8 @@ from core.models import Author, Media, MediaState, Post, PubState, Publication, 
 from core.report import RunReport
 from core.settings import Settings
 from publisher.base import Publisher, PublishRequest, UploadImage
-from publisher.claim import Changed, Refused, claim, last_decision, publishable, record, system_decision
+from publisher.claim import (Changed, Refused, checkpoint, claim, last_decision, publishable, record,
+                             system_decision)
 from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, reviewer_credit
 from core.licenses import attribution
 from publisher.origin import Verdict, check_origin
@@ -167,7 +169,7 @@ class _Run:
                 pub = session.exec(select(Publication).where(Publication.post_id == post_id,
                                                              Publication.channel == channel)).first()
             if pub and pub.attempts and not self.dry_run:  # interrupted: posted already? then only record it
-                found = publisher.find_existing(replace(request, planned_at=pub.created_at))
+                found = publisher.find_existing(replace(request, planned_at=pub.created_at, saved=pub.remote_id))
                 if found:
                     record(self.db, self.settings, pub, remote_id=found.remote_id, url=found.url)
                     stats.published += 1
@@ -182,7 +184,8 @@ class _Run:
             return plan
         taken = claim(self.db, self.settings, post_id, channel, key=request.idempotency_key, text=request.text,
                       decided=decided)
-        request = replace(request, planned_at=taken.publication.created_at)
+        request = replace(request, planned_at=taken.publication.created_at, saved=taken.publication.remote_id,
+                          save=partial(checkpoint, self.db, taken.publication))
         try:
             result = (publisher.find_existing(request) if taken.retry else None) or publisher.publish(request)
         except PlatformError as exc:

@@ -19,10 +19,14 @@ Instagram documents for photos: JPEG, under 8 MiB, aspect ratio 4:5 to 1.91:1, a
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import io
 import itertools
 import random
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from PIL import Image
@@ -68,6 +72,7 @@ class FakeInstagram(FakeServer):
         self.own: list[dict] = []  # our published media, newest last
         self.fetched: list[tuple[str, int, bytes]] = []  # (image_url, status, body) as Instagram fetched them
         self.errors: list[tuple[str, str, Reply]] = []  # (method, path prefix, reply) to answer once
+        self.lose_publish_answers = 0  # media_publish calls that publish but whose answer is lost (a 502)
         self._ids = itertools.count(17_900_000_000_000_000)
         self._files: dict[str, bytes] = {}
 
@@ -114,7 +119,7 @@ class FakeInstagram(FakeServer):
             self.errors.append((method, path_prefix, reply))
 
     def calls(self, path_part: str, method: str = "GET") -> list[Recorded]:
-        return [r for r in self.requests if r.method == method and path_part in r.path]
+        return [r for r in self.requests if r.method == method and r.path.endswith(path_part)]
 
     # ---- serving -----------------------------------------------------------------------------------
 
@@ -273,6 +278,8 @@ class FakeInstagram(FakeServer):
             return error(9, "Application request limit reached", subcode=2207042,
                          user_msg="You reached the maximum number of posts that is allowed to be published by "
                                   "Content Publishing API.")
+        if container["status"] == "PUBLISHED":
+            return error(9, "The media has already been published", subcode=2207006)
         if container["status"] != "FINISHED":
             return error(9007, "Media ID is not available", subcode=2207027,
                          user_msg="The media is not ready for publishing, please wait for a moment")
@@ -281,4 +288,39 @@ class FakeInstagram(FakeServer):
         media_id = self._id()
         self.own.append({"id": media_id, "caption": container["caption"], "timestamp": stamp(self.now),
                          "permalink": f"https://www.instagram.com/p/W{media_id[-8:]}/", "container": cid})
+        if self.lose_publish_answers:
+            self.lose_publish_answers -= 1
+            return Reply(502, {"error": {"message": "Bad gateway", "code": 1, "is_transient": True}})
         return Reply(200, {"id": media_id})
+
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    """Plain static files under /wlb/, like a web server's alias for the public folder."""
+
+    def translate_path(self, path: str) -> str:
+        return super().translate_path(path.removeprefix("/wlb"))
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence stderr logging
+        pass
+
+
+class StaticFolder:
+    """The community's web server: serves a folder over HTTP on 127.0.0.1 (what public_media_base_url points at)."""
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Files, directory=str(folder)))
+        self._server.daemon_threads = True
+        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.base_url = f"{self.origin}/wlb"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> StaticFolder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
