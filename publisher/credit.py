@@ -288,9 +288,11 @@ class ReviewerCredit:
         return credit_line(self.author, target) if self.author else self.text
 
 
-def reviewer_credit(text: str) -> ReviewerCredit:
-    """Parse "@user@host" or a plain name; raise ValueError saying what is wrong."""
-    text, handle = parse_credit(text)
+def reviewer_credit(text: str, *, platform: str | None = None, network: str | None = None) -> ReviewerCredit:
+    """Parse "@user@host", a plain name, or "@user" for an item of a platform with bare handles (its `network`)."""
+    text, handle = parse_credit(text, platform=platform)
+    if handle and "@" not in handle and network:
+        return ReviewerCredit(text=text, author=CreditAuthor(network=network, handle=handle))
     if handle:
         return ReviewerCredit(text=text, author=CreditAuthor(network="fediverse", handle=handle))
     return ReviewerCredit(text=text)

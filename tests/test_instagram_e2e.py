@@ -55,7 +55,8 @@ def test_tagged_and_hashtag_finds_are_credited_approved_and_reposted_once(insta)
     assert credited["author"]["handle"] == "jane.doe" and len(uncredited["media"]) == 2
     refused = site.wlb("approve", str(uncredited["id"]))
     assert refused.code != 0 and "credit" in (refused.out + refused.err)
-    assert site.wlb("approve", str(uncredited["id"]), "--credit", "Marc Dubois").code == 0
+    approved = site.wlb("approve", str(uncredited["id"]), "--credit", "@marc.dubois")  # seen on the permalink
+    assert approved.code == 0, approved.out + approved.err
     assert site.wlb("approve", str(credited["id"])).code == 0
 
     ig.lose_publish_answers = 1  # the first media_publish goes out but its answer never arrives
@@ -74,7 +75,7 @@ def test_tagged_and_hashtag_finds_are_credited_approved_and_reposted_once(insta)
     assert len(ig.own) == 2 and len(ig.calls("/media_publish", "POST")) == 3, "found, not published again"
     captions = sorted(m["caption"] for m in ig.own)
     assert any("@jane.doe" in c and tagged["permalink"] in c for c in captions)
-    assert any("Marc Dubois" in c and found["permalink"] in c for c in captions)
+    assert any("@marc.dubois" in c and found["permalink"] in c for c in captions)
     carousel = [c for c in ig.containers.values() if c.get("carousel")]
     assert len(carousel) == 1 and len(carousel[0]["children"]) == 2
     assert list(insta.web.folder.iterdir()) == [], "public copies removed"

@@ -194,3 +194,19 @@ def test_config_refuses_a_publishing_channel_without_usable_public_storage(tmp_p
                     'ig_user_id = "1"\npublish = true\npublic_media_dir = "p"\n'
                     'public_media_base_url = "http://10.0.0.5/wlb"\n', encoding="utf-8")
     assert load_settings(path, check_secrets=False).channels["ig"].public_media_base_url == "http://10.0.0.5/wlb"
+
+
+def test_a_reviewers_at_handle_names_an_instagram_account_only_for_an_instagram_item():
+    from core.credit import parse_credit
+    from publisher.credit import CreditAuthor, credit_line, reviewer_credit
+
+    given = reviewer_credit("@marc.dubois", platform="instagram", network="instagram")
+    assert given.author == CreditAuthor(network="instagram", handle="marc.dubois")
+    assert (given.line("instagram"), given.line("fediverse")) == ("@marc.dubois", "marc.dubois on Instagram")
+    assert reviewer_credit("@lea@pixel.example", platform="instagram").author.network == "fediverse"
+    with pytest.raises(ValueError, match="not a fediverse handle"):
+        parse_credit("@marc.dubois", platform="mastodon")
+    with pytest.raises(ValueError, match="or '@user' for an account on instagram"):
+        parse_credit("@marc!", platform="instagram")
+    tagged = CreditAuthor(network="instagram", handle="jane.doe", name="jane.doe")
+    assert (credit_line(tagged, "instagram"), credit_line(tagged, "bluesky")) == ("@jane.doe", "jane.doe on Instagram")
