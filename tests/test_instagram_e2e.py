@@ -80,3 +80,32 @@ def test_tagged_and_hashtag_finds_are_credited_approved_and_reposted_once(insta)
     assert len(carousel) == 1 and len(carousel[0]["children"]) == 2
     assert list(insta.web.folder.iterdir()) == [], "public copies removed"
     assert all(url.startswith(insta.web.base_url) for url, _, _ in ig.fetched)
+
+
+def test_a_hashtag_find_shows_the_credit_of_a_known_copy_for_a_person_to_confirm(insta):
+    ig, site = insta.ig, insta.site
+    photo = images.jpeg(7)
+    ig.add_media(photo, caption="Mont des Arts #welovebrussels", age=timedelta(hours=5))
+    site.source.add_status(images=[images.reencoded(photo, quality=70, scale=0.8)], acct="lea", display_name="Léa",
+                           created_at=ig.now - timedelta(hours=1), text="My photo #welovebrussels")
+    site.write_config(origins=[ig.origin, insta.web.origin], channels=f"""
+[channels.insta]
+kind = "instagram"
+base_url = "{ig.graph_url}"
+ig_user_id = "17841400000000001"
+token_env = "WLB_IG_TOKEN"
+
+[channels.masto]
+kind = "mastodon"
+base_url = "{site.source.base_url}"
+""")
+    assert site.wlb("collect").code == 0
+    items = {i["platform"]: i for i in site.queue("all")}
+    canonical, copy = items["instagram"], items["mastodon"]
+    assert copy["status"] == "duplicate" and copy["duplicate_of"] == canonical["id"], "the earlier copy is canonical"
+    shown = site.wlb("show", str(canonical["id"]), "--json").json()
+    assert shown["needs_credit"] and shown["suggested_credits"] == [
+        {"credit": "@lea@fake.social", "from": copy["id"], "platform": "mastodon", "url": copy["post_url"]}]
+    text = " ".join(site.wlb("show", str(canonical["id"]), "--no-preview").out.replace("│", " ").split())
+    assert "--credit '@lea@fake.social'" in text and "re-poster is not always the photographer" in text
+    assert site.wlb("approve", str(canonical["id"])).code != 0, "a suggestion is never applied by itself"
