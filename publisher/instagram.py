@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ from PIL import Image, ImageOps
 
 from core.errors import ConfigError, NotCreated, PlatformError
 from core.http import Http
+from core.images import decode, open_image
 from core.public_media import PublicStorage, storage_for
 from core.settings import ChannelSettings, Settings
 from platforms.instagram import InstagramAPI, api_for
@@ -31,6 +33,8 @@ TALLEST, WIDEST = 4 / 5, 1.91  # width / height
 PAD = (255, 255, 255)
 JPEG_QUALITIES = (90, 85, 80, 75, 70, 60)
 CAPTION_MAX = 2200
+MAX_HASHTAGS = 30  # per caption
+_HASHTAG = re.compile(r"(?<![\w#&])#\w+")
 MAX_ITEMS = 10  # a carousel holds 2 to 10
 CONTAINER = "container:"  # how a saved container id reads on the publication row
 PROFILE = "https://www.instagram.com/"
@@ -47,7 +51,8 @@ def _within(width: int, height: int) -> tuple[int, int]:
 
 def fit_for_instagram(data: bytes) -> bytes:
     """A JPEG Instagram accepts: upright, no metadata, padded into 4:5…1.91:1, at most 1440 px wide, under 8 MB."""
-    with Image.open(io.BytesIO(data)) as opened:
+    with open_image(data) as opened:  # the one way wlb decodes: accepted formats only
+        decode(opened)
         img = ImageOps.exif_transpose(opened)
         if img.mode in ("RGBA", "LA", "P", "PA"):
             rgba = img.convert("RGBA")
@@ -108,14 +113,14 @@ class InstagramPublisher:
                 for name, image in zip(names, request.images, strict=False)]
         if len(urls) == 1:
             alt = request.images[0].alt.strip()
-            container = self.api.create_container(image_url=urls[0], caption=request.text,
+            container = self.api.create_container(image_url=urls[0], caption=within_hashtag_limit(request.text),
                                                   **({"alt_text": alt[:1000]} if alt else {}))
         else:
             children = [self.api.create_container(image_url=url, is_carousel_item="true") for url in urls]
             for child in children:
                 self._wait(child)
             container = self.api.create_container(media_type="CAROUSEL", children=",".join(children),
-                                                  caption=request.text)
+                                                  caption=within_hashtag_limit(request.text))
         if request.save:
             request.save(CONTAINER + container)  # committed before media_publish: a rerun never makes a second one
         return self._finish(container, request, names)
@@ -183,6 +188,15 @@ class InstagramPublisher:
                 link = media.get("permalink")
                 return Published(remote_id=str(media["id"]), url=link if isinstance(link, str) else PROFILE)
         return None
+
+
+def within_hashtag_limit(text: str) -> str:
+    """Instagram refuses a caption with more than 30 hashtags: the first ones beyond that become plain words,
+    so the template's own tags at the end, and the credit, stay."""
+    tags = list(_HASHTAG.finditer(text))
+    for match in reversed(tags[:max(0, len(tags) - MAX_HASHTAGS)]):
+        text = text[:match.start()] + text[match.start() + 1:]
+    return text
 
 
 def _container(saved: str | None) -> str | None:

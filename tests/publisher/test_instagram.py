@@ -210,3 +210,12 @@ def test_a_reviewers_at_handle_names_an_instagram_account_only_for_an_instagram_
         parse_credit("@marc!", platform="instagram")
     tagged = CreditAuthor(network="instagram", handle="jane.doe", name="jane.doe")
     assert (credit_line(tagged, "instagram"), credit_line(tagged, "bluesky")) == ("@jane.doe", "jane.doe on Instagram")
+
+
+def test_a_caption_keeps_at_most_30_hashtags_the_last_ones():
+    from publisher.instagram import within_hashtag_limit
+
+    text = " ".join(f"#t{n}" for n in range(35)) + "\n\n📷 @jane.doe · https://x.example/p#frag\n#welovebrussels"
+    out = within_hashtag_limit(text)
+    assert out.startswith("t0 t1 t2 t3 t4 t5 #t6") and out.endswith("https://x.example/p#frag\n#welovebrussels")
+    assert within_hashtag_limit("#a #b") == "#a #b"
