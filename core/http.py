@@ -9,7 +9,8 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, UTC
 from typing import Any, NamedTuple
 
@@ -29,12 +30,12 @@ MAX_BACKOFF = 60.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 # Headers that must not follow a redirect to another origin (httpx and browsers do the same).
 _SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
-# Only encodings we can decode a little at a time: httpx would also decode zstd and br (when installed) in one
-# call per network read, and those expand a few kilobytes into gigabytes.
+# Only encodings we decode a bounded step at a time (with zlib): zstd and br are refused, since a few kilobytes of
+# them expand into gigabytes and httpx would decode each network read in one call.
 ACCEPT_ENCODING = "gzip, deflate"
-_DECODABLE = {"", "identity", "gzip", "x-gzip", "deflate"}
-# Raw bytes handed to the decoder at a time: deflate expands at most ~1032:1, so one step yields at most ~4 MB.
-RAW_CHUNK = 4096
+_DECODABLE = {"gzip", "x-gzip", "deflate"}
+# Decoded bytes one decompression step may yield: a bomb is stopped at most this far past the limit.
+DECODE_STEP = 64 * 1024
 
 
 class TooLarge(HttpError):
@@ -154,6 +155,57 @@ def _follows(response: httpx.Response) -> bool:
 
 def _retryable(response: httpx.Response) -> bool:
     return response.status_code == 429 or response.status_code >= 500
+
+
+def _inflated(pieces: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """gzip or deflate pieces decompressed lazily, at most DECODE_STEP bytes a step, so a bomb stops early."""
+    gzip = encoding in ("gzip", "x-gzip")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+    first = not gzip
+    try:
+        for data in pieces:
+            while data and not inflater.eof:  # after the end, anything left is trailing junk, ignored as httpx does
+                try:
+                    out = inflater.decompress(data, DECODE_STEP)
+                except zlib.error:
+                    if not first:
+                        raise
+                    # Some servers send "deflate" without its zlib wrapper (RFC 9110 8.4.1.2); httpx accepts both.
+                    inflater, first = zlib.decompressobj(-zlib.MAX_WBITS), False
+                    continue
+                first = False
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"{encoding}: {exc}") from None
+
+
+def _codings(encoding: str) -> list[str]:
+    """The content codings a Content-Encoding header lists, in the order applied, identity left out."""
+    return [name for name in (e.strip() for e in encoding.lower().split(",")) if name not in ("", "identity")]
+
+
+def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """The body undone through every coding of its Content-Encoding, the last one applied first."""
+    pieces = raw
+    for name in reversed(_codings(encoding)):
+        pieces = _inflated(pieces, name)
+    return pieces
+
+
+def _with_body(response: httpx.Response, body: bytes, encoding: str) -> httpx.Response:
+    """A copy of a streamed response that carries its decoded body; .content, .json() and .text read it."""
+    headers = response.headers.copy()
+    if _codings(encoding):
+        # The body is decoded now: an encoding header left in place would make httpx decode it again.
+        del headers["content-encoding"]
+        headers.pop("content-length", None)  # the compressed size; httpx fills in the decoded one
+    answer = httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
+                            extensions=response.extensions, default_encoding=response.default_encoding)
+    answer.elapsed = response.elapsed
+    return answer
 
 
 class Http:
@@ -298,12 +350,11 @@ class Http:
         response = self._client.send(request, stream=True)
         if _follows(response) or _retryable(response):
             response.close()
-        else:
-            self._read_bounded(response, max_bytes, url)
-        return response
+            return response
+        return self._read_bounded(response, max_bytes, url)
 
-    def _read_bounded(self, response: httpx.Response, limit: int, url: str) -> None:
-        """Read the body, stopping as soon as it is over the limit (announced or decoded) or past the deadline."""
+    def _read_bounded(self, response: httpx.Response, limit: int, url: str) -> httpx.Response:
+        """The response with its body read, stopping once it is over the limit (announced or decoded) or late."""
         hint = {self.net.max_media_bytes: "; raise network.max_media_bytes to accept it",
                 self.net.max_api_bytes: "; raise network.max_api_bytes to accept it"}.get(limit, "")
         too_large = TooLarge(f"refused {_shown(url)}: it is larger than {limit} bytes{hint}",
@@ -317,32 +368,28 @@ class Http:
         try:
             if announced > limit:
                 raise too_large
-            if hasattr(response, "_content"):  # built in memory (a test transport), already decoded
+            if response.is_stream_consumed:  # built in memory (a test transport), already decoded by httpx
                 if len(response.content) > limit:
                     raise too_large
-                return
-            if any(e.strip() not in _DECODABLE for e in encoding.split(",")):
+                return response
+            if any(coding not in _DECODABLE for coding in _codings(encoding)):
                 raise HttpError(f"refused {_shown(url)}: it is compressed as {encoding[:40]!r}, which wlb did not "
                                 f"ask for", url=url, status=response.status_code)
-            # httpx decodes each network read in one call; feeding its decoder small raw pieces bounds what
-            # one step can expand to, so a gzip bomb is stopped a few megabytes in.
-            decoder = response._get_content_decoder()  # no public per-piece decoding in httpx
-            for read in response.iter_raw():
-                for at in range(0, len(read), RAW_CHUNK):
-                    chunk = decoder.decode(read[at:at + RAW_CHUNK])
-                    size += len(chunk)
-                    if size > limit:
-                        raise too_large
-                    chunks.append(chunk)
-                if self._deadline.passed():
-                    raise httpx.ReadTimeout("deadline passed", request=response.request)
-            chunks.append(decoder.flush())
-            if size + len(chunks[-1]) > limit:
-                raise too_large
+            for chunk in _decoded(self._raw(response), encoding):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
         finally:
             response.close()
-        # httpx.Response.read() does exactly this assignment; there is no public bounded read.
-        response._content = b"".join(chunks)
+        return _with_body(response, b"".join(chunks), encoding)
+
+    def _raw(self, response: httpx.Response) -> Iterator[bytes]:
+        """The body as it arrives, abandoned once the request deadline has passed."""
+        for read in response.iter_raw():
+            yield read
+            if self._deadline.passed():
+                raise httpx.ReadTimeout("deadline passed", request=response.request)
 
     def _redirect(self, response: httpx.Response, method: str, headers: httpx.Headers,
                   body: dict[str, Any]) -> tuple[str, str]:

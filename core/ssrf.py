@@ -1,12 +1,15 @@
-"""The SSRF guard (only public http(s) addresses, checked again on the address connected to) and request deadlines."""
+"""The SSRF guard (public http(s) addresses only, checked again by our transport on the address it connects to)
+and request deadlines."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import httpcore
@@ -261,12 +264,91 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def pinned_transport(allow_private: Collection[str], resolve: Callable = socket.getaddrinfo, *,
-                     deadline: Deadline | None = None) -> httpx.HTTPTransport:
-    """httpx's own transport, with connections made by _PinnedBackend (TLS still checks the host name)."""
-    transport = httpx.HTTPTransport()
-    pool = transport._pool  # httpx has no public hook for the network backend; keep its request mapping
-    transport._pool = httpcore.ConnectionPool(ssl_context=pool._ssl_context, network_backend=_PinnedBackend(
-        allow_private, resolve, deadline or Deadline()))
-    return transport
+# httpcore's exceptions as httpx raises them, most specific first (as httpx's own HTTPTransport maps them).
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+_HTTPCORE_ERRORS = tuple(core for core, _ in _HTTPX_ERRORS)
 
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    """Raise httpcore's errors as the httpx errors callers catch; anything else (_Rebound) passes unchanged."""
+    try:
+        yield
+    except _HTTPCORE_ERRORS as exc:
+        mapped = next(ours for core, ours in _HTTPX_ERRORS if isinstance(exc, core))
+        raise mapped(str(exc)) from exc
+
+
+class _Body(httpx.SyncByteStream):
+    """An httpcore response body as httpx reads it: raw bytes, then close to release the connection."""
+
+    def __init__(self, answer: httpcore.Response):
+        self._answer = answer
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx_errors():
+            yield from self._answer.iter_stream()
+
+    def close(self) -> None:
+        with _as_httpx_errors():
+            self._answer.close()
+
+
+# httpx's default pool size (httpx.HTTPTransport uses the same numbers).
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """An httpx transport over our own httpcore pool, whose connections are made by _PinnedBackend.
+
+    TLS still checks the certificate against the host name in the URL; only the TCP address is pinned.
+    """
+
+    def __init__(self, allow_private: Collection[str], resolve: Callable = socket.getaddrinfo, *,
+                 deadline: Deadline | None = None, ssl_context: ssl.SSLContext | None = None,
+                 limits: httpx.Limits = DEFAULT_LIMITS):
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE/DIR, as httpx
+            max_connections=limits.max_connections, max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+            retries=0,  # Http retries with its own budget and backoff
+            network_backend=_PinnedBackend(allow_private, resolve, deadline or Deadline()))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request on a pooled connection; the body is left to stream."""
+        url = request.url
+        outgoing = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw, content=request.stream,
+            extensions=request.extensions)  # the timeouts httpx.Client puts there
+        with _as_httpx_errors():
+            answer = self._pool.handle_request(outgoing)
+        return httpx.Response(answer.status, headers=answer.headers, stream=_Body(answer),
+                              extensions=answer.extensions)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with _as_httpx_errors():
+            self._pool.close()
+
+
+def pinned_transport(allow_private: Collection[str], resolve: Callable = socket.getaddrinfo, *,
+                     deadline: Deadline | None = None) -> PinnedTransport:
+    """The transport Http uses unless a test passes its own: connections only to the checked addresses."""
+    return PinnedTransport(allow_private, resolve, deadline=deadline)
