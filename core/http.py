@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from core.redact import shown_url
 from core.settings import NetworkSettings
-from core.ssrf import (BlockedAddress, Deadline, HttpError, _parse, _Rebound, _shown, check_url, is_public_ip,
+from core.ssrf import (BlockedAddress, Deadline, HttpError, _parse, _Rebound, check_url, is_public_ip,
                        origin_of, pinned_transport)
 
 __all__ = ["BlockedAddress", "Http", "HttpError", "JsonAnswer", "RateLimited", "TooLarge", "check_url",
@@ -130,14 +131,14 @@ def _parsed(response: httpx.Response, method: str, url: str) -> Any:
     except RecursionError:  # a hostile body nested 100,000 deep: not transient, and not worth a retry
         if not response.is_success:
             return None
-        raise HttpError(f"{_shown(url)} answered with JSON nested too deeply to read; the server is broken or "
+        raise HttpError(f"{shown_url(url)} answered with JSON nested too deeply to read; the server is broken or "
                         f"hostile: tell its admin, or remove the channel", url=url, status=response.status_code) from None
     except ValueError as exc:  # includes UnicodeDecodeError
         if not response.is_success:
             return None
         if method == "GET":
             raise _Malformed(f"something that is not JSON ({type(exc).__name__})") from None
-        raise HttpError(f"{_shown(url)} answered {method} with something that is not JSON; is this the right "
+        raise HttpError(f"{shown_url(url)} answered {method} with something that is not JSON; is this the right "
                         f"address?", url=url, status=response.status_code) from None
 
 
@@ -262,7 +263,7 @@ class Http:
         response, body = self.request_json("GET", url, params=params, headers=headers)
         if not response.is_success:
             error = _error_field(body)
-            raise HttpError(f"{_shown(url)} answered {response.status_code} {response.reason_phrase}"
+            raise HttpError(f"{shown_url(url)} answered {response.status_code} {response.reason_phrase}"
                             + (f": {error}" if error else ""), url=url, status=response.status_code)
         return body
 
@@ -271,7 +272,7 @@ class Http:
         limit = self.net.max_media_bytes if max_bytes is None else max_bytes
         response = self.request("GET", url, headers=headers, max_bytes=limit)
         if not response.is_success:
-            raise HttpError(f"{_shown(url)} answered {response.status_code} {response.reason_phrase}",
+            raise HttpError(f"{shown_url(url)} answered {response.status_code} {response.reason_phrase}",
                             url=url, status=response.status_code)
         return response.content
 
@@ -300,22 +301,22 @@ class Http:
                     raise BlockedAddress(f"{exc}; list its origin in network.allow_private if you trust it",
                                          url=url) from None
                 except httpx.DecodingError as exc:
-                    raise HttpError(f"{_shown(url)} answered with a body that cannot be decoded ({exc})",
+                    raise HttpError(f"{shown_url(url)} answered with a body that cannot be decoded ({exc})",
                                     url=url) from exc
                 except (httpx.TransportError, _Malformed) as exc:
                     if self._deadline.passed():
-                        raise TooSlow(f"{_shown(url)} did not finish answering within {self.net.request_deadline:g} s; "
+                        raise TooSlow(f"{shown_url(url)} did not finish answering within {self.net.request_deadline:g} s; "
                                       f"try again later or raise network.request_deadline", url=url) from None
                     failures += 1
                     reason = str(exc) if isinstance(exc, _Malformed) else _failure_reason(exc, self.net.timeout)
                     if failures >= attempts:
                         if isinstance(exc, _Malformed):
-                            raise HttpError(f"{_shown(url)} answered with {reason} ({failures} attempts); is this the "
+                            raise HttpError(f"{shown_url(url)} answered with {reason} ({failures} attempts); is this the "
                                             f"right address? If so, try again later", url=url) from None
                         where = _parse(url).netloc.decode("ascii", "replace")
                         raise HttpError(f"cannot reach {where}: {reason} ({failures} attempts); check the address "
                                         f"and your connection", url=url) from exc
-                    log.debug("%s %s failed (%s); retrying", method, _shown(url), reason)
+                    log.debug("%s %s failed (%s); retrying", method, shown_url(url), reason)
                     self._sleep(_backoff(failures))
                     continue
                 status = response.status_code
@@ -323,7 +324,7 @@ class Http:
                 if _follows(response):
                     hops += 1
                     if hops > MAX_REDIRECTS:
-                        raise HttpError(f"too many redirects from {_shown(first)} (more than {MAX_REDIRECTS}); "
+                        raise HttpError(f"too many redirects from {shown_url(first)} (more than {MAX_REDIRECTS}); "
                                         f"check the URL", url=url, status=status)
                     url, method = self._redirect(response, method, headers, body)
                     params = None  # already part of the first URL; the Location replaces them
@@ -333,9 +334,9 @@ class Http:
                     failures += 1
                     waiting = self._pending(host, url, status) if status == 429 else 0.0
                     if failures >= attempts:
-                        raise HttpError(f"{_shown(url)} answered {status} {response.reason_phrase} ({failures} "
+                        raise HttpError(f"{shown_url(url)} answered {status} {response.reason_phrase} ({failures} "
                                         f"attempts); try again later", url=url, status=status)
-                    log.debug("%s %s answered %s; retrying", method, _shown(url), status)
+                    log.debug("%s %s answered %s; retrying", method, shown_url(url), status)
                     if waiting <= 0:
                         self._sleep(_backoff(failures))
                     continue
@@ -357,7 +358,7 @@ class Http:
         """The response with its body read, stopping once it is over the limit (announced or decoded) or late."""
         hint = {self.net.max_media_bytes: "; raise network.max_media_bytes to accept it",
                 self.net.max_api_bytes: "; raise network.max_api_bytes to accept it"}.get(limit, "")
-        too_large = TooLarge(f"refused {_shown(url)}: it is larger than {limit} bytes{hint}",
+        too_large = TooLarge(f"refused {shown_url(url)}: it is larger than {limit} bytes{hint}",
                              url=url, status=response.status_code)
         try:
             announced = int(response.headers.get("content-length", "0"))
@@ -373,7 +374,7 @@ class Http:
                     raise too_large
                 return response
             if any(coding not in _DECODABLE for coding in _codings(encoding)):
-                raise HttpError(f"refused {_shown(url)}: it is compressed as {encoding[:40]!r}, which wlb did not "
+                raise HttpError(f"refused {shown_url(url)}: it is compressed as {encoding[:40]!r}, which wlb did not "
                                 f"ask for", url=url, status=response.status_code)
             for chunk in _decoded(self._raw(response), encoding):
                 size += len(chunk)
@@ -397,7 +398,7 @@ class Http:
         try:
             target = response.url.join(response.headers["location"])
         except httpx.InvalidURL:
-            raise HttpError(f"{_shown(response.url)} redirected to an invalid URL", url=str(response.url),
+            raise HttpError(f"{shown_url(response.url)} redirected to an invalid URL", url=str(response.url),
                             status=response.status_code) from None
         status = response.status_code
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):

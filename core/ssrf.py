@@ -16,6 +16,7 @@ import httpcore
 import httpx
 
 from core.errors import PlatformError
+from core.redact import shown_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -109,7 +110,7 @@ def _parse(url: str) -> httpx.URL:
     try:
         return httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise HttpError(f"{_shown(url)} is not a valid URL ({exc}); check it", url=url) from None
+        raise HttpError(f"{shown_url(url)} is not a valid URL ({exc}); check it", url=url) from None
 
 
 def origin_of(url: str) -> str:
@@ -120,15 +121,6 @@ def origin_of(url: str) -> str:
         host = f"[{host}]"
     port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
     return f"{parsed.scheme}://{host}:{port}" if port else f"{parsed.scheme}://{host}"
-
-
-def _shown(url: str | httpx.URL) -> str:
-    """The URL as safe to print: no user info, query or fragment, which may carry tokens."""
-    try:
-        parsed = httpx.URL(str(url))
-        return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{parsed.path}"
-    except (httpx.InvalidURL, TypeError, UnicodeDecodeError):
-        return str(url).split("?", 1)[0].split("#", 1)[0]
 
 
 def _addresses(host: str, port: int, resolve: Callable) -> list[IPAddress]:
@@ -151,9 +143,9 @@ def check_url(url: str, allow_private: Collection[str], resolve: Callable = sock
     """Raise BlockedAddress unless the URL is http(s) and every address of its host is public or allowed."""
     parsed = _parse(url)
     if parsed.scheme not in _DEFAULT_PORTS:
-        raise BlockedAddress(f"refused to contact {_shown(url)}: only http and https URLs are allowed", url=url)
+        raise BlockedAddress(f"refused to contact {shown_url(url)}: only http and https URLs are allowed", url=url)
     if not parsed.host:
-        raise BlockedAddress(f"refused to contact {_shown(url)}: the URL has no host", url=url)
+        raise BlockedAddress(f"refused to contact {shown_url(url)}: the URL has no host", url=url)
     if origin_of(url) in allow_private:
         return
     # This check names the problem early and for every hop; _PinnedBackend repeats it on the addresses
@@ -167,7 +159,7 @@ def check_url(url: str, allow_private: Collection[str], resolve: Callable = sock
     for ip in addresses:
         why = _why_not_public(ip)
         if why:
-            raise BlockedAddress(f"refused to contact {_shown(url)}: {ip} is {why}; list its origin in "
+            raise BlockedAddress(f"refused to contact {shown_url(url)}: {ip} is {why}; list its origin in "
                                  f"network.allow_private if you trust it", url=url)
 
 
