@@ -26,7 +26,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from core.db import Database, latest_version  # noqa: E402
 from core.models import Author, Cursor, Decision, ImageMatch, Media, Post, Publication  # noqa: E402
-from curation.hashing import RECORD  # noqa: E402
+from core.fingerprints import RECORD  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "wlb-bench-cli"
 T_END = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # the newest post; older ones go back about 1.3 years
