@@ -45,11 +45,7 @@ class Publisher(Protocol):
     network: str  # whose accounts a credit can mention: "fediverse", "bluesky"
 
     def limits(self) -> Limits:
-        """The target's text and media limits, read from the platform when it publishes them."""
-        ...
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        """(max bytes, max pixels) per image, when the platform says."""
+        """The target's text, media and image limits, read from the platform when it publishes them."""
         ...
 
     def publish(self, request: PublishRequest) -> Published:

@@ -71,10 +71,9 @@ class BlueskyPublisher:
         self.clock = clock
 
     def limits(self) -> Limits:
-        return Limits(max_chars=300, max_media=4, length=bluesky_length)
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        return MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+        """Bluesky's fixed limits (app.bsky.feed.post, app.bsky.embed.images): it publishes none to ask."""
+        return Limits(max_chars=300, max_media=4, length=bluesky_length, max_image_bytes=MAX_IMAGE_BYTES,
+                      max_image_pixels=MAX_IMAGE_PIXELS)
 
     def publish(self, request: PublishRequest) -> Published:
         rkey = record_key(request)

@@ -33,14 +33,14 @@ class MastodonPublisher:
         return self._instance
 
     def limits(self) -> Limits:
-        statuses = self._config().get("statuses") or {}
+        """The instance's configuration.statuses and .media_attachments, else Mastodon's defaults."""
+        config = self._config()
+        statuses = config.get("statuses") or {}
+        media = config.get("media_attachments") or {}
         return Limits(max_chars=int(statuses.get("max_characters") or 500),
                       max_media=int(statuses.get("max_media_attachments") or 4),
-                      url_chars=int(statuses.get("characters_reserved_per_url") or 23))
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        media = self._config().get("media_attachments") or {}
-        return media.get("image_size_limit"), media.get("image_matrix_limit")
+                      url_chars=int(statuses.get("characters_reserved_per_url") or 23),
+                      max_image_bytes=media.get("image_size_limit"), max_image_pixels=media.get("image_matrix_limit"))
 
     def publish(self, request: PublishRequest) -> Published:
         media_ids = []

@@ -88,11 +88,11 @@ def _request(session: Session, settings: Settings, store: MediaStore, publisher:
     text = compose(template, CreditInput(caption=post.caption if post.caption is not None else post.text,
                                          credit=credit, url=post.url, hashtags=settings.hashtags,
                                          author_name=name), limits)
-    max_bytes, max_pixels = publisher.image_limits()
     images = []
     media = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK).order_by(Media.position))
     for m in list(media)[: limits.max_media]:
-        data, mime = prepare_for_upload(store.read(m.path), max_bytes=max_bytes, max_pixels=max_pixels)
+        data, mime = prepare_for_upload(store.read(m.path), max_bytes=limits.max_image_bytes,
+                                        max_pixels=limits.max_image_pixels)
         width, height = image_size(data)
         images.append(UploadImage(data=data, mime=mime, alt=(m.alt_text or "").strip() or settings.publish.alt_fallback,
                                   width=width, height=height))
