@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -36,7 +36,6 @@ class PublishRequest:
 class Published:
     remote_id: str
     url: str
-    extra: dict = field(default_factory=dict)
 
 
 class Publisher(Protocol):

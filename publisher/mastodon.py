@@ -19,9 +19,8 @@ class MastodonPublisher:
 
     network = "fediverse"
 
-    def __init__(self, api: MastodonAPI, *, kind: str = "mastodon"):
+    def __init__(self, api: MastodonAPI):
         self.api = api
-        self.kind = kind
         self._instance: dict | None = None
 
     def _config(self) -> dict:
@@ -85,4 +84,4 @@ def _published(status: dict) -> Published:
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> MastodonPublisher:
     """The publisher for a `kind = "mastodon"` or `"pixelfed"` channel: the application token in token_env."""
-    return MastodonPublisher(api_for(channel, http), kind=channel.kind)
+    return MastodonPublisher(api_for(channel, http))
