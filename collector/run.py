@@ -158,7 +158,7 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
                 report.known_posts += 1
     watermark = bound_watermark(page.watermark)
     if page.watermark and not watermark:
-        report.skipped["watermark not stored (malformed id)"] += 1
+        report.skipped["watermark not stored (too long or malformed)"] += 1
     if watermark:
         cursor = session.get(Cursor, (channel, tag)) or Cursor(channel=channel, hashtag=tag, watermark=watermark)
         cursor.watermark, cursor.updated_at = watermark, utcnow()

@@ -16,7 +16,8 @@ import httpx
 from core.posts import AuthorData, MediaData, PostData
 
 URL_MAX = 2048  # Post.url, Post.key, Media.url, Author.profile_url, Post.license_url
-REMOTE_ID_MAX = 256  # Post.remote_id, Cursor.watermark
+REMOTE_ID_MAX = 256  # Post.remote_id
+WATERMARK_MAX = 8_192  # Cursor.watermark is text: this keeps one channel's mark from filling a row
 HANDLE_MAX = 320  # Author.handle
 AUTHOR_KEY_MAX = 512  # Author.key, Author.uid
 NAME_MAX = 512  # Author.name
@@ -184,6 +185,6 @@ def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
 
 def bound_watermark(value: object) -> str | None:
     """A watermark that fits its column, or None (the watermark is then not advanced)."""
-    if isinstance(value, str) and 0 < len(value) <= REMOTE_ID_MAX and "\x00" not in value:
+    if isinstance(value, str) and 0 < len(value) <= WATERMARK_MAX and "\x00" not in value:
         return value
     return None

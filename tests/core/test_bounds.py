@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from core.bounds import (ALT_MAX, NAME_MAX, TEXT_MAX, URL_MAX, Skip, bound_post, bound_watermark, is_web_url)
+from core.bounds import (ALT_MAX, NAME_MAX, TEXT_MAX, URL_MAX, WATERMARK_MAX, Skip, bound_post, bound_watermark,
+                         is_web_url)
 from core.posts import AuthorData, MediaData, PostData
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -127,4 +128,6 @@ def test_not_web_urls(url):
 
 def test_watermarks_that_do_not_fit_their_column_are_not_stored():
     assert bound_watermark("110") == "110"
-    assert bound_watermark("1" * 257) is None and bound_watermark(110) is None and bound_watermark("") is None
+    assert bound_watermark("1" * WATERMARK_MAX) == "1" * WATERMARK_MAX, "the column is text since schema version 6"
+    assert bound_watermark("1" * (WATERMARK_MAX + 1)) is None and bound_watermark(110) is None
+    assert bound_watermark("") is None and bound_watermark('{"e":"\x00"}') is None
