@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from platforms.mastodon import MastodonAPI, api_for, link_cursor
 from collector.mastodon_status import netloc, parse_status
@@ -56,22 +57,25 @@ def keep(statuses: list, ids: list[str]) -> list:
 class Mark(NamedTuple):
     """The stored watermark: the newest id committed, and where an unfinished backfill continues."""
 
-    newest: str | None
+    newest: str | None = None
     older_than: str | None = None
     pages_left: int = 0
 
-    def encode(self) -> str:
-        return json.dumps(self._asdict(), separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self)
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        if not value:
-            return cls(None)
-        try:
-            data = json.loads(value)
-            return cls(str(data["newest"]), data.get("older_than"), int(data.get("pages_left") or 0))
-        except (ValueError, KeyError, TypeError):
-            return cls(value)  # a bare id, as older versions stored
+        return watermark.decode(cls, value, legacy=_legacy)
+
+
+def _legacy(value: str) -> Mark:
+    """Before the versioned encoding: the same fields as JSON, or (older still) the bare newest id."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return Mark(value)
+    return watermark.from_fields(Mark, data) if isinstance(data, dict) else Mark(value)
 
 
 class MastodonCollector:

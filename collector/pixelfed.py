@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids
 from platforms.pixelfed import MastodonAPI, api_for, pixelfed_id_time
+from core import watermark
 from core.http import Http
 from core.settings import ChannelSettings, Settings
 from core.posts import Page
@@ -36,26 +37,29 @@ def months_before(moment: datetime, months: int) -> datetime:
 class Walk(NamedTuple):
     """Pixelfed's watermark: all down to `newest` is collected; a walk down from `top` goes on at `older_than`."""
 
-    newest: str | None  # the floor: the walk ends on reaching it
+    newest: str | None = None  # the floor: the walk ends on reaching it
     top: str | None = None  # the newest id of the walk in progress: it becomes `newest` once the walk ends
     older_than: str | None = None
     pages_left: int = 0  # first run only (no floor): how far back to go
 
-    def encode(self) -> str:
-        return json.dumps(self._asdict(), separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self)
 
     @classmethod
     def decode(cls, value: str | None) -> Walk:
-        if not value:
-            return cls(None)
-        try:
-            data = json.loads(value)
-            walk = cls(data["newest"], data.get("top"), data.get("older_than"), int(data.get("pages_left") or 0))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return cls(value)  # a bare id, as older versions stored
+        walk = watermark.decode(cls, value, legacy=_legacy)
         if walk.older_than and not walk.top:  # an older version's first-run backfill: finish it as a walk
             return cls(None, walk.newest, walk.older_than, walk.pages_left)
         return walk
+
+
+def _legacy(value: str) -> Walk:
+    """Before the versioned encoding: the same fields as JSON (or Mastodon's Mark), or the bare newest id."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return Walk(value)
+    return watermark.from_fields(Walk, data) if isinstance(data, dict) else Walk(value)
 
 
 class PixelfedCollector(MastodonCollector):
