@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from platforms.flickr import FlickrAPI
 from collector.html import html_to_text
+from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
@@ -53,7 +54,9 @@ EXTRAS = ",".join(["license", "owner_name", "path_alias", *(f"url_{s}" for s in 
                    "date_taken", "description", "safety_level", "tags", "media"])
 _LATEST = 253402300799  # 9999-12-31T23:59:59Z: past it a unix time is not a date datetime can hold
 RESTRICTED = 2  # safety_level: 0 safe, 1 moderate, 2 restricted
-MAX_SEEN = 8  # ids remembered for the newest upload second; more would overflow the 256-char watermark
+# Ids remembered for the newest upload second, so the next run's inclusive min_upload_date does not count them as
+# new. Photos past it are fetched again and recognised by their key: a burst upload costs a request, no duplicate.
+MAX_SEEN = 200
 _NSID = re.compile(r"\d+@N\d+")
 _ALIAS = re.compile(r"[\w-]+")
 
@@ -129,23 +132,24 @@ def parse_photo(photo: dict, *, max_pixels: int = 60_000_000) -> tuple[PostData 
 class Mark(NamedTuple):
     """The stored watermark: the newest upload second committed (and its ids), and where a backfill continues."""
 
-    newest: int | None
+    newest: int | None = None
     seen: tuple[str, ...] = ()
     older_than: int | None = None
     pages_left: int = 0
 
-    def encode(self) -> str:
-        data = {"t": self.newest, "ids": list(self.seen[-MAX_SEEN:]), "b": self.older_than, "n": self.pages_left}
-        return json.dumps(data, separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self._replace(seen=self.seen[-MAX_SEEN:]))
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        try:
-            data = json.loads(value or "")
-            return cls(int(data["t"]), tuple(str(i) for i in data.get("ids") or ()), _int(data.get("b")),
-                       int(data.get("n") or 0))
-        except (ValueError, KeyError, TypeError):
-            return cls(None)  # nothing stored yet (or unreadable): start like a first run
+        return watermark.decode(cls, value, legacy=_legacy)
+
+
+def _legacy(value: str) -> Mark:
+    """Before the versioned encoding: {"t": newest, "ids": seen (at most 8), "b": older_than, "n": pages_left}."""
+    data = json.loads(value)
+    return Mark(int(data["t"]), tuple(str(i) for i in data.get("ids") or ()), _int(data.get("b")),
+                int(data.get("n") or 0))
 
 
 def _ids_at(photos: list[dict], second: int) -> tuple[str, ...]:
