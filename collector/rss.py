@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from collector.feed_media import RawItem, align, entry_media, html_of, read_items, web_url as _web_url
 from collector.html import html_to_text
@@ -37,7 +38,6 @@ from platforms.rss import fetch, is_mastodon
 
 log = logging.getLogger(__name__)
 
-MAX_WATERMARK = 256  # Cursor.watermark is VARCHAR(256)
 _PLACEHOLDER_TITLES = {"no caption"}  # Pixelfed titles caption-less posts "No caption"
 # Mastodon's item link is ActivityPub::TagManager#url_for(status): https://host/@username/ID for its own
 # statuses (app/views/tags/show.rss.ruby, app/lib/rss/item.rb); usernames as in Account::USERNAME_RE.
@@ -53,34 +53,31 @@ class FeedMark(NamedTuple):
     modified: str | None = None
     seen: tuple[str, ...] = ()  # 8-character digests of entry identities, most worth remembering first
 
-    def encode(self) -> str:
-        """Compact JSON of at most 256 characters: the validators, then as many digests as fit."""
-        data: dict[str, Any] = {"e": self.etag, "m": self.modified, "s": ""}
-        # A validator is the server's text: one that leaves no room for a dozen digests is not kept.
-        for name in ("e", "m"):
-            if len(json.dumps(data[name])) > 100:
-                data[name] = None
-        for name in ("e", "m"):
-            if len(json.dumps(data, separators=(",", ":"))) > MAX_WATERMARK - 12 * _DIGEST:
-                data[name] = None
-        room = MAX_WATERMARK - len(json.dumps(data, separators=(",", ":")))
-        data["s"] = "".join(d for d in self.seen if len(d) == _DIGEST)[:max(0, room) // _DIGEST * _DIGEST]
-        return json.dumps(data, separators=(",", ":"))
+    def encode(self) -> str | None:
+        """The validators (an odd, long one is not kept: the feed is then fetched whole) and the first digests."""
+        etag, modified = (v if v is None or len(json.dumps(v)) <= VALIDATOR_MAX else None
+                          for v in (self.etag, self.modified))
+        return watermark.encode(FeedMark(etag, modified, self.seen[:MAX_DIGESTS]))
 
     @classmethod
     def decode(cls, value: str | None) -> FeedMark:
-        """The stored mark; an unreadable or older one keeps what it can (the database still knows every post)."""
-        try:
-            data = json.loads(value or "")
-            etag, modified, seen = data.get("e"), data.get("m"), data.get("s")
-        except (ValueError, TypeError, AttributeError):
-            return cls()
-        seen = seen if isinstance(seen, str) else ""
-        return cls(etag if isinstance(etag, str) else None, modified if isinstance(modified, str) else None,
-                   tuple(seen[i:i + _DIGEST] for i in range(0, len(seen) - _DIGEST + 1, _DIGEST)))
+        return watermark.decode(cls, value, legacy=_legacy)
+
+
+def _legacy(value: str) -> FeedMark:
+    """Before the versioned encoding: {"e": etag, "m": modified, "s": digests run together}; keeps what it can."""
+    data = json.loads(value)
+    etag, modified, seen = data.get("e"), data.get("m"), data.get("s")
+    seen = seen if isinstance(seen, str) else ""
+    return FeedMark(etag if isinstance(etag, str) else None, modified if isinstance(modified, str) else None,
+                    tuple(seen[i:i + _DIGEST] for i in range(0, len(seen) - _DIGEST + 1, _DIGEST)))
 
 
 _DIGEST = 8
+# Entries remembered per feed: more than a feed usually carries. Past it, entries that became posts are forgotten
+# first; they are parsed again and recognised by their key in the database.
+MAX_DIGESTS = 500
+VALIDATOR_MAX = 512  # an ETag or Last-Modified longer than this (as JSON) is not kept
 
 
 def digest(key: str) -> str:
