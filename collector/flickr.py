@@ -19,6 +19,7 @@ from typing import NamedTuple
 from platforms.flickr import FlickrAPI
 from collector.html import html_to_text
 from core import watermark
+from core.bounds import as_int
 from core.posts import OriginCheck, OriginClaim
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
@@ -61,16 +62,9 @@ _NSID = re.compile(r"\d+@N\d+")
 _ALIAS = re.compile(r"[\w-]+")
 
 
-def _int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
 def uploaded(photo: dict) -> int | None:
     """The photo's upload time (unix seconds), or None if it sent none we can read: that photo is skipped."""
-    value = _int(photo.get("dateupload"))
+    value = as_int(photo.get("dateupload"))
     return value if value is not None and 0 < value <= _LATEST else None
 
 
@@ -78,7 +72,7 @@ def _image(photo: dict, max_pixels: int) -> MediaData | None:
     """The largest size within max_pixels, the next largest as fallback (a download refused as too big tries it)."""
     found = []
     for size, nominal in SIZES.items():
-        url, width, height = photo.get(f"url_{size}"), _int(photo.get(f"width_{size}")), _int(photo.get(f"height_{size}"))
+        url, width, height = photo.get(f"url_{size}"), as_int(photo.get(f"width_{size}")), as_int(photo.get(f"height_{size}"))
         if not (isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048):
             continue
         pixels = width * height if width and height and width > 0 and height > 0 else None
@@ -123,7 +117,7 @@ def parse_photo(photo: dict, *, max_pixels: int = 60_000_000) -> tuple[PostData 
     post = PostData(
         key=f"flickr:{photo_id}", remote_id=photo_id, url=f"{profile}{photo_id}/", author=author, created_at=created,
         text=html_to_text(description if isinstance(description, str) else ""),
-        sensitive=_int(photo.get("safety_level")) == RESTRICTED, tags=tuple(tags.lower().split()),
+        sensitive=as_int(photo.get("safety_level")) == RESTRICTED, tags=tuple(tags.lower().split()),
         media=(image,), license=name, license_url=url, title=str(photo.get("title") or "").strip() or None,
     )
     return post, None
@@ -148,7 +142,7 @@ class Mark(NamedTuple):
 def _legacy(value: str) -> Mark:
     """Before the versioned encoding: {"t": newest, "ids": seen (at most 8), "b": older_than, "n": pages_left}."""
     data = json.loads(value)
-    return Mark(int(data["t"]), tuple(str(i) for i in data.get("ids") or ()), _int(data.get("b")),
+    return Mark(int(data["t"]), tuple(str(i) for i in data.get("ids") or ()), as_int(data.get("b")),
                 int(data.get("n") or 0))
 
 

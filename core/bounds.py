@@ -183,6 +183,22 @@ def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
     )
 
 
+def as_int(value: object) -> int | None:
+    """A whole number as platforms send one: 640, 640.0, "640", " 640 ", "640px" (HTML); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip().removesuffix("px"))
+        except ValueError:  # also past Python's 4,300-digit limit
+            return None
+    return None
+
+
 def bound_watermark(value: object) -> str | None:
     """A watermark that fits its column, or None (the watermark is then not advanced)."""
     if isinstance(value, str) and 0 < len(value) <= WATERMARK_MAX and "\x00" not in value:

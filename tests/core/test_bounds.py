@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from core.bounds import (ALT_MAX, NAME_MAX, TEXT_MAX, URL_MAX, WATERMARK_MAX, Skip, bound_post, bound_watermark,
+from core.bounds import (ALT_MAX, NAME_MAX, TEXT_MAX, URL_MAX, WATERMARK_MAX, Skip, as_int, bound_post, bound_watermark,
                          is_web_url)
 from core.posts import AuthorData, MediaData, PostData
 
@@ -131,3 +131,12 @@ def test_watermarks_that_do_not_fit_their_column_are_not_stored():
     assert bound_watermark("1" * WATERMARK_MAX) == "1" * WATERMARK_MAX, "the column is text since schema version 6"
     assert bound_watermark("1" * (WATERMARK_MAX + 1)) is None and bound_watermark(110) is None
     assert bound_watermark("") is None and bound_watermark('{"e":"\x00"}') is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (640, 640), ("640", 640), (" 640 ", 640), ("640px", 640), (640.0, 640), ("-3", -3), ("1712509720", 1712509720),
+    (None, None), ("", None), ("6 40", None), ("1.5", None), (1.5, None), (True, None), ([640], None),
+    ({"w": 1}, None), ("9" * 5000, None), (float("nan"), None),
+])
+def test_as_int_reads_a_number_however_a_platform_wrote_it(value, expected):
+    assert as_int(value) == expected
