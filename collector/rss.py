@@ -31,7 +31,7 @@ from collector.feed_media import RawItem, align, entry_media, html_of, read_item
 from collector.html import html_to_text
 from core.errors import PlatformError
 from core.http import Http
-from core.posts import AuthorData, Page, PostData, page_of, parse_each
+from core.posts import AuthorData, Page, PostData, normalize_tag, page_of, parse_each
 from core.redact import shown_url
 from core.settings import ChannelSettings, Settings
 from platforms.rss import fetch, is_mastodon
@@ -105,7 +105,7 @@ def identity(entry: Any, feed_url: str) -> str | None:
 
 def mentions(entry: Any, tag: str, raw: RawItem | None) -> bool:
     """Whether the entry carries #tag in its title or text, or tag as a category."""
-    terms = {str(t.get("term") or "").lstrip("#").lower() for t in entry.get("tags") or []}
+    terms = {normalize_tag(str(t.get("term") or "")) for t in entry.get("tags") or []}
     text = f"{entry.get('title') or ''}\n{html_to_text(html_of(entry, raw))}"
     return tag in terms or re.search(rf"(?<![\w#])#{re.escape(tag)}(?!\w)", text, re.IGNORECASE) is not None
 
@@ -168,7 +168,7 @@ def parse_entry(entry: Any, feed: Feed, created: datetime,
         key=key, remote_id=ident if len(ident) <= 256 else digest(ident), url=url,
         author=author or uncredited(feed.url), needs_credit=author is None,
         created_at=created, text=text, language=str(language)[:16] if language else None, sensitive=sensitive,
-        tags=tuple(t for t in (str(c.get("term") or "").lstrip("#").lower() for c in entry.get("tags") or []) if t),
+        tags=tuple(t for t in (normalize_tag(str(c.get("term") or "")) for c in entry.get("tags") or []) if t),
         media=tuple(media), title=title or None,
     )
     return post, None
@@ -265,6 +265,6 @@ class FeedCollector:
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> FeedCollector:
     """The collector for a `kind = "rss"` channel."""
-    tags = [t.lstrip("#").lower() for t in channel.hashtags] if channel.hashtags else None
+    tags = [normalize_tag(t) for t in channel.hashtags] if channel.hashtags else None
     return FeedCollector(http, channel.feed_url or "", hashtags=tags, unit_tag=settings.hashtags[0],
                          max_bytes=settings.network.max_media_bytes)

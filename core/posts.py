@@ -9,6 +9,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 
+def normalize_tag(tag: str) -> str:
+    """A hashtag as wlb keys and compares it: no leading '#', lower case ("#WeLoveBrussels" → "welovebrussels")."""
+    return tag.lstrip("#").lower()
+
+
 @dataclass(frozen=True)
 class AuthorData:
     """Who posted it; `handle` is globally unique on its network (user@host on the fediverse)."""
