@@ -137,7 +137,7 @@ def parse_post(raw: object, hashtag: str) -> tuple[PostData | None, str | None]:
                         authoritative=verified)
     post = PostData(key=view.uri, remote_id=view.uri, url=permalink(handle, rkey), author=author,
                     created_at=created, text=record.text, language=(record.langs or [None])[0],
-                    sensitive=bool(labels & SENSITIVE), tags=tuple(sorted(tags)), media=tuple(media),
+                    sensitive=bool(labels & SENSITIVE), media=tuple(media),
                     flags=("self-labels of a type wlb does not know: check for content warnings",)
                     if unknown_labels else ())
     return post, None

@@ -52,7 +52,7 @@ LICENSES: dict[str, tuple[str, str]] = {
 # url_o's size is the upload's own, known only from width_o/height_o.
 SIZES = {"o": None, "k": 2048, "h": 1600, "l": 1024}  # on a tie, the first: the original's own bytes
 EXTRAS = ",".join(["license", "owner_name", "path_alias", *(f"url_{s}" for s in SIZES), "date_upload",
-                   "date_taken", "description", "safety_level", "tags", "media"])
+                   "date_taken", "description", "safety_level", "media"])
 _LATEST = 253402300799  # 9999-12-31T23:59:59Z: past it a unix time is not a date datetime can hold
 RESTRICTED = 2  # safety_level: 0 safe, 1 moderate, 2 restricted
 # Ids remembered for the newest upload second, so the next run's inclusive min_upload_date does not count them as
@@ -113,11 +113,10 @@ def parse_photo(photo: dict, *, max_pixels: int = 60_000_000) -> tuple[PostData 
     # A missing or unknown licence id must never read as "no licence" (free to repost): name it.
     license_id = str(photo.get("license", ""))
     name, url = LICENSES.get(license_id, (f"unknown Flickr licence {license_id or '(none sent)'}", None))
-    tags = photo.get("tags") if isinstance(photo.get("tags"), str) else ""
     post = PostData(
         key=f"flickr:{photo_id}", remote_id=photo_id, url=f"{profile}{photo_id}/", author=author, created_at=created,
         text=html_to_text(description if isinstance(description, str) else ""),
-        sensitive=as_int(photo.get("safety_level")) == RESTRICTED, tags=tuple(tags.lower().split()),
+        sensitive=as_int(photo.get("safety_level")) == RESTRICTED,
         media=(image,), license=name, license_url=url, title=str(photo.get("title") or "").strip() or None,
     )
     return post, None

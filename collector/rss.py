@@ -168,7 +168,6 @@ def parse_entry(entry: Any, feed: Feed, created: datetime,
         key=key, remote_id=ident if len(ident) <= 256 else digest(ident), url=url,
         author=author or uncredited(feed.url), needs_credit=author is None,
         created_at=created, text=text, language=str(language)[:16] if language else None, sensitive=sensitive,
-        tags=tuple(t for t in (normalize_tag(str(c.get("term") or "")) for c in entry.get("tags") or []) if t),
         media=tuple(media), title=title or None,
     )
     return post, None

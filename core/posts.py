@@ -57,7 +57,6 @@ class PostData:
     language: str | None = None
     sensitive: bool = False
     spoiler_text: str = ""
-    tags: tuple[str, ...] = ()
     media: tuple[MediaData, ...] = field(default_factory=tuple)
     license: str | None = None  # e.g. "CC BY 2.0"
     license_url: str | None = None
