@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from core import watermark
@@ -54,6 +54,9 @@ def keep(statuses: list, ids: list[str]) -> list:
     return [s for s in statuses if _sid(s) is None or _sid(s) in wanted]
 
 
+M = TypeVar("M", bound=tuple)  # Mastodon's Mark or Pixelfed's Walk
+
+
 class Mark(NamedTuple):
     """The stored watermark: the newest id committed, and where an unfinished backfill continues."""
 
@@ -66,16 +69,16 @@ class Mark(NamedTuple):
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        return watermark.decode(cls, value, legacy=_legacy)
+        return watermark.decode(cls, value, legacy=lambda old: unversioned(cls, old))
 
 
-def _legacy(value: str) -> Mark:
-    """Before the versioned encoding: the same fields as JSON, or (older still) the bare newest id."""
+def unversioned(cls: type[M], value: str) -> M:
+    """A mark stored before the versioned encoding: the same fields as JSON, or (older still) the bare newest id."""
     try:
         data = json.loads(value)
     except ValueError:
-        return Mark(value)
-    return watermark.from_fields(Mark, data) if isinstance(data, dict) else Mark(value)
+        return cls(value)
+    return watermark.from_fields(cls, data) if isinstance(data, dict) else cls(value)
 
 
 class MastodonCollector:

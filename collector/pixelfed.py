@@ -9,12 +9,11 @@ min_id/max_id snowflake older than six months.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids
+from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids, unversioned
 from platforms.pixelfed import MastodonAPI, api_for, pixelfed_id_time
 from core import watermark
 from core.http import Http
@@ -47,19 +46,11 @@ class Walk(NamedTuple):
 
     @classmethod
     def decode(cls, value: str | None) -> Walk:
-        walk = watermark.decode(cls, value, legacy=_legacy)
+        # Before the versioned encoding: Walk's fields (or Mastodon's Mark's) as JSON, or the bare newest id.
+        walk = watermark.decode(cls, value, legacy=lambda old: unversioned(cls, old))
         if walk.older_than and not walk.top:  # an older version's first-run backfill: finish it as a walk
             return cls(None, walk.newest, walk.older_than, walk.pages_left)
         return walk
-
-
-def _legacy(value: str) -> Walk:
-    """Before the versioned encoding: the same fields as JSON (or Mastodon's Mark), or the bare newest id."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return Walk(value)
-    return watermark.from_fields(Walk, data) if isinstance(data, dict) else Walk(value)
 
 
 class PixelfedCollector(MastodonCollector):

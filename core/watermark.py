@@ -40,8 +40,8 @@ def decode(cls: type[M], value: str | None, legacy: Callable[[str], M] | None = 
         return cls()
     try:
         data = json.loads(value)
-    except ValueError:
-        data = None
+    except (ValueError, RecursionError):
+        data = None  # not JSON: a legacy reader may know it (a bare id)
     try:
         if isinstance(data, dict) and "v" in data:
             if data["v"] != FORMAT:
@@ -50,11 +50,9 @@ def decode(cls: type[M], value: str | None, legacy: Callable[[str], M] | None = 
         if legacy is None:
             raise ValueError("no format version")
         return legacy(value)
-    except (ValueError, KeyError, AttributeError) as exc:
-        return _fresh(cls, exc)
-    except TypeError as exc:
-        if isinstance(exc, UnsupportedField):
-            raise
+    except UnsupportedField:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever is stored, the channel is collected: from scratch if need be
         return _fresh(cls, exc)
 
 

@@ -65,6 +65,8 @@ def test_older_formats_go_to_the_legacy_reader():
     assert seen == ["110", '{"newest":"9","pages_left":2}'], "a versioned mark never reaches the legacy reader"
     assert decode(Mark, '{"newest":9}', legacy) == Mark(), "what the legacy reader refuses is a fresh start"
     assert decode(Mark, "{}", lambda v: Mark(str(int("x")))) == Mark()
+    assert decode(Mark, '{"t":1e999}', lambda v: Mark(str(int(json.loads(v)["t"])))) == Mark(), "OverflowError"
+    assert decode(Mark, "[" * 5000, legacy) == Mark(), "nested past the recursion limit: not JSON, not an id either"
 
 
 def test_a_mark_that_does_not_fit_the_column_is_not_stored():
