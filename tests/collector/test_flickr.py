@@ -228,12 +228,12 @@ def test_photos_uploaded_in_the_watermark_second_are_not_lost_or_repeated(flickr
 
 
 def test_the_watermark_remembers_the_newest_ids_it_has_room_for():
-    """Since schema version 5 the column is text: MAX_SEEN ids, not the 8 that fitted 256 characters."""
+    """Since schema version 6 the column is text: MAX_SEEN ids, not the 8 that fitted 256 characters."""
     mark = Mark(1795176000, tuple(str(54_000_000_000 + i) for i in range(MAX_SEEN + 50)), 1795000000, 4)
     assert len(mark.encode()) <= WATERMARK_MAX and Mark.decode(mark.encode()).seen == mark.seen[-MAX_SEEN:]
     assert MAX_SEEN >= 100
     assert Mark.decode("not json") == Mark(None) and Mark.decode(None) == Mark(None)
-    old = '{"t":1795176000,"ids":["54000000001","54000000002"],"b":1795000000,"n":3}'  # before version 5
+    old = '{"t":1795176000,"ids":["54000000001","54000000002"],"b":1795000000,"n":3}'  # before version 6
     assert Mark.decode(old) == Mark(1795176000, ("54000000001", "54000000002"), 1795000000, 3)
 
 

@@ -211,7 +211,7 @@ def test_the_feed_goes_through_the_shared_http_policy(feeds):
 
 
 def test_the_watermark_keeps_usual_validators_and_many_digests_and_fits_its_column():
-    """Since schema version 5 the column is text: MAX_DIGESTS digests, not the dozen that fitted 256 characters."""
+    """Since schema version 6 the column is text: MAX_DIGESTS digests, not the dozen that fitted 256 characters."""
     seen = tuple(f"d{n:07d}" for n in range(MAX_DIGESTS + 40))
     usual = FeedMark('"' + "e" * 64 + '"', "Fri, 20 Nov 2026 12:00:00 GMT", seen[:MAX_DIGESTS])
     assert FeedMark.decode(usual.encode()) == usual, "a usual ETag and MAX_DIGESTS digests fit whole"
@@ -226,7 +226,7 @@ def test_the_watermark_keeps_usual_validators_and_many_digests_and_fits_its_colu
     assert len(FeedMark(longest, longest, seen).encode()) <= WATERMARK_MAX
 
 
-def test_a_watermark_stored_before_version_5_keeps_its_validators_and_digests():
+def test_a_watermark_stored_before_version_6_keeps_its_validators_and_digests():
     old = '{"e":"\\"abc\\"","m":"Fri, 20 Nov 2026 12:00:00 GMT","s":"AAAAAAAABBBBBBBBCC"}'
     assert FeedMark.decode(old) == FeedMark('"abc"', "Fri, 20 Nov 2026 12:00:00 GMT", ("AAAAAAAA", "BBBBBBBB"))
 

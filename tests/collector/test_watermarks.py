@@ -1,4 +1,4 @@
-"""Every collector's mark goes through core/watermark.py, and what wlb stored before schema version 5 still reads."""
+"""Every collector's mark goes through core/watermark.py, and what wlb stored before schema version 6 still reads."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_every_collectors_mark_round_trips_through_the_one_encoding(mark):
     assert type(mark).decode(None) == empty and type(mark).decode('{"v":999}') == empty, "a format from elsewhere"
 
 
-# What each collector reads from a mark stored before version 5 (tests/core/test_migrations.py stores them).
+# What each collector reads from a mark stored before version 6 (tests/core/test_migrations.py stores them).
 EXPECTED = {
     "mastodon": (mastodon.Mark, mastodon.Mark("113500000000000001", "113400000000000000", 3)),
     "bare": (mastodon.Mark, mastodon.Mark("113500000000000001")),
@@ -44,7 +44,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", sorted(OLD_WATERMARKS))
-def test_marks_stored_before_version_5_go_on_where_collection_stood(name):
+def test_marks_stored_before_version_6_go_on_where_collection_stood(name):
     cls, expected = EXPECTED[name]
     assert cls.decode(OLD_WATERMARKS[name]) == expected
 
@@ -57,5 +57,5 @@ def test_older_pixelfed_and_mastodon_forms_still_read():
 
 
 def test_a_bluesky_cursor_is_stored_unless_it_would_not_fit_the_column():
-    assert bluesky.Mark(cursor="c" * 300).encode() is not None, "past the 160 characters of before version 5"
+    assert bluesky.Mark(cursor="c" * 300).encode() is not None, "past the 160 characters of before version 6"
     assert bluesky.Mark(cursor="c" * WATERMARK_MAX).encode() is None, "the sweep then restarts from the newest"
