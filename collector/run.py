@@ -158,7 +158,7 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
                 report.known_posts += 1
     watermark = bound_watermark(page.watermark)
     if page.watermark and not watermark:
-        report.skipped["watermark not stored (malformed id)"] += 1
+        report.skipped["watermark not stored (too long or malformed)"] += 1
     if watermark:
         cursor = session.get(Cursor, (channel, tag)) or Cursor(channel=channel, hashtag=tag, watermark=watermark)
         cursor.watermark, cursor.updated_at = watermark, utcnow()
@@ -166,8 +166,7 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     session.commit()
 
 
-def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport,
-                    on_page: Callable[[Page], None] | None = None) -> None:
+def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport) -> None:
     """Collect every hashtag of one channel; any error stops this channel only, and is reported."""
     platform = settings.channels[name].kind
     cap = settings.collect.max_pages_per_run
@@ -184,8 +183,6 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                     report.requests += page.requests
                     report.skipped.update(page.skipped)
                     store_page(session, name, tag, platform, page, own, report)
-                    if on_page:
-                        on_page(page)
                     if count >= cap:
                         report.warnings.append(f"#{tag}: stopped after {cap} pages (collect.max_pages_per_run); "
                                                f"the rest is collected on the next run")
