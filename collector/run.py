@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from collector.base import Collector
 from collector.media import Fetched, fetch_all
 from core.media import MediaStore
-from core.bounds import Skip, bound_post, bound_watermark
+from core.bounds import EARLIEST, Skip, bound_post, bound_watermark
 from core.db import Database
 from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
 from core.errors import PlatformError
@@ -24,6 +24,7 @@ from core.posts import Page, PostData
 from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
 from core.settings import Settings
+from platforms.registry import PLATFORMS
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,10 @@ def _prefer_origin(session: Session, channel: str, platform: str, data: PostData
 
 def _bounded(posts: list[PostData], platform: str, now: datetime, report: ChannelReport) -> list[PostData]:
     """The posts that fit the database, bounded (core.bounds); the others counted as skipped, with their reason."""
-    kept = []
+    kept, launched = [], PLATFORMS[platform].launched if platform in PLATFORMS else EARLIEST
     for data in posts:
         try:
-            kept.append(bound_post(data, platform, now))
+            kept.append(bound_post(data, platform, now, launched=launched))
         except Skip as exc:
             report.skipped[str(exc)] += 1
     return kept

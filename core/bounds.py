@@ -36,14 +36,7 @@ PIXELS_SIDE_MAX = 1_000_000
 FUTURE_SLACK = timedelta(days=1)
 # Posts dated before their platform existed are forged or broken: such a date must not make a copy look
 # like the earliest one. Dates from the platforms' first public releases (rss: the format's early days).
-PLATFORM_START = {
-    "mastodon": datetime(2016, 3, 16, tzinfo=UTC),
-    "pixelfed": datetime(2018, 6, 1, tzinfo=UTC),
-    "bluesky": datetime(2023, 2, 17, tzinfo=UTC),
-    "flickr": datetime(2004, 2, 10, tzinfo=UTC),
-    "rss": datetime(1995, 1, 1, tzinfo=UTC),
-}
-EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # a kind not listed above
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # when the caller does not say when its platform began
 
 
 class Skip(Exception):
@@ -129,7 +122,7 @@ def _media(media: object) -> MediaData:
                                width=_size(media.width), height=_size(media.height))
 
 
-def _date(value: object, kind: str, now: datetime) -> tuple[datetime, str | None]:
+def _date(value: object, kind: str, now: datetime, start: datetime) -> tuple[datetime, str | None]:
     """The post's date in UTC, clamped to now (and why) when it is in the future or before the platform."""
     if not isinstance(value, datetime):
         raise Skip("malformed (no date)")
@@ -139,7 +132,6 @@ def _date(value: object, kind: str, now: datetime) -> tuple[datetime, str | None
         value = value.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 with a positive offset, year 9999 with a negative one
         return now, "its date is out of range; shown with the collection time instead"
-    start = PLATFORM_START.get(kind, EARLIEST)
     if value > now + FUTURE_SLACK:
         return now, f"dated {value:%Y-%m-%d}, in the future; shown with the collection time instead"
     if value < start:
@@ -148,11 +140,14 @@ def _date(value: object, kind: str, now: datetime) -> tuple[datetime, str | None
     return value, None
 
 
-def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
-    """The post with every field checked and bounded; raise Skip with the reason when it cannot be stored."""
+def bound_post(post: PostData, kind: str, now: datetime, *, launched: datetime = EARLIEST) -> PostData:
+    """The post with every field checked and bounded; raise Skip with the reason when it cannot be stored.
+
+    `launched`: when the `kind` platform began (platforms/registry.py); a post dated earlier is forged or broken.
+    """
     if not isinstance(post, PostData):
         raise Skip("malformed (not a post)")
-    created_at, date_flag = _date(post.created_at, kind, now)
+    created_at, date_flag = _date(post.created_at, kind, now, launched)
     media = post.media if isinstance(post.media, tuple | list) else ()
     flags = [_text(f, FLAG_MAX) for f in (post.flags if isinstance(post.flags, tuple | list) else ())]
     language = post.language if isinstance(post.language, str) and 0 < len(post.language) <= LANGUAGE_MAX \

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from platforms.registry import PLATFORMS
+
 from core.bounds import (ALT_MAX, NAME_MAX, TEXT_MAX, URL_MAX, WATERMARK_MAX, Skip, as_int, bound_post, bound_watermark,
                          is_web_url)
 from core.posts import AuthorData, MediaData, PostData
@@ -98,7 +100,7 @@ def test_a_date_in_another_zone_is_stored_in_utc():
     ("rss", datetime(2204, 1, 1, tzinfo=UTC), "dated 2204-01-01, in the future"),
 ])
 def test_impossible_dates_are_clamped_to_the_collection_time_and_flagged(kind, date, flag):
-    bounded = bound_post(post(created_at=date, flags=("earlier flag",)), kind, NOW)
+    bounded = bound_post(post(created_at=date, flags=("earlier flag",)), kind, NOW, launched=PLATFORMS[kind].launched)
     assert bounded.created_at == NOW
     assert bounded.flags[0] == "earlier flag" and flag in bounded.flags[1]
 
@@ -106,7 +108,7 @@ def test_impossible_dates_are_clamped_to_the_collection_time_and_flagged(kind, d
 def test_dates_within_a_day_ahead_and_after_the_platform_began_are_kept():
     for kind, date in [("mastodon", NOW + timedelta(hours=20)), ("flickr", datetime(2004, 3, 1, tzinfo=UTC)),
                        ("bluesky", datetime(2023, 3, 1, tzinfo=UTC))]:
-        assert bound_post(post(created_at=date), kind, NOW).created_at == date
+        assert bound_post(post(created_at=date), kind, NOW, launched=PLATFORMS[kind].launched).created_at == date
 
 
 def test_too_many_attachments_are_cut_at_twenty():
