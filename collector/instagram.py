@@ -12,27 +12,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from core import watermark
+
 from core.errors import ConfigError, PlatformError
 from core.http import Http
-from core.posts import AuthorData, MediaData, OriginCheck, OriginClaim, Page, PostData, page_of, parse_each
+from core.posts import (AuthorData, MediaData, OriginCheck, OriginClaim, Page, PostData, normalize_tag, page_of,
+                        parse_each)
 from core.settings import ChannelSettings, Settings
 from platforms.instagram import GraphError, HashtagLedger, InstagramAPI, api_for, ledger_for
 
-MAX_WATERMARK = 256  # Cursor.watermark is VARCHAR(256)
 _DIGEST = 6  # characters of a media id's digest: the seen set only saves work, the database knows every key
-MAX_TAGGED_SEEN = 8
-MAX_CURSOR = 120  # a longer `after` cursor is not kept: the next run reads the window from its start
+MAX_SEEN = 500  # a day of #welovebrussels is a few dozen; 500 digests stay well inside core.bounds.WATERMARK_MAX
+MAX_TAGGED_SEEN = 100
+MAX_CURSOR = 512  # a longer `after` cursor is not kept: the next run reads the window from its start
 VERIFY_PAGES = 2  # pages of our tags edge searched for a tagged photo before reposting it
 UNCREDITED = "uncredited:instagram"  # uid of the placeholder author of hashtag results
 _USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")  # Instagram usernames: letters, digits, periods, underscores
 _PERMALINK = re.compile(r"https://(www\.)?instagram\.com/[A-Za-z0-9_./-]{1,200}")
-_HASHTAG = re.compile(r"#(\w{1,100})")
 
 
 def digest(media_id: str) -> str:
@@ -46,23 +47,13 @@ class Mark(NamedTuple):
     after: str | None = None
     tagged: tuple[str, ...] = ()
 
-    def encode(self) -> str:
-        data: dict[str, Any] = {"a": self.after if self.after and len(self.after) <= MAX_CURSOR else None,
-                                "t": "".join(self.tagged[-MAX_TAGGED_SEEN:]), "s": ""}
-        room = MAX_WATERMARK - len(json.dumps(data, separators=(",", ":")))
-        data["s"] = "".join(self.seen[-max(0, room // _DIGEST):]) if room >= _DIGEST else ""
-        return json.dumps(data, separators=(",", ":"))
+    def encode(self) -> str | None:
+        after = self.after if self.after and len(self.after) <= MAX_CURSOR else None
+        return watermark.encode(Mark(self.seen[-MAX_SEEN:], after, self.tagged[-MAX_TAGGED_SEEN:]))
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        try:
-            data = json.loads(value or "")
-            seen, after, tagged = data.get("s") or "", data.get("a"), data.get("t") or ""
-        except (ValueError, TypeError, AttributeError):
-            return cls()
-        split = (lambda s: tuple(s[i:i + _DIGEST] for i in range(0, len(s) - _DIGEST + 1, _DIGEST))
-                 if isinstance(s, str) else ())
-        return cls(split(seen), after if isinstance(after, str) else None, split(tagged))
+        return watermark.decode(cls, value)
 
     def add(self, field: str, ids: list[str]) -> Mark:
         old = getattr(self, field)
@@ -128,8 +119,7 @@ def parse_media(record: dict, *, tagged: bool = False) -> tuple[PostData | None,
     caption = record.get("caption") if isinstance(record.get("caption"), str) else ""
     author = author_of(record.get("username")) if tagged else uncredited()
     post = PostData(key=f"instagram:{media_id}", remote_id=media_id, url=permalink, author=author, created_at=created,
-                    text=caption, tags=tuple(dict.fromkeys(t.lower() for t in _HASHTAG.findall(caption))),
-                    media=tuple(images), needs_credit=not tagged,
+                    text=caption, media=tuple(images), needs_credit=not tagged,
                     flags=(f"{videos} video(s) of this carousel left out",) if videos else ())
     return post, None
 
@@ -143,10 +133,10 @@ class InstagramCollector:
         self.first_tag = first_tag
         self.backfill_pages = backfill_pages
 
-    def pages(self, hashtag: str, watermark: str | None) -> Iterator[Page]:
-        mark = Mark.decode(watermark)
+    def pages(self, hashtag: str, stored: str | None) -> Iterator[Page]:
+        mark = Mark.decode(stored)
         if hashtag == self.first_tag:  # the tags edge is one per account: read it once a run
-            mark = yield from self._tagged(mark, first=watermark is None)
+            mark = yield from self._tagged(mark, first=stored is None)
         yield from self._hashtag(hashtag, mark)
 
     def _tagged(self, mark: Mark, *, first: bool) -> Iterator[Page]:
@@ -223,4 +213,4 @@ def build(channel: ChannelSettings, settings: Settings, http: Http) -> Instagram
                           f"${channel.token_env or 'WLB_INSTAGRAM_TOKEN'} (README: Instagram)")
     tags = channel.hashtags or settings.hashtags
     return InstagramCollector(api_for(channel, http), ledger_for(channel, settings),
-                              first_tag=tags[0].lstrip("#").lower(), backfill_pages=settings.collect.backfill_pages)
+                              first_tag=normalize_tag(tags[0]), backfill_pages=settings.collect.backfill_pages)

@@ -92,10 +92,8 @@ class InstagramPublisher:
 
     def limits(self) -> Limits:
         # Instagram counts a caption's characters as written: links are not shortened, nor clickable.
-        return Limits(max_chars=CAPTION_MAX, max_media=MAX_ITEMS, length=len)
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        return MAX_IMAGE_BYTES, None  # fit_for_instagram brings each photo to Instagram's size
+        # fit_for_instagram brings each photo to Instagram's pixel size.
+        return Limits(max_chars=CAPTION_MAX, max_media=MAX_ITEMS, length=len, max_image_bytes=MAX_IMAGE_BYTES)
 
     def publish(self, request: PublishRequest) -> Published:
         saved = _container(request.saved)
@@ -134,7 +132,7 @@ class InstagramPublisher:
             url = self.api.permalink(media_id) or PROFILE
         except PlatformError:
             url = PROFILE
-        return Published(remote_id=media_id, url=url, extra={"container": container})
+        return Published(remote_id=media_id, url=url)
 
     def _remove_copies(self, request: PublishRequest, names: list[str] | None = None) -> None:
         """Published: the public copies go (all positions, when this run did not put them itself)."""
@@ -179,7 +177,7 @@ class InstagramPublisher:
         """The container went out: our post is the one whose caption links the original (or we say where to look)."""
         self._remove_copies(request)
         found = self._in_our_media(request)
-        return found or Published(remote_id=CONTAINER + container, url=PROFILE, extra={"container": container})
+        return found or Published(remote_id=CONTAINER + container, url=PROFILE)
 
     def _in_our_media(self, request: PublishRequest) -> Published | None:
         for media in self.api.own_media(limit=50):
