@@ -219,3 +219,18 @@ def test_a_caption_keeps_at_most_30_hashtags_the_last_ones():
     out = within_hashtag_limit(text)
     assert out.startswith("t0 t1 t2 t3 t4 t5 #t6") and out.endswith("https://x.example/p#frag\n#welovebrussels")
     assert within_hashtag_limit("#a #b") == "#a #b"
+
+
+def test_an_expired_saved_container_is_made_anew(ig, web):
+    saves: list[str] = []
+    pub = publisher(ig, web)
+    original = ig._publish
+    ig._publish = lambda q: error(1, "Please retry", status=400, transient=True)  # not published this time
+    with pytest.raises(PlatformError):
+        pub.publish(request(saves=saves))
+    ig._publish = original
+    ig.containers[saves[0][len("container:"):]]["status"] = "EXPIRED"  # a day went by
+    assert pub.find_existing(request(saved=saves[0])) is None
+    again: list[str] = []
+    published = pub.publish(request(saved=saves[0], saves=again))
+    assert again and again[0] != saves[0] and published.remote_id == ig.own[0]["id"] and len(ig.own) == 1
