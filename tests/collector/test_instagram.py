@@ -193,3 +193,15 @@ def test_verify_a_tagged_photo_on_our_tags_edge(ig, tmp_path):
     gone = claim(record, remote_id="1", key="instagram:1")
     assert c.verify(gone).verified, "not on the edge: the credit Instagram gave stands"
     assert c.verify(claim(record, key="flickr:1")).problem
+
+
+def test_a_business_use_case_limit_says_when_access_returns(ig, tmp_path):
+    import json
+
+    usage = {IG_USER_ID: [{"type": "instagram", "call_count": 100, "total_cputime": 30, "total_time": 40,
+                           "estimated_time_to_regain_access": 17}]}
+    limited = error(80002, "There have been too many calls to this Instagram account", transient=True)
+    ig.fail_next("GET", "/ig_hashtag_search", limited._replace(headers={"X-Business-Use-Case-Usage": json.dumps(usage)}))
+    with pytest.raises(PlatformError, match=r"rate limit reached .*code 80002.*access returns in about 17 min; "
+                                            r"the rest waits for a later run"):
+        list(collector(ig, tmp_path, first_tag="x").pages("welovebrussels", None))
