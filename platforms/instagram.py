@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from core.errors import NotCreated, NotFound, PlatformError
 from core.http import Http
@@ -138,10 +139,14 @@ class InstagramAPI:
             raise PlatformError(f"Instagram answered GET {path} without a data list")
         paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
         cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
-        cursor = cursors.get("after")
-        # The docs: "the after cursor value will always be the same for each page"; only `next` says more exists.
-        more = isinstance(paging.get("next"), str) and isinstance(cursor, str) and 0 < len(cursor) <= 512
-        return [d for d in data if isinstance(d, dict)], cursor if more else None
+        following = paging.get("next")
+        # Only `next` says more exists. The recent_media docs warn "the after cursor value will always be the
+        # same for each page", so the cursor is read from `next` itself (only the cursor: the request goes to
+        # our base_url, never to a URL the server chose), and cursors.after is the fallback.
+        cursor = (parse_qs(urlsplit(following).query).get("after") or [cursors.get("after")])[0] \
+            if isinstance(following, str) else None
+        ok = isinstance(cursor, str) and 0 < len(cursor) <= 512 and cursor != after
+        return [d for d in data if isinstance(d, dict)], cursor if ok else None
 
     def hashtag_id(self, tag: str) -> str:
         """GET /ig_hashtag_search: the hashtag's node id (static and global)."""

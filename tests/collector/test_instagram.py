@@ -205,3 +205,18 @@ def test_a_business_use_case_limit_says_when_access_returns(ig, tmp_path):
     with pytest.raises(PlatformError, match=r"rate limit reached .*code 80002.*access returns in about 17 min; "
                                             r"the rest waits for a later run"):
         list(collector(ig, tmp_path, first_tag="x").pages("welovebrussels", None))
+
+
+def test_a_next_link_that_repeats_its_cursor_ends_the_read(ig, tmp_path):
+    from tests.fakes.server import Reply
+
+    ig.hashtags["welovebrussels"] = "17843857450040591"
+    record = ig.add_media(SMALL)
+    shown = {k: v for k, v in record.items() if not k.startswith("_")}
+    page = {"data": [shown], "paging": {"cursors": {"after": "QVFI"},
+                                        "next": f"{ig.graph_url}/17843857450040591/recent_media?after=QVFI"}}
+    for _ in range(3):
+        ig.fail_next("GET", "/17843857450040591/recent_media", Reply(200, page))
+    posts, pages = run(collector(ig, tmp_path, first_tag="other"))
+    assert len(pages) == 2 and [c.query.get("after") for c in ig.calls("/recent_media")] == [None, ["QVFI"]]
+    assert len(posts) == 1
