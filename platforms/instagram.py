@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from core.errors import NotCreated, NotFound, PlatformError
+from core.errors import ConfigError, NotCreated, NotFound, PlatformError
 from core.http import Http
 from core.public_media import storage_for
 from core.settings import ChannelSettings, Settings
@@ -284,7 +284,10 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
     if channel.publish:
         usage, total = api.publishing_limit()
         parts.append(f"{usage} of {total or '?'} posts used in the last 24 h")
-        storage = storage_for(channel, settings.root)
+        try:
+            storage = storage_for(channel, settings.root)
+        except ConfigError as exc:  # an S3 credential variable not set: one doctor line, not a stop
+            raise PlatformError(str(exc)) from None
         if storage is None:
             raise PlatformError("publishing needs public storage: set public_media_dir + public_media_base_url, "
                                 "or s3_bucket")
