@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from core.errors import ConfigError, PlatformError
 from core.http import Http
+from core.settings import ChannelSettings
 
 
 class PublicStorage(Protocol):
@@ -117,7 +118,7 @@ def _round_trip(storage: PublicStorage, http: Http, what: str) -> str:
     return f"public storage {what}: writable and reachable"
 
 
-def s3_client(channel: Any) -> Any:
+def s3_client(channel: ChannelSettings) -> Any:
     """A boto3 S3 client for the channel's endpoint, region and credentials (None: boto3's own lookup)."""
     try:
         import boto3  # only a channel with s3_bucket pays for importing it
@@ -135,7 +136,7 @@ def s3_client(channel: Any) -> Any:
                         aws_access_key_id=key, aws_secret_access_key=secret, config=config)
 
 
-def storage_for(channel: Any, root: Path) -> PublicStorage | None:
+def storage_for(channel: ChannelSettings, root: Path) -> PublicStorage | None:
     """The channel's public storage, or None when it configures none."""
     if channel.public_media_dir is not None and channel.public_media_base_url:
         folder = Path(channel.public_media_dir)
