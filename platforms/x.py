@@ -79,6 +79,8 @@ class XAPI:
         if status == 401:
             raise PlatformError(f"X refused the token in ${self.token_env}{said}; it is wrong, revoked or expired "
                                 f"(a user token lasts two hours unless refreshed): put a fresh one there")
+        if status == 403 and "duplicate content" in detail:
+            raise NotCreated(f"X refused the post as a duplicate of one of our own{said}; nothing was posted")
         if status == 403:
             error = NotCreated if method != "GET" else PlatformError
             raise error(f"X refused {method} {path}{said}; check the token's scopes and the app's access level")

@@ -209,7 +209,8 @@ class FakeX(FakeServer):
 
     def _tweet(self, p: Post, fields: set[str]) -> dict:
         links = [f"https://t.co/{abs(hash((p.id, n))) % 10**10:010d}" for n in range(len(_URL.findall(p.text)) + 1)]
-        shown = _URL.sub(lambda _m, it=iter(links): next(it), html.escape(p.text, quote=False))
+        shortened = iter(links)
+        shown = _URL.sub(lambda _m: next(shortened), html.escape(p.text, quote=False))
         if p.media_keys:  # X appends the photos' own t.co link to the text
             shown += f" {links[-1]}"
         tweet: dict = {"id": p.id, "text": shown, "edit_history_tweet_ids": [p.id]}
