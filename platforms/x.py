@@ -134,10 +134,13 @@ class XAPI:
             raise PlatformError("X accepted the image upload but sent back no media id")
         return media_id
 
-    def set_alt_text(self, media_id: str, text: str) -> None:
-        """POST /2/media/metadata with the image's description (at most 1,000 characters)."""
-        self._call("POST", "/2/media/metadata",
-                   json={"id": media_id, "metadata": {"alt_text": {"text": text[:ALT_TEXT_MAX]}}})
+    def set_metadata(self, media_id: str, alt: str, *, sensitive: bool = False) -> None:
+        """POST /2/media/metadata: the image's description (at most 1,000 characters) and, for a post marked
+        sensitive where it was found, X's sensitive-media warning (schema SensitiveMediaWarning)."""
+        metadata: dict[str, Any] = {"alt_text": {"text": alt[:ALT_TEXT_MAX]}} if alt else {}
+        if sensitive:
+            metadata["sensitive_media_warning"] = {"other": True}
+        self._call("POST", "/2/media/metadata", json={"id": media_id, "metadata": metadata})
 
     def create_post(self, text: str, media_ids: list[str]) -> dict:
         """POST /2/tweets → {"id", "text"} (201)."""

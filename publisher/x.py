@@ -55,8 +55,8 @@ class XPublisher:
         media_ids = []
         for image in request.images[: LIMITS.max_media]:
             media_id = self.api.upload_media(image.data, image.mime)
-            if image.alt.strip():
-                self.api.set_alt_text(media_id, image.alt.strip())
+            if image.alt.strip() or request.sensitive:
+                self.api.set_metadata(media_id, image.alt.strip(), sensitive=request.sensitive)
             media_ids.append(media_id)
         post = self.api.create_post(request.text, media_ids)
         return self._published(str(post["id"]))

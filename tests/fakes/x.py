@@ -265,11 +265,13 @@ class FakeX(FakeServer):
     def _metadata(self, req: Recorded) -> Reply:
         body = req.json if isinstance(req.json, dict) else {}
         media_id = str(body.get("id") or "")
-        alt = ((body.get("metadata") or {}).get("alt_text") or {}).get("text")
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        alt = (metadata.get("alt_text") or {}).get("text") if "alt_text" in metadata else ""
         if media_id not in self.uploads or not isinstance(alt, str) or len(alt) > 1000:
             return self._invalid("id must be an uploaded media id and alt_text.text at most 1000 characters")
-        self.uploads[media_id]["alt"] = alt
-        return Reply(200, {"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": alt}}}})
+        self.uploads[media_id]["alt"] = alt or self.uploads[media_id]["alt"]
+        self.uploads[media_id]["warning"] = metadata.get("sensitive_media_warning")
+        return Reply(200, {"data": {"id": media_id, "associated_metadata": metadata}})
 
     def _create(self, req: Recorded) -> Reply:
         body = req.json if isinstance(req.json, dict) else {}

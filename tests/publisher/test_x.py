@@ -117,3 +117,11 @@ def test_other_networks_credit_an_x_author_in_words():
     assert credit_line(author, "fediverse") == "Jane Doe (jane_doe on X)"
     assert credit_line(CreditAuthor(network="bluesky", handle="lea.bsky.social", name="Léa"), "x") \
         == "Léa (lea.bsky.social on Bluesky)"
+
+
+def test_a_sensitive_post_gets_x_sensitive_media_warning_on_each_image(x):
+    req = request()
+    publisher(x).publish(PublishRequest(**{**req.__dict__, "sensitive": True}))
+    metadata = [r.json["metadata"] for r in x.requests if r.path == "/2/media/metadata"]
+    assert metadata == [{"alt_text": {"text": f"alt {i}"}, "sensitive_media_warning": {"other": True}} for i in (0, 1)]
+    assert all(u["warning"] == {"other": True} for u in x.uploads.values())
