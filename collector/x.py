@@ -203,7 +203,7 @@ def build(channel: ChannelSettings, settings: Settings, http: Http) -> XCollecto
     if not channel.token():
         raise ConfigError(f"an x channel needs a token: set token_env and export ${channel.token_env or 'WLB_X_TOKEN'} "
                           f"(README: X)")
-    return XCollector(api_for(channel, http),
+    return XCollector(api_for(channel, settings, http),
                       per_page=settings.collect.page_size, backfill_pages=settings.collect.backfill_pages,
                       budget=channel.monthly_budget, post_cost=channel.post_read_cost, user_cost=channel.user_read_cost,
                       hashtags=len(channel.hashtags or settings.hashtags))

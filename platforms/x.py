@@ -11,6 +11,7 @@ authorization-code).
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from core.errors import NotCreated, NotFound, PlatformError
 from core.http import Http, JsonAnswer
 from core.settings import ChannelSettings, Settings
+from platforms.x_session import RefreshingToken, StaticToken, session_path
 
 API = "https://api.x.com"
 # Twitter's snowflake epoch (ms): an id's top bits are its creation time, so a stored id tells its age.
@@ -59,16 +61,19 @@ def _problem(body: Any) -> tuple[str, str]:
 class XAPI:
     """Calls with one token (an OAuth 2.0 user-context token, or an app-only bearer that can only read)."""
 
-    def __init__(self, http: Http, base_url: str, token: str | None, *, token_env: str | None = None):
+    def __init__(self, http: Http, base_url: str, token: str | None, *, token_env: str | None = None,
+                 tokens: StaticToken | RefreshingToken | None = None):
         self.http = http
         self.base_url = base_url.rstrip("/")
-        self.token = token
+        self.tokens = tokens or StaticToken(token)
         self.token_env = token_env or "token_env"
         self._me: dict | None = None
 
     def _call(self, method: str, path: str, **kwargs: Any) -> JsonAnswer:
-        headers = {"Accept": "application/json", "Authorization": f"Bearer {self.token or ''}"}
-        answer = self.http.request_json(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+        url = f"{self.base_url}{path}"
+        answer = self.http.request_json(method, url, headers=self._headers(self.tokens.access()), **kwargs)
+        if answer.response.status_code == 401 and self.tokens.can_refresh:  # expired early, or revoked: once more
+            answer = self.http.request_json(method, url, headers=self._headers(self.tokens.refresh()), **kwargs)
         status = answer.response.status_code
         if status < 400:
             return answer
@@ -88,6 +93,10 @@ class XAPI:
             raise NotFound(f"X: {path} not found{said}")
         error = NotCreated if method != "GET" and status < 500 and status not in (408, 429) else PlatformError
         raise error(f"X answered {status} to {method} {path}{said}")
+
+    @staticmethod
+    def _headers(token: str) -> dict[str, str]:
+        return {"Accept": "application/json", "Authorization": f"Bearer {token}"}
 
     def _object(self, method: str, path: str, **kwargs: Any) -> dict:
         body = self._call(method, path, **kwargs).data
@@ -159,13 +168,26 @@ def post_url(username: str, post_id: str) -> str:
     return f"https://x.com/{username}/status/{post_id}"
 
 
-def api_for(channel: ChannelSettings, http: Http) -> XAPI:
-    return XAPI(http, channel.base_url or API, channel.token(), token_env=channel.token_env)
+def tokens_for(channel: ChannelSettings, settings: Settings, http: Http, token: str | None
+               ) -> StaticToken | RefreshingToken:
+    """The channel's token as given, or (client_id set) a refresh token kept fresh in data/sessions/."""
+    if not channel.client_id:
+        return StaticToken(token)
+    secret = os.environ.get(channel.client_secret_env) if channel.client_secret_env else None
+    return RefreshingToken(http, f"{channel.base_url or API}/2/oauth2/token", channel.client_id, token or "",
+                           session_path(settings.data_dir, channel.client_id), env=channel.token_env or "token_env",
+                           client_secret=secret)
+
+
+def api_for(channel: ChannelSettings, settings: Settings, http: Http) -> XAPI:
+    return XAPI(http, channel.base_url or API, None, token_env=channel.token_env,
+                tokens=tokens_for(channel, settings, http, channel.token()))
 
 
 def probe(token: str | None, channel: ChannelSettings, settings: Settings, http: Http) -> str:
     """`wlb doctor`: GET /2/users/me says whose token it is; an app-only token can search but not post."""
-    api = XAPI(http, channel.base_url or API, token, token_env=channel.token_env)
+    api = XAPI(http, channel.base_url or API, None, token_env=channel.token_env,
+               tokens=tokens_for(channel, settings, http, token))
     try:
         me = api.me()
     except NotCreated as exc:  # 403 unsupported-authentication: an app-only bearer token
@@ -176,4 +198,6 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
     handle = me.get("username") if USERNAME.fullmatch(str(me.get("username") or "")) else me["id"]
     note = "; posting also needs the tweet.write and media.write scopes (X does not say which a token has)" \
         if channel.publish else ""
-    return f"authenticated as @{handle} (user-context token; it lasts two hours unless refreshed){note}"
+    kept = "refreshed by wlb with its refresh token" if channel.client_id else \
+        "it lasts two hours: set client_id to have wlb refresh it"
+    return f"authenticated as @{handle} (user-context token; {kept}){note}"

@@ -82,4 +82,4 @@ class XPublisher:
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> XPublisher:
     """The publisher for a `kind = "x"` channel: the OAuth 2.0 user-context token in token_env."""
-    return XPublisher(api_for(channel, http), link_original=channel.link_original)
+    return XPublisher(api_for(channel, settings, http), link_original=channel.link_original)

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from tests.fakes.server import FakeServer, Recorded, Reply
 
 USER_TOKEN = "x-user-token"  # an OAuth 2.0 user-context token of our own account
+CLIENT_ID = "d2xiLWNsaWVudA"  # our app's OAuth 2.0 client id (a public client)
+SEED_REFRESH = "x-refresh-seed"  # the refresh token the authorization (with offline.access) gave us
 APP_TOKEN = "x-app-bearer"  # an app-only bearer token: reads, never writes
 OWN_ID, OWN_USERNAME = "1590000000000000001", "welovebrussels"
 EPOCH_MS = 1288834974657
@@ -78,6 +80,8 @@ class FakeX(FakeServer):
         self.lose_next_post_answer = False  # create the post, then answer 503 as a proxy losing the answer would
         self._seq = itertools.count(1)
         self.rate_remaining = 450
+        self.user_tokens = {USER_TOKEN}  # access tokens X currently accepts for our account
+        self.refresh_tokens = {SEED_REFRESH}  # refresh tokens not yet spent (each works once)
 
     # ---- the world ------------------------------------------------------------------------------
 
@@ -126,11 +130,33 @@ class FakeX(FakeServer):
     def _token(self, req: Recorded) -> str | None:
         auth = req.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
-        return token if token in (USER_TOKEN, APP_TOKEN) else None
+        return token if token == APP_TOKEN or token in self.user_tokens else None
+
+    def expire(self, token: str) -> None:
+        """Two hours have passed: X no longer accepts this access token."""
+        self.user_tokens.discard(token)
+
+    def _refresh(self, req: Recorded) -> Reply:
+        """POST /2/oauth2/token, grant_type=refresh_token: a new pair; the refresh token used is spent."""
+        form = {k: v[0] for k, v in req.form.items()}
+        old = form.get("refresh_token", "")
+        if form.get("grant_type") != "refresh_token" or form.get("client_id") != CLIENT_ID \
+                or old not in self.refresh_tokens:
+            return Reply(400, {"error": "invalid_request", "error_description": "Value passed for the token was invalid."})
+        self.refresh_tokens.discard(old)
+        n = next(self._seq)
+        access, fresh = f"x-user-{n}", f"x-refresh-{n}"
+        self.user_tokens.add(access)
+        self.refresh_tokens.add(fresh)
+        return Reply(200, {"token_type": "bearer", "expires_in": 7200, "access_token": access,
+                           "scope": "tweet.read users.read tweet.write media.write offline.access",
+                           "refresh_token": fresh})
 
     def dispatch(self, req: Recorded) -> Reply:
         if req.method == "GET" and req.path in self.files:
             return Reply(200, self.files[req.path], content_type="image/jpeg")
+        if (req.method, req.path) == ("POST", "/2/oauth2/token"):
+            return self._refresh(req)
         token = self._token(req)
         if token is None:
             return _problem(401, "Unauthorized", "Unauthorized")
