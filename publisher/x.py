@@ -22,9 +22,8 @@ from publisher.credit import Limits, x_length
 # (twitter-text config/v3.json), 1-4 images per post (TweetCreateRequest.media.media_ids maxItems 4), images of at
 # most 5 MB (third-party client docs; X's own page is not in the OpenAPI document, so: unverified). X shows
 # photos at up to 4096 px on the long side (unverified): 16 Mpx keeps them whole.
-LIMITS = Limits(max_chars=280, max_media=4, url_chars=23, length=x_length)
-MAX_IMAGE_BYTES = 5_000_000
-MAX_IMAGE_PIXELS = 4096 * 4096
+LIMITS = Limits(max_chars=280, max_media=4, url_chars=23, length=x_length, max_image_bytes=5_000_000,
+                max_image_pixels=4096 * 4096)
 LOOK_BACK = timedelta(minutes=10)  # own posts older than the planned publication (clock skew) are not ours
 _LINK = re.compile(r"https?://\S+")
 
@@ -47,9 +46,6 @@ class XPublisher:
 
     def limits(self) -> Limits:
         return LIMITS
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        return MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
 
     def publish(self, request: PublishRequest) -> Published:
         media_ids = []
