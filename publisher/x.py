@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from core.http import Http
 from core.settings import ChannelSettings, Settings
-from platforms.x import NUMERIC_ID, XAPI, api_for
+from platforms.x import NUMERIC_ID, USERNAME, XAPI, api_for, post_url
 from publisher.base import PublishRequest, Published
 from publisher.credit import Limits, x_length
 
@@ -48,6 +48,9 @@ class XPublisher:
         return LIMITS
 
     def publish(self, request: PublishRequest) -> Published:
+        # Asked first: once the post exists, nothing may fail. Its URL in our account's name is the one the
+        # X collector builds, so the repost is recognised as ours when a later search finds it.
+        username = self.api.me()["username"]
         media_ids = []
         for image in request.images[: LIMITS.max_media]:
             media_id = self.api.upload_media(image.data, image.mime)
@@ -55,7 +58,7 @@ class XPublisher:
                 self.api.set_metadata(media_id, image.alt.strip(), sensitive=request.sensitive)
             media_ids.append(media_id)
         post = self.api.create_post(request.text, media_ids)
-        return self._published(str(post["id"]))
+        return self._published(str(post["id"]), username)
 
     def find_existing(self, request: PublishRequest) -> Published | None:
         """Our own post since the publication was planned with this text and as many images, if an earlier
@@ -68,12 +71,14 @@ class XPublisher:
             text = post.get("text") if isinstance(post.get("text"), str) else ""
             same = comparable(text) == wanted and len(keys) == len(request.images[: LIMITS.max_media])
             if same and NUMERIC_ID.fullmatch(str(post.get("id") or "")):
-                return self._published(str(post.get("id")))
+                return self._published(str(post.get("id")), self.api.me()["username"])
         return None
 
-    def _published(self, post_id: str) -> Published:
-        # /i/web/status/ID opens any post without knowing the account's current username.
-        return Published(remote_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+    @staticmethod
+    def _published(post_id: str, username: object) -> Published:
+        # /i/web/status/ID opens any post, should X ever send a username we would not put in a URL.
+        name = username if isinstance(username, str) and USERNAME.fullmatch(username) else "i/web"
+        return Published(remote_id=post_id, url=post_url(name, post_id))
 
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> XPublisher:

@@ -74,7 +74,11 @@ def test_an_x_photo_is_reposted_on_x_with_a_mention_and_no_link_and_on_mastodon_
 
     shown = xsite.wlb("show", str(item["id"]), "--json").json()
     assert shown["status"] == "published"
-    assert {p["channel"]: p["url"] for p in shown["publications"]}["x"] == f"https://x.com/i/web/status/{mine.id}"
+    assert {p["channel"]: p["url"] for p in shown["publications"]}["x"] == f"https://x.com/welovebrussels/status/{mine.id}"
+
+    # Our repost carries the hashtag and the photo: the next search finds it, and it is known as ours.
+    again = xsite.wlb("collect", "--json").json()["channels"]["x"]
+    assert again["new_posts"] == 0 and again["skipped"] == {"own account or repost": 1}
 
 
 def test_link_original_puts_the_link_in_the_x_post(xsite):

@@ -14,7 +14,7 @@ from publisher.base import PublishRequest, UploadImage
 from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, x_length
 from publisher.x import LIMITS, XPublisher
 from tests.fakes import images
-from tests.fakes.x import APP_TOKEN, OWN_ID, USER_TOKEN, FakeX, weighted
+from tests.fakes.x import APP_TOKEN, OWN_ID, OWN_USERNAME, USER_TOKEN, FakeX, weighted
 
 JPEG = images.jpeg(3, size=(200, 150))
 TEMPLATE = "{caption}\n\n📷 {credit} · {url}\n{hashtags}"
@@ -51,7 +51,7 @@ def test_publish_uploads_each_image_sets_its_alt_text_then_posts_with_the_media_
     (post,) = [r.json for r in x.requests if r.path == "/2/tweets" and r.method == "POST"]
     assert post == {"text": request().text, "media": {"media_ids": ids}}
     (mine,) = x.own_posts()
-    assert published.remote_id == mine.id and published.url == f"https://x.com/i/web/status/{mine.id}"
+    assert published.remote_id == mine.id and published.url == f"https://x.com/{OWN_USERNAME}/status/{mine.id}"
     assert [x.media[k]["alt_text"] for k in mine.media_keys] == ["alt 0", "alt 1"]
 
 
