@@ -194,10 +194,12 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
         if channel.publish:
             raise PlatformError(f"${channel.token_env} holds an app-only bearer token, which cannot post; "
                                 f"{USER_TOKEN_FIX.format(env=channel.token_env)}") from exc
-        return "app-only bearer token: can search, cannot post (publish = false, so that is enough)"
+        return (f"app-only bearer token: can search, cannot post (publish = false, so that is enough); "
+                f"reads budget ${channel.monthly_budget:,.2f} a month")
     handle = me.get("username") if USERNAME.fullmatch(str(me.get("username") or "")) else me["id"]
     note = "; posting also needs the tweet.write and media.write scopes (X does not say which a token has)" \
         if channel.publish else ""
     kept = "refreshed by wlb with its refresh token" if channel.client_id else \
         "it lasts two hours: set client_id to have wlb refresh it"
-    return f"authenticated as @{handle} (user-context token; {kept}){note}"
+    budget = f"; reads budget ${channel.monthly_budget:,.2f} a month" if channel.collect else ""
+    return f"authenticated as @{handle} (user-context token; {kept}){budget}{note}"

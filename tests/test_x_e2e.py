@@ -127,3 +127,4 @@ def test_doctor_names_the_x_account(xsite):
     result = xsite.wlb("doctor", "--json")
     finding = [f for f in result.json() if f["subject"].startswith("x (x")][0]
     assert finding["ok"] and finding["message"].startswith("authenticated as @welovebrussels")
+    assert "reads budget $5.00 a month" in finding["message"]
