@@ -40,6 +40,7 @@ class Mark(NamedTuple):
     top: str | None = None  # ... from this newest id, which becomes `since` once the walk is done
     month: str | None = None  # "2026-12": the month `spent` counts
     spent: int = 0  # estimated micro-dollars of reads this month, for this hashtag
+    posts: int = 0  # posts X returned this month, for this hashtag
 
     def encode(self) -> str:
         return json.dumps({k: v for k, v in self._asdict().items() if v}, separators=(",", ":"))
@@ -48,7 +49,8 @@ class Mark(NamedTuple):
     def decode(cls, value: str | None) -> Mark:
         try:
             data = json.loads(value or "")
-            mark = cls(**{k: data.get(k) for k in ("since", "until", "top", "month")}, spent=int(data.get("spent") or 0))
+            mark = cls(**{k: data.get(k) for k in ("since", "until", "top", "month")}, spent=int(data.get("spent") or 0),
+                       posts=int(data.get("posts") or 0))
         except (ValueError, TypeError, AttributeError):
             return cls()  # nothing stored (or unreadable): start like a first run
         ids_ok = all(v is None or (isinstance(v, str) and NUMERIC_ID.fullmatch(v)) for v in mark[:3])
@@ -135,7 +137,7 @@ class XCollector:
         month = now.strftime("%Y-%m")
         mark = Mark.decode(watermark)
         if mark.month != month:
-            mark = mark._replace(month=month, spent=0)
+            mark = mark._replace(month=month, spent=0, posts=0)
         fresh = now - REACH
         # X refuses a since_id/until_id older than its 7 days; past it, everything it can still give is wanted.
         since = mark.since if mark.since and (snowflake_time(mark.since) or now) > fresh else None
@@ -148,7 +150,8 @@ class XCollector:
             worst = self.per_page * (self.post_cost + self.user_cost)  # every post by another author
             if mark.spent + worst > self.budget:
                 yield Page(posts=[], watermark=mark.encode(), fetched=0, requests=0, warnings=[
-                    f"#{hashtag}: X reads stopped: {dollars(mark.spent)} spent this month of this hashtag's "
+                    f"#{hashtag}: X reads stopped: {dollars(mark.spent)} spent this month ({mark.posts:,} posts) of "
+                    f"this hashtag's "
                     f"{dollars(self.budget)} (monthly_budget), and the next page could cost {dollars(worst)}; "
                     f"the rest waits for next month or a larger budget"])
                 return
@@ -164,10 +167,11 @@ class XCollector:
             top = top or max(ids, key=int, default=None)
             token = meta.get("next_token") if isinstance(meta.get("next_token"), str) else None
             done = not token or not ids or (first_run and count >= self.backfill_pages)
+            mark = mark._replace(spent=mark.spent + cost, posts=mark.posts + len(tweets))
             if done:
-                mark = mark._replace(since=top or mark.since, until=None, top=None, spent=mark.spent + cost)
+                mark = mark._replace(since=top or mark.since, until=None, top=None)
             else:
-                mark = mark._replace(until=min(ids, key=int), top=top, spent=mark.spent + cost)
+                mark = mark._replace(until=min(ids, key=int), top=top)
             page = page_of(parse_each(tweets, partial(parse_tweet, users=users, media=media)), watermark=mark.encode(),
                            fetched=len(tweets))
             page.cost = cost / MICRO

@@ -99,7 +99,7 @@ def test_an_interrupted_walk_resumes_below_where_it_stopped_then_moves_since_up(
     got = [p.remote_id for page in [first, *resumed] for p in page.posts]
     assert sorted(got, key=int) == ids  # nothing lost, nothing twice
     assert Mark.decode(resumed[-1].watermark) == Mark(since=ids[-1], month=NOW.strftime("%Y-%m"),
-                                                      spent=Mark.decode(resumed[-1].watermark).spent)
+                                                      spent=25 * 5_000 + 3 * 10_000, posts=25)
 
 
 def test_the_first_run_stops_after_backfill_pages_and_keeps_the_newest_id(x):
@@ -144,9 +144,9 @@ def test_reads_stop_before_a_page_that_could_pass_the_monthly_budget_and_the_spe
     stop = pages[-1]
     assert stop.posts == [] and stop.requests == 0
     (warning,) = stop.warnings
-    assert "X reads stopped: $0.06 spent this month" in warning and "monthly_budget" in warning
+    assert "X reads stopped: $0.06 spent this month (10 posts)" in warning and "monthly_budget" in warning
     mark = Mark.decode(stop.watermark)
-    assert mark.spent == 60_000 and mark.month == NOW.strftime("%Y-%m") and mark.until  # resumes there
+    assert mark.spent == 60_000 and mark.posts == 10 and mark.month == NOW.strftime("%Y-%m") and mark.until  # resumes there
     # The same month: still stopped, nothing asked. A new month: the spend starts again at 0.
     assert list(collector(x, budget=0.20).pages("welovebrussels", stop.watermark))[0].warnings
     assert len(searches(x)) == 1
@@ -203,7 +203,7 @@ def test_build_needs_a_token(tmp_path):
 
 
 def test_the_watermark_is_small_and_reads_back(x):
-    mark = Mark(since="1" * 19, until="2" * 19, top="3" * 19, month="2026-12", spent=123_456_789)
+    mark = Mark(since="1" * 19, until="2" * 19, top="3" * 19, month="2026-12", spent=123_456_789, posts=3_000_000)
     assert Mark.decode(mark.encode()) == mark and len(mark.encode()) < 256
     assert Mark.decode("not json") == Mark() and Mark.decode(json.dumps({"since": "x1"})) == Mark()
 
