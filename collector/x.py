@@ -139,7 +139,8 @@ class XCollector:
         if mark.month != month:
             mark = mark._replace(month=month, spent=0, posts=0)
         fresh = now - REACH
-        # X refuses a since_id/until_id older than its 7 days; past it, everything it can still give is wanted.
+        # X answers 400 invalid-request to a since_id older than its 7 days (github.com/rooteco/tweetscape
+        # issues/421); past it, everything it can still give is wanted.
         since = mark.since if mark.since and (snowflake_time(mark.since) or now) > fresh else None
         until, top = (mark.until, mark.top) if mark.until and (snowflake_time(mark.until) or now) > fresh else (None, None)
         if mark.until and until is None:  # what the unfinished walk had left is out of reach now
