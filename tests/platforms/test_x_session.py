@@ -88,3 +88,13 @@ def test_a_new_seed_is_used_when_the_stored_refresh_token_was_revoked(x, tmp_pat
     clock.now += 7200
     make(x, tmp_path, monkeypatch, clock, seed="a-new-seed").me()
     assert [r["refresh_token"] for r in refreshes(x)][-1] == "a-new-seed"
+
+
+def test_the_client_secret_is_masked_like_the_token(tmp_path, monkeypatch):
+    from core.redact import redact, secrets_of
+
+    monkeypatch.setenv("WLB_X_TOKEN", "refresh-token-value")
+    monkeypatch.setenv("WLB_X_SECRET", "client-secret-value")
+    settings = Settings(path=tmp_path / "config.toml", channels={"x": ChannelSettings(
+        kind="x", token_env="WLB_X_TOKEN", client_id=CLIENT_ID, client_secret_env="WLB_X_SECRET")})
+    assert redact("a client-secret-value and refresh-token-value", secrets_of(settings)).count("client-secret") == 0
