@@ -14,12 +14,12 @@ finished walk moves since_id up to the newest id it saw.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
+from core import watermark
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
 from core.posts import AuthorData, MediaData, OriginCheck, OriginClaim, Page, PostData, page_of, parse_each
@@ -42,19 +42,14 @@ class Mark(NamedTuple):
     spent: int = 0  # estimated micro-dollars of reads this month, for this hashtag
     posts: int = 0  # posts X returned this month, for this hashtag
 
-    def encode(self) -> str:
-        return json.dumps({k: v for k, v in self._asdict().items() if v}, separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self)
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        try:
-            data = json.loads(value or "")
-            mark = cls(**{k: data.get(k) for k in ("since", "until", "top", "month")}, spent=int(data.get("spent") or 0),
-                       posts=int(data.get("posts") or 0))
-        except (ValueError, TypeError, AttributeError):
-            return cls()  # nothing stored (or unreadable): start like a first run
-        ids_ok = all(v is None or (isinstance(v, str) and NUMERIC_ID.fullmatch(v)) for v in mark[:3])
-        return mark if ids_ok and (mark.month is None or isinstance(mark.month, str)) else cls()
+        mark = watermark.decode(cls, value)  # X came after the one encoding: no older format to read
+        # Typed by the encoding; ids sent back to X must also be ids: anything else is a fresh start.
+        return mark if all(v is None or NUMERIC_ID.fullmatch(v) for v in mark[:3]) else cls()
 
 
 def _text(tweet: dict) -> str:
@@ -94,15 +89,12 @@ def parse_tweet(tweet: dict, users: dict[str, dict], media: dict[str, dict]) -> 
             else "no photo"
     images = tuple(MediaData(url=m["url"], alt_text=m["alt_text"] if isinstance(m.get("alt_text"), str) else None,
                              width=_int(m.get("width")), height=_int(m.get("height"))) for m in photos)
-    entities = tweet.get("entities") if isinstance(tweet.get("entities"), dict) else {}
-    tags = tuple(str(h["tag"]).lower() for h in entities.get("hashtags") or []
-                 if isinstance(h, dict) and isinstance(h.get("tag"), str))
     name = user.get("name") if isinstance(user.get("name"), str) and user["name"].strip() else username
     lang = tweet.get("lang") if isinstance(tweet.get("lang"), str) and tweet["lang"] not in UNDETERMINED else None
     author = AuthorData(handle=username, name=name, profile_url=f"https://x.com/{username}", network="x", uid=author_id)
     return PostData(key=f"x:{post_id}", remote_id=post_id, url=post_url(username, post_id), author=author,
                     created_at=created, text=_text(tweet), language=lang, sensitive=tweet.get("possibly_sensitive") is True,
-                    tags=tags, media=images), None
+                    media=images), None
 
 
 def _int(value: object) -> int | None:
