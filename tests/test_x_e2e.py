@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.fakes import images
+from tests.fakes.flickr import API_KEY, FakeFlickr
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.x import USER_TOKEN, FakeX
 from tests.site import PUBLISH_TOKEN, Site
@@ -128,3 +130,31 @@ def test_doctor_names_the_x_account(xsite):
     finding = [f for f in result.json() if f["subject"].startswith("x (x")][0]
     assert finding["ok"] and finding["message"].startswith("authenticated as @welovebrussels")
     assert "reads budget $5.00 a month" in finding["message"]
+
+
+def test_a_flickr_photo_on_x_names_its_licence_without_the_licence_link(xsite, monkeypatch):
+    monkeypatch.setenv("WLB_FLICKR_KEY", API_KEY)
+    with FakeFlickr() as flickr:
+        flickr.add_photo(images.jpeg(7, size=(1200, 900)), uploaded=datetime(2026, 11, 20, 9, tzinfo=UTC),
+                         title="Flagey", ownername="Ana Lopez", pathalias="ana", license="4")
+        xsite.write_config(origins=[flickr.origin], channels=f"""
+[channels.flickr]
+kind = "flickr"
+base_url = "{flickr.rest_url}"
+token_env = "WLB_FLICKR_KEY"
+
+[channels.x]
+kind = "x"
+base_url = "{xsite.x.base_url}"
+token_env = "WLB_X_TOKEN"
+collect = false
+publish = true
+""")
+        assert xsite.wlb("collect").code == 0
+        (item,) = xsite.queue("pending")
+        assert xsite.wlb("approve", str(item["id"])).code == 0
+        result = xsite.wlb("publish", "--json")
+        assert result.code == 0, result.out
+    (mine,) = xsite.x.own_posts()
+    assert "“Flagey” by Ana Lopez is licensed under CC BY 2.0" in mine.text
+    assert "https://" not in mine.text  # neither the original nor the licence: a $0.015 post
