@@ -53,6 +53,9 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
     Platform("flickr", "flickr", "Flickr", client="flickr", collector="flickr",
              default_base_url="https://api.flickr.com/services/rest", secret_to_read=True,
              launched=datetime(2004, 2, 10, tzinfo=UTC)),
+    # X bills every post a search returns: the collector stops at the channel's monthly_budget.
+    Platform("x", "x", "X", client="x", collector="x", publisher="x", default_base_url="https://api.x.com",
+             secret_to_read=True, launched=datetime(2006, 3, 21, tzinfo=UTC)),
     Platform("rss", "web", "the web", client="rss", collector="rss",
              requires=(("feed_url", "the address of the feed"),)),
 )}
