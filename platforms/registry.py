@@ -58,6 +58,9 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
              requires=(("ig_user_id", 'the professional account\'s id, e.g. ig_user_id = "17841400000000000"'),),
              default_base_url="https://graph.facebook.com/v27.0", secret_to_read=True,
              launched=datetime(2010, 10, 6, tzinfo=UTC)),
+    # X bills every post a search returns: the collector stops at the channel's monthly_budget.
+    Platform("x", "x", "X", client="x", collector="x", publisher="x", default_base_url="https://api.x.com",
+             secret_to_read=True, launched=datetime(2006, 3, 21, tzinfo=UTC)),
     Platform("rss", "web", "the web", client="rss", collector="rss",
              requires=(("feed_url", "the address of the feed"),)),
 )}

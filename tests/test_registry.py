@@ -19,7 +19,8 @@ from publisher.base import Publisher
 CHANNEL = {"mastodon": {"base_url": "https://mastodon.example"}, "pixelfed": {"base_url": "https://pixelfed.example"},
            "bluesky": {"handle": "us.bsky.social"}, "flickr": {}, "rss": {"feed_url": "https://blog.example/feed"},
            "instagram": {"ig_user_id": "17841400000000001", "public_media_dir": "public",
-                         "public_media_base_url": "https://www.example.org/wlb"}}
+                         "public_media_base_url": "https://www.example.org/wlb"},
+           "x": {}}
 COLLECTING = sorted(k for k, p in PLATFORMS.items() if p.can_collect)
 PUBLISHING = sorted(k for k, p in PLATFORMS.items() if p.can_publish)
 

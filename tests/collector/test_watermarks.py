@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from collector import bluesky, flickr, instagram, mastodon, pixelfed, rss
+from collector import bluesky, flickr, instagram, mastodon, pixelfed, rss, x
 from core.bounds import WATERMARK_MAX
 from core.watermark import FORMAT
 from tests.core.test_migrations import OLD_WATERMARKS
@@ -20,6 +20,7 @@ MARKS = [
     rss.FeedMark('W/"abc"', "Fri, 20 Nov 2026 12:00:00 GMT", tuple(rss.digest(str(n)) for n in range(rss.MAX_DIGESTS))),
     instagram.Mark(tuple(instagram.digest(str(n)) for n in range(instagram.MAX_SEEN)), "QVFIUm" * 85,
                    tuple(instagram.digest(f"t{n}") for n in range(instagram.MAX_TAGGED_SEEN))),
+    x.Mark("1860000000000000001", "1860000000000000002", "1860000000000000003", "2026-12", 4_250_000, 850),
 ]
 
 
