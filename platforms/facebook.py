@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import NotCreated, NotFound, PlatformError
-from core.http import Http
+from core.http import BlockedAddress, Http, HttpError
 from core.settings import ChannelSettings, Settings
 
 GRAPH_VERSION = "v26.0"
@@ -160,16 +160,26 @@ class FacebookAPI:
 
     def post_photo(self, data: bytes, mime: str, alt: str, caption: str) -> str:
         """A one-photo post; its post id. Never resent: a lost answer may hide a post already made."""
-        body = self._call("POST", f"/{self.page_id}/photos", retry=False,
-                          data=_form(caption=caption, published="true", alt_text_custom=alt),
-                          files={"source": ("photo" + _EXT.get(mime, ".jpg"), data, mime)})
+        body = self._post_once(f"/{self.page_id}/photos", data=_form(caption=caption, published="true",
+                                                                      alt_text_custom=alt),
+                               files={"source": ("photo" + _EXT.get(mime, ".jpg"), data, mime)})
         return _id(body, "post_id", "the photo post")
 
     def post_feed(self, message: str, photo_ids: list[str]) -> str:
         """A feed post with these unpublished photos attached, in order; its post id. Never resent."""
         form = {"message": message} | {f"attached_media[{i}]": json.dumps({"media_fbid": photo})
                                        for i, photo in enumerate(photo_ids)}
-        return _id(self._call("POST", f"/{self.page_id}/feed", data=form, retry=False), "id", "the feed post")
+        return _id(self._post_once(f"/{self.page_id}/feed", data=form), "id", "the feed post")
+
+    def _post_once(self, path: str, **body: Any) -> dict:
+        """A call that creates a post: sent once, and a missing answer said to be what it is, a post in doubt."""
+        try:
+            return self._call("POST", path, retry=False, **body)
+        except HttpError as exc:
+            if isinstance(exc, BlockedAddress):
+                raise
+            raise PlatformError(f"Facebook did not answer POST {path} ({exc}); the post may have been made: the next "
+                                f"run looks for it on the Page before trying again") from None
 
     def own_posts(self, *, page_size: int = 25, max_pages: int = 4) -> Iterator[dict]:
         """The Page's published posts, newest first (id, message, created_time, permalink_url)."""
