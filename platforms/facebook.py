@@ -178,6 +178,9 @@ class FacebookAPI:
         except HttpError as exc:
             if isinstance(exc, BlockedAddress):
                 raise
+            if exc.status == 429:  # refused before anything was made
+                self._throttled = f"Facebook answered 429 to POST {path}: wlb sends it nothing more this run"
+                raise RateLimitedWrite(self._throttled) from None
             raise PlatformError(f"Facebook did not answer POST {path} ({exc}); the post may have been made: the next "
                                 f"run looks for it on the Page before trying again") from None
 
@@ -215,8 +218,9 @@ def _id(body: dict, field: str, what: str) -> str:
 
 
 def post_url(post_id: str) -> str:
-    """The post on facebook.com: a Page post id ("PAGEID_POSTID") is its own address there."""
-    return f"https://www.facebook.com/{post_id}"
+    """The post on facebook.com: a Page post id reads "PAGEID_POSTID" (the permalink_url shape)."""
+    page, _, post = post_id.partition("_")
+    return f"https://www.facebook.com/{page}/posts/{post}" if post else f"https://www.facebook.com/{page}"
 
 
 def api_for(channel: ChannelSettings, http: Http, token: str | None = None) -> FacebookAPI:

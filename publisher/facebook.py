@@ -7,6 +7,7 @@ for our post among the Page's own posts (its text holds the link to the original
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from core.errors import NotCreated, PlatformError
@@ -72,13 +73,14 @@ class FacebookPublisher:
         """Our post for this request among the Page's recent posts: it links the original and is not older than the plan."""
         planned = request.planned_at
         since = (planned if planned.tzinfo else planned.replace(tzinfo=UTC)) - CLOCK_SLACK if planned else None
+        links = re.compile(re.escape(request.original_url) + r"(?![\w/?#&=%~+-])")  # not a longer URL it starts
         for post in self.api.own_posts():
             created = _time(post.get("created_time"))
             if since and created and created < since:
-                return None  # newest first: everything further down is older still
+                continue  # an earlier repost of the same original (republish_months), not this attempt's
             message = post.get("message") if isinstance(post.get("message"), str) else ""
             post_id = str(post.get("id") or "")
-            if request.original_url in message and post_id:
+            if post_id and links.search(message):
                 return Published(remote_id=post_id, url=_permalink(post.get("permalink_url")) or post_url(post_id))
         return None
 

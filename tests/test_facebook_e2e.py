@@ -73,7 +73,7 @@ def test_an_approved_mastodon_photo_is_posted_to_the_page_with_credit(fsite):
     (shown,) = [i for i in fsite.queue("all") if i["id"] == item["id"]]
     assert shown["status"] == "published"
     publication = fsite.wlb("show", str(item["id"]), "--json").json()["publications"][0]
-    assert publication["state"] == "published" and publication["url"] == f"https://www.facebook.com/{post['id']}"
+    assert publication["state"] == "published" and publication["url"] == post["permalink_url"]
 
     again = fsite.wlb("publish", "--json")
     assert again.code == 0 and again.json()["items"] == []

@@ -62,7 +62,7 @@ def test_one_photo_is_one_multipart_upload_with_its_caption_and_alt_text(graph):
     assert call.form["alt_text_custom"] == ["photo 0"]
     assert call.files["source"][1] == "image/jpeg" and call.files["source"][2] == jpeg(0).data
     (post,) = graph.posts
-    assert done.remote_id == post["id"] and done.url == f"https://www.facebook.com/{post['id']}"
+    assert done.remote_id == post["id"] and done.url == post["permalink_url"]
     assert post["message"] == request().text and len(post["photos"]) == 1
 
 
@@ -195,6 +195,25 @@ def test_a_lost_answer_is_found_on_the_page_and_not_posted_again(graph, n_images
 def test_an_older_post_linking_the_same_original_is_not_ours(graph):
     graph.add_post(f"Reposted a year ago · {ORIGINAL}", created_at=PLANNED - timedelta(days=400))
     assert publisher_for(graph).find_existing(request()) is None
+
+
+def test_a_post_linking_a_longer_address_is_not_ours(graph):
+    graph.add_post(f"another item · {ORIGINAL}2", created_at=PLANNED + timedelta(minutes=1))
+    graph.add_post(f"another item · {ORIGINAL}/photo", created_at=PLANNED + timedelta(minutes=2))
+    assert publisher_for(graph).find_existing(request()) is None
+    graph.add_post(f"ours · {ORIGINAL}.", created_at=PLANNED + timedelta(minutes=3))
+    assert publisher_for(graph).find_existing(request()) is not None
+
+
+def test_a_429_to_a_post_is_a_definite_no_and_stops_the_run(graph):
+    graph.rate_limit_next(1, retry_after="1")
+    publisher = publisher_for(graph)
+    with pytest.raises(RateLimited) as caught:
+        publisher.publish(request(1))
+    assert isinstance(caught.value, NotCreated)
+    with pytest.raises(RateLimited):
+        publisher.publish(request(1))
+    assert len(graph.requests) == 1 and graph.posts == []
 
 
 def test_find_existing_follows_the_cursor_past_a_first_page(graph):
