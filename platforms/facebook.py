@@ -79,7 +79,9 @@ def _int(value: Any) -> int | None:
 
 
 def _clean(value: Any, limit: int = 200) -> str:
-    return " ".join(str(value).split())[:limit] if value is not None else ""
+    """Text from Facebook as one printable line: no control characters reach a terminal."""
+    text = "".join(c if c.isprintable() else " " for c in str(value)) if value is not None else ""
+    return " ".join(text.split())[:limit]
 
 
 class FacebookAPI:

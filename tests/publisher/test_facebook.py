@@ -128,6 +128,14 @@ def test_graph_errors_become_one_actionable_line(graph, code, subcode, status, k
     assert graph.posts == []
 
 
+def test_an_error_message_reaches_the_terminal_as_one_printable_line(graph):
+    graph.fail_next_graph("POST", "/feed", 100, message="bad\x1b[2J\nparam\x07 " + "x" * 500)
+    with pytest.raises(NotCreated) as caught:
+        publisher_for(graph).publish(request(2))
+    message = str(caught.value)
+    assert "bad [2J param" in message and message.isprintable() and len(message) < 400
+
+
 def test_after_a_rate_limit_nothing_more_is_sent_this_run(graph):
     api = FacebookAPI(http_for(graph), graph.api_url, PAGE_ID, PAGE_TOKEN, token_env="WLB_FB_TOKEN")
     graph.fail_next_graph("POST", "/photos", 4, message="(#4) Application request limit reached")
