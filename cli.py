@@ -99,14 +99,17 @@ def collect(ctx: typer.Context, json: JsonOpt = False) -> None:
 @app.command()
 def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|rejected|duplicate|published|new|all")] = "pending",
           channel: Annotated[str | None, typer.Option(help="only items collected from this channel")] = None,
-          limit: Annotated[int | None, typer.Option(min=1, help="at most this many")] = None, json: JsonOpt = False) -> None:
-    """List queue items, newest first. Example: wlb queue --status all --json"""
+          limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50; --json: all)")] = None,
+          offset: Annotated[int, typer.Option(min=0, help="skip this many newest first (the next page: --offset 50)")] = 0,
+          json: JsonOpt = False) -> None:
+    """List queue items, newest first, one page at a time. Example: wlb queue --status all --offset 50"""
     from app.workspace import Workspace
-    from curation.views import list_items
+    from curation.views import PAGE, queue_page
 
     with Workspace(_settings(ctx)) as ws:
-        items = list_items(ws.db, ws.store, status=status, channel=channel, limit=limit, settings=ws.settings)
-    _output(json).items(items)
+        items, total = queue_page(ws.db, ws.store, status=status, channel=channel, offset=offset,
+                                  limit=limit or (None if json else PAGE), settings=ws.settings)
+    _output(json).items(items, more=total - offset - len(items), status=status, offset=offset)
 
 
 @app.command()

@@ -56,11 +56,12 @@ class Output:
     def error(self, text: str) -> None:
         self.err.print(problem_line(f"error: {text}", "bold red"), soft_wrap=True)
 
-    def items(self, items: list[dict]) -> None:
+    def items(self, items: list[dict], *, more: int = 0, status: str = "", offset: int = 0) -> None:
+        """`wlb queue`: one page as a table, then how many more `status` items follow it."""
         if self.json_mode:
             return self.json(items)
         if not items:
-            return self.message("No items.", "dim")
+            return self.message("No items." if not offset else f"No items past --offset {offset}.", "dim")
         wide = self.console.width >= 110  # narrow terminals drop the channel and image size
         table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
         table.add_column("id", justify="right", no_wrap=True, min_width=3)
@@ -81,6 +82,9 @@ class Output:
             row += [Text(f"{len(ok)} · {ok[0]['width']}x{ok[0]['height']}" if ok else "0")] if wide else []
             table.add_row(*row, _note(it) + Text(_short(it["text"], 200)))
         self.console.print(table)
+        if more > 0:
+            what = f" {status}" if status and status != "all" else ""
+            self.message(f"… {more:,} more{what}; use --offset {offset + len(items)} for the next page, or --limit N", "dim")
 
     def item(self, item: dict, previews: list[Text] | None = None) -> None:
         if self.json_mode:

@@ -17,7 +17,7 @@ class Workspace:
 
     def publish_channels(self) -> list[str]:
         """Every channel with publish = true, in config order."""
-        return [name for name, ch in self.settings.channels.items() if ch.publish]
+        return self.settings.publishing_channels()
 
     def close(self) -> None:
         self.db.dispose()

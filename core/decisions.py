@@ -54,7 +54,7 @@ def claimed(session: Session, post_id: int) -> Publication | None:
 
 def licence_problem(post: Post, settings: Settings, targets: Sequence[str]) -> str | None:
     """Why reposting this item to these channels needs the photographer's permission, or None."""
-    channels = list(targets) or [n for n, ch in settings.channels.items() if ch.publish]
+    channels = list(targets) or settings.publishing_channels()
     non_commercial = bool(channels) and all(settings.channels[c].non_commercial for c in channels if c in settings.channels)
     return needs_permission(post.license, settings.licenses.allowed, non_commercial=non_commercial)
 

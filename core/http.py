@@ -9,14 +9,16 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, UTC
 from typing import Any, NamedTuple
 
 import httpx
 
+from core.redact import shown_url
 from core.settings import NetworkSettings
-from core.ssrf import (BlockedAddress, Deadline, HttpError, _parse, _Rebound, _shown, check_url, is_public_ip,
+from core.ssrf import (BlockedAddress, Deadline, HttpError, _parse, _Rebound, check_url, is_public_ip,
                        origin_of, pinned_transport)
 
 __all__ = ["BlockedAddress", "Http", "HttpError", "JsonAnswer", "RateLimited", "TooLarge", "check_url",
@@ -29,12 +31,12 @@ MAX_BACKOFF = 60.0
 _REDIRECTS = {301, 302, 303, 307, 308}
 # Headers that must not follow a redirect to another origin (httpx and browsers do the same).
 _SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie")
-# Only encodings we can decode a little at a time: httpx would also decode zstd and br (when installed) in one
-# call per network read, and those expand a few kilobytes into gigabytes.
+# Only encodings we decode a bounded step at a time (with zlib): zstd and br are refused, since a few kilobytes of
+# them expand into gigabytes and httpx would decode each network read in one call.
 ACCEPT_ENCODING = "gzip, deflate"
-_DECODABLE = {"", "identity", "gzip", "x-gzip", "deflate"}
-# Raw bytes handed to the decoder at a time: deflate expands at most ~1032:1, so one step yields at most ~4 MB.
-RAW_CHUNK = 4096
+_DECODABLE = {"gzip", "x-gzip", "deflate"}
+# Decoded bytes one decompression step may yield: a bomb is stopped at most this far past the limit.
+DECODE_STEP = 64 * 1024
 
 
 class TooLarge(HttpError):
@@ -129,14 +131,14 @@ def _parsed(response: httpx.Response, method: str, url: str) -> Any:
     except RecursionError:  # a hostile body nested 100,000 deep: not transient, and not worth a retry
         if not response.is_success:
             return None
-        raise HttpError(f"{_shown(url)} answered with JSON nested too deeply to read; the server is broken or "
+        raise HttpError(f"{shown_url(url)} answered with JSON nested too deeply to read; the server is broken or "
                         f"hostile: tell its admin, or remove the channel", url=url, status=response.status_code) from None
     except ValueError as exc:  # includes UnicodeDecodeError
         if not response.is_success:
             return None
         if method == "GET":
             raise _Malformed(f"something that is not JSON ({type(exc).__name__})") from None
-        raise HttpError(f"{_shown(url)} answered {method} with something that is not JSON; is this the right "
+        raise HttpError(f"{shown_url(url)} answered {method} with something that is not JSON; is this the right "
                         f"address?", url=url, status=response.status_code) from None
 
 
@@ -154,6 +156,57 @@ def _follows(response: httpx.Response) -> bool:
 
 def _retryable(response: httpx.Response) -> bool:
     return response.status_code == 429 or response.status_code >= 500
+
+
+def _inflated(pieces: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """gzip or deflate pieces decompressed lazily, at most DECODE_STEP bytes a step, so a bomb stops early."""
+    gzip = encoding in ("gzip", "x-gzip")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+    first = not gzip
+    try:
+        for data in pieces:
+            while data and not inflater.eof:  # after the end, anything left is trailing junk, ignored as httpx does
+                try:
+                    out = inflater.decompress(data, DECODE_STEP)
+                except zlib.error:
+                    if not first:
+                        raise
+                    # Some servers send "deflate" without its zlib wrapper (RFC 9110 8.4.1.2); httpx accepts both.
+                    inflater, first = zlib.decompressobj(-zlib.MAX_WBITS), False
+                    continue
+                first = False
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"{encoding}: {exc}") from None
+
+
+def _codings(encoding: str) -> list[str]:
+    """The content codings a Content-Encoding header lists, in the order applied, identity left out."""
+    return [name for name in (e.strip() for e in encoding.lower().split(",")) if name not in ("", "identity")]
+
+
+def _decoded(raw: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """The body undone through every coding of its Content-Encoding, the last one applied first."""
+    pieces = raw
+    for name in reversed(_codings(encoding)):
+        pieces = _inflated(pieces, name)
+    return pieces
+
+
+def _with_body(response: httpx.Response, body: bytes, encoding: str) -> httpx.Response:
+    """A copy of a streamed response that carries its decoded body; .content, .json() and .text read it."""
+    headers = response.headers.copy()
+    if _codings(encoding):
+        # The body is decoded now: an encoding header left in place would make httpx decode it again.
+        del headers["content-encoding"]
+        headers.pop("content-length", None)  # the compressed size; httpx fills in the decoded one
+    answer = httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
+                            extensions=response.extensions, default_encoding=response.default_encoding)
+    answer.elapsed = response.elapsed
+    return answer
 
 
 class Http:
@@ -210,7 +263,7 @@ class Http:
         response, body = self.request_json("GET", url, params=params, headers=headers)
         if not response.is_success:
             error = _error_field(body)
-            raise HttpError(f"{_shown(url)} answered {response.status_code} {response.reason_phrase}"
+            raise HttpError(f"{shown_url(url)} answered {response.status_code} {response.reason_phrase}"
                             + (f": {error}" if error else ""), url=url, status=response.status_code)
         return body
 
@@ -219,7 +272,7 @@ class Http:
         limit = self.net.max_media_bytes if max_bytes is None else max_bytes
         response = self.request("GET", url, headers=headers, max_bytes=limit)
         if not response.is_success:
-            raise HttpError(f"{_shown(url)} answered {response.status_code} {response.reason_phrase}",
+            raise HttpError(f"{shown_url(url)} answered {response.status_code} {response.reason_phrase}",
                             url=url, status=response.status_code)
         return response.content
 
@@ -248,22 +301,22 @@ class Http:
                     raise BlockedAddress(f"{exc}; list its origin in network.allow_private if you trust it",
                                          url=url) from None
                 except httpx.DecodingError as exc:
-                    raise HttpError(f"{_shown(url)} answered with a body that cannot be decoded ({exc})",
+                    raise HttpError(f"{shown_url(url)} answered with a body that cannot be decoded ({exc})",
                                     url=url) from exc
                 except (httpx.TransportError, _Malformed) as exc:
                     if self._deadline.passed():
-                        raise TooSlow(f"{_shown(url)} did not finish answering within {self.net.request_deadline:g} s; "
+                        raise TooSlow(f"{shown_url(url)} did not finish answering within {self.net.request_deadline:g} s; "
                                       f"try again later or raise network.request_deadline", url=url) from None
                     failures += 1
                     reason = str(exc) if isinstance(exc, _Malformed) else _failure_reason(exc, self.net.timeout)
                     if failures >= attempts:
                         if isinstance(exc, _Malformed):
-                            raise HttpError(f"{_shown(url)} answered with {reason} ({failures} attempts); is this the "
+                            raise HttpError(f"{shown_url(url)} answered with {reason} ({failures} attempts); is this the "
                                             f"right address? If so, try again later", url=url) from None
                         where = _parse(url).netloc.decode("ascii", "replace")
                         raise HttpError(f"cannot reach {where}: {reason} ({failures} attempts); check the address "
                                         f"and your connection", url=url) from exc
-                    log.debug("%s %s failed (%s); retrying", method, _shown(url), reason)
+                    log.debug("%s %s failed (%s); retrying", method, shown_url(url), reason)
                     self._sleep(_backoff(failures))
                     continue
                 status = response.status_code
@@ -271,7 +324,7 @@ class Http:
                 if _follows(response):
                     hops += 1
                     if hops > MAX_REDIRECTS:
-                        raise HttpError(f"too many redirects from {_shown(first)} (more than {MAX_REDIRECTS}); "
+                        raise HttpError(f"too many redirects from {shown_url(first)} (more than {MAX_REDIRECTS}); "
                                         f"check the URL", url=url, status=status)
                     url, method = self._redirect(response, method, headers, body)
                     params = None  # already part of the first URL; the Location replaces them
@@ -281,9 +334,9 @@ class Http:
                     failures += 1
                     waiting = self._pending(host, url, status) if status == 429 else 0.0
                     if failures >= attempts:
-                        raise HttpError(f"{_shown(url)} answered {status} {response.reason_phrase} ({failures} "
+                        raise HttpError(f"{shown_url(url)} answered {status} {response.reason_phrase} ({failures} "
                                         f"attempts); try again later", url=url, status=status)
-                    log.debug("%s %s answered %s; retrying", method, _shown(url), status)
+                    log.debug("%s %s answered %s; retrying", method, shown_url(url), status)
                     if waiting <= 0:
                         self._sleep(_backoff(failures))
                     continue
@@ -298,15 +351,14 @@ class Http:
         response = self._client.send(request, stream=True)
         if _follows(response) or _retryable(response):
             response.close()
-        else:
-            self._read_bounded(response, max_bytes, url)
-        return response
+            return response
+        return self._read_bounded(response, max_bytes, url)
 
-    def _read_bounded(self, response: httpx.Response, limit: int, url: str) -> None:
-        """Read the body, stopping as soon as it is over the limit (announced or decoded) or past the deadline."""
+    def _read_bounded(self, response: httpx.Response, limit: int, url: str) -> httpx.Response:
+        """The response with its body read, stopping once it is over the limit (announced or decoded) or late."""
         hint = {self.net.max_media_bytes: "; raise network.max_media_bytes to accept it",
                 self.net.max_api_bytes: "; raise network.max_api_bytes to accept it"}.get(limit, "")
-        too_large = TooLarge(f"refused {_shown(url)}: it is larger than {limit} bytes{hint}",
+        too_large = TooLarge(f"refused {shown_url(url)}: it is larger than {limit} bytes{hint}",
                              url=url, status=response.status_code)
         try:
             announced = int(response.headers.get("content-length", "0"))
@@ -317,32 +369,28 @@ class Http:
         try:
             if announced > limit:
                 raise too_large
-            if hasattr(response, "_content"):  # built in memory (a test transport), already decoded
+            if response.is_stream_consumed:  # built in memory (a test transport), already decoded by httpx
                 if len(response.content) > limit:
                     raise too_large
-                return
-            if any(e.strip() not in _DECODABLE for e in encoding.split(",")):
-                raise HttpError(f"refused {_shown(url)}: it is compressed as {encoding[:40]!r}, which wlb did not "
+                return response
+            if any(coding not in _DECODABLE for coding in _codings(encoding)):
+                raise HttpError(f"refused {shown_url(url)}: it is compressed as {encoding[:40]!r}, which wlb did not "
                                 f"ask for", url=url, status=response.status_code)
-            # httpx decodes each network read in one call; feeding its decoder small raw pieces bounds what
-            # one step can expand to, so a gzip bomb is stopped a few megabytes in.
-            decoder = response._get_content_decoder()  # no public per-piece decoding in httpx
-            for read in response.iter_raw():
-                for at in range(0, len(read), RAW_CHUNK):
-                    chunk = decoder.decode(read[at:at + RAW_CHUNK])
-                    size += len(chunk)
-                    if size > limit:
-                        raise too_large
-                    chunks.append(chunk)
-                if self._deadline.passed():
-                    raise httpx.ReadTimeout("deadline passed", request=response.request)
-            chunks.append(decoder.flush())
-            if size + len(chunks[-1]) > limit:
-                raise too_large
+            for chunk in _decoded(self._raw(response), encoding):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
         finally:
             response.close()
-        # httpx.Response.read() does exactly this assignment; there is no public bounded read.
-        response._content = b"".join(chunks)
+        return _with_body(response, b"".join(chunks), encoding)
+
+    def _raw(self, response: httpx.Response) -> Iterator[bytes]:
+        """The body as it arrives, abandoned once the request deadline has passed."""
+        for read in response.iter_raw():
+            yield read
+            if self._deadline.passed():
+                raise httpx.ReadTimeout("deadline passed", request=response.request)
 
     def _redirect(self, response: httpx.Response, method: str, headers: httpx.Headers,
                   body: dict[str, Any]) -> tuple[str, str]:
@@ -350,7 +398,7 @@ class Http:
         try:
             target = response.url.join(response.headers["location"])
         except httpx.InvalidURL:
-            raise HttpError(f"{_shown(response.url)} redirected to an invalid URL", url=str(response.url),
+            raise HttpError(f"{shown_url(response.url)} redirected to an invalid URL", url=str(response.url),
                             status=response.status_code) from None
         status = response.status_code
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):

@@ -142,11 +142,18 @@ def _v4_credit(op: Operations) -> None:
     op.add_column("post", sa.Column("credit", sa.String(512)))
 
 
+def _v5_queue_order(op: Operations) -> None:
+    """Indexes in the queue's order (newest first), so a page of 100,000 items is read without sorting them all."""
+    op.create_index("ix_post_status_created_at", "post", ["status", "created_at", "id"])
+    op.create_index("ix_post_created_at", "post", ["created_at", "id"])
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
     3: _v3_hash_sets,
     4: _v4_credit,
+    5: _v5_queue_order,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

@@ -6,7 +6,7 @@ import builtins
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, DateTime, LargeBinary, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Index, LargeBinary, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -64,6 +64,10 @@ class Author(SQLModel, table=True):
 
 class Post(SQLModel, table=True):
     """A collected post: the review queue's item."""
+
+    # The queue's order (newest first), with and without a status: a page is read without sorting the archive.
+    __table_args__ = (Index("ix_post_status_created_at", "status", "created_at", "id"),
+                      Index("ix_post_created_at", "created_at", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=2048)

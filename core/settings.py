@@ -235,6 +235,10 @@ class Settings(Strict):
     def root(self) -> Path:
         return self.path.parent
 
+    def publishing_channels(self) -> list[str]:
+        """Every channel with publish = true, in config order: where an item without targets goes."""
+        return [name for name, ch in self.channels.items() if ch.publish]
+
     def channel_hashtags(self, name: str) -> list[str]:
         tags = self.channels[name].hashtags
         return [t.lstrip("#").lower() for t in tags] if tags else self.hashtags

@@ -1,18 +1,22 @@
-"""The SSRF guard (only public http(s) addresses, checked again on the address connected to) and request deadlines."""
+"""The SSRF guard (public http(s) addresses only, checked again by our transport on the address it connects to)
+and request deadlines."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import httpcore
 import httpx
 
 from core.errors import PlatformError
+from core.redact import shown_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -106,7 +110,7 @@ def _parse(url: str) -> httpx.URL:
     try:
         return httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise HttpError(f"{_shown(url)} is not a valid URL ({exc}); check it", url=url) from None
+        raise HttpError(f"{shown_url(url)} is not a valid URL ({exc}); check it", url=url) from None
 
 
 def origin_of(url: str) -> str:
@@ -117,15 +121,6 @@ def origin_of(url: str) -> str:
         host = f"[{host}]"
     port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
     return f"{parsed.scheme}://{host}:{port}" if port else f"{parsed.scheme}://{host}"
-
-
-def _shown(url: str | httpx.URL) -> str:
-    """The URL as safe to print: no user info, query or fragment, which may carry tokens."""
-    try:
-        parsed = httpx.URL(str(url))
-        return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{parsed.path}"
-    except (httpx.InvalidURL, TypeError, UnicodeDecodeError):
-        return str(url).split("?", 1)[0].split("#", 1)[0]
 
 
 def _addresses(host: str, port: int, resolve: Callable) -> list[IPAddress]:
@@ -148,9 +143,9 @@ def check_url(url: str, allow_private: Collection[str], resolve: Callable = sock
     """Raise BlockedAddress unless the URL is http(s) and every address of its host is public or allowed."""
     parsed = _parse(url)
     if parsed.scheme not in _DEFAULT_PORTS:
-        raise BlockedAddress(f"refused to contact {_shown(url)}: only http and https URLs are allowed", url=url)
+        raise BlockedAddress(f"refused to contact {shown_url(url)}: only http and https URLs are allowed", url=url)
     if not parsed.host:
-        raise BlockedAddress(f"refused to contact {_shown(url)}: the URL has no host", url=url)
+        raise BlockedAddress(f"refused to contact {shown_url(url)}: the URL has no host", url=url)
     if origin_of(url) in allow_private:
         return
     # This check names the problem early and for every hop; _PinnedBackend repeats it on the addresses
@@ -164,7 +159,7 @@ def check_url(url: str, allow_private: Collection[str], resolve: Callable = sock
     for ip in addresses:
         why = _why_not_public(ip)
         if why:
-            raise BlockedAddress(f"refused to contact {_shown(url)}: {ip} is {why}; list its origin in "
+            raise BlockedAddress(f"refused to contact {shown_url(url)}: {ip} is {why}; list its origin in "
                                  f"network.allow_private if you trust it", url=url)
 
 
@@ -261,12 +256,91 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def pinned_transport(allow_private: Collection[str], resolve: Callable = socket.getaddrinfo, *,
-                     deadline: Deadline | None = None) -> httpx.HTTPTransport:
-    """httpx's own transport, with connections made by _PinnedBackend (TLS still checks the host name)."""
-    transport = httpx.HTTPTransport()
-    pool = transport._pool  # httpx has no public hook for the network backend; keep its request mapping
-    transport._pool = httpcore.ConnectionPool(ssl_context=pool._ssl_context, network_backend=_PinnedBackend(
-        allow_private, resolve, deadline or Deadline()))
-    return transport
+# httpcore's exceptions as httpx raises them, most specific first (as httpx's own HTTPTransport maps them).
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+_HTTPCORE_ERRORS = tuple(core for core, _ in _HTTPX_ERRORS)
 
+
+@contextlib.contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    """Raise httpcore's errors as the httpx errors callers catch; anything else (_Rebound) passes unchanged."""
+    try:
+        yield
+    except _HTTPCORE_ERRORS as exc:
+        mapped = next(ours for core, ours in _HTTPX_ERRORS if isinstance(exc, core))
+        raise mapped(str(exc)) from exc
+
+
+class _Body(httpx.SyncByteStream):
+    """An httpcore response body as httpx reads it: raw bytes, then close to release the connection."""
+
+    def __init__(self, answer: httpcore.Response):
+        self._answer = answer
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx_errors():
+            yield from self._answer.iter_stream()
+
+    def close(self) -> None:
+        with _as_httpx_errors():
+            self._answer.close()
+
+
+# httpx's default pool size (httpx.HTTPTransport uses the same numbers).
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """An httpx transport over our own httpcore pool, whose connections are made by _PinnedBackend.
+
+    TLS still checks the certificate against the host name in the URL; only the TCP address is pinned.
+    """
+
+    def __init__(self, allow_private: Collection[str], resolve: Callable = socket.getaddrinfo, *,
+                 deadline: Deadline | None = None, ssl_context: ssl.SSLContext | None = None,
+                 limits: httpx.Limits = DEFAULT_LIMITS):
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context or httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE/DIR, as httpx
+            max_connections=limits.max_connections, max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+            retries=0,  # Http retries with its own budget and backoff
+            network_backend=_PinnedBackend(allow_private, resolve, deadline or Deadline()))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request on a pooled connection; the body is left to stream."""
+        url = request.url
+        outgoing = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw, content=request.stream,
+            extensions=request.extensions)  # the timeouts httpx.Client puts there
+        with _as_httpx_errors():
+            answer = self._pool.handle_request(outgoing)
+        return httpx.Response(answer.status, headers=answer.headers, stream=_Body(answer),
+                              extensions=answer.extensions)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with _as_httpx_errors():
+            self._pool.close()
+
+
+def pinned_transport(allow_private: Collection[str], resolve: Callable = socket.getaddrinfo, *,
+                     deadline: Deadline | None = None) -> PinnedTransport:
+    """The transport Http uses unless a test passes its own: connections only to the checked addresses."""
+    return PinnedTransport(allow_private, resolve, deadline=deadline)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from core.media import MediaStore
 from core.db import Database
@@ -14,6 +16,8 @@ from core.hashbits import hash_hex
 from core.decisions import history, licence_problem
 
 STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
+PAGE = 50  # `wlb queue` shows this many unless asked (--limit), newest first
+_IN_CHUNK = 500  # ids per IN (...) list: SQLite allows 32,766 parameters in one statement
 
 
 def _media(store: MediaStore, m: Media) -> dict:
@@ -39,10 +43,40 @@ def _matches(session: Session, post: Post) -> list[dict]:
     return out
 
 
+class _Loaded:
+    """What item_view reads besides the post, fetched for many posts in a few queries instead of three per item."""
+
+    def __init__(self) -> None:
+        self.authors: dict[int, Author] = {}
+        self.media: dict[int, list[Media]] = defaultdict(list)
+        self.possible: dict[int, list[int]] = defaultdict(list)
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    ids = list(ids)
+    return (ids[i:i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK))
+
+
+def _load(session: Session, posts: list[Post]) -> _Loaded:
+    loaded = _Loaded()
+    for ids in _chunks({p.author_id for p in posts}):
+        loaded.authors.update((a.id, a) for a in session.exec(select(Author).where(col(Author.id).in_(ids))))
+    for ids in _chunks(p.id for p in posts):
+        for m in session.exec(select(Media).where(col(Media.post_id).in_(ids)).order_by(Media.post_id, Media.position)):
+            loaded.media[m.post_id].append(m)
+        for post_id, other_id in session.exec(select(ImageMatch.post_id, ImageMatch.other_id)
+                                              .where(col(ImageMatch.post_id).in_(ids), ImageMatch.tier == POSSIBLE)
+                                              .order_by(ImageMatch.post_id, ImageMatch.other_id)):
+            loaded.possible[post_id].append(other_id)
+    return loaded
+
+
 def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = False,
-              settings: Settings | None = None) -> dict:
-    author = session.get(Author, post.author_id)
-    media = session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position))
+              settings: Settings | None = None, loaded: _Loaded | None = None) -> dict:
+    """One item as a dict; `loaded` holds its author, images and possible duplicates read for a whole page."""
+    loaded = loaded or _load(session, [post])
+    author = loaded.authors[post.author_id]
+    media = loaded.media[post.id]
     view = {
         "id": post.id, "status": post.status, "channel": post.channel, "platform": post.platform,
         "post_url": post.url, "created_at": post.created_at.isoformat(), "collected_at": post.collected_at.isoformat(),
@@ -53,9 +87,7 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
         "media": [_media(store, m) for m in media], "duplicate_of": post.duplicate_of,
         "reasons": list(post.reasons), "targets": list(post.targets), "caption": post.caption,
         "needs_credit": post.needs_credit and not post.credit, "credit": post.credit,
-        "possible_duplicate_of": list(session.exec(
-            select(ImageMatch.other_id).where(ImageMatch.post_id == post.id, ImageMatch.tier == POSSIBLE)
-            .order_by(ImageMatch.other_id))),
+        "possible_duplicate_of": list(loaded.possible[post.id]),
     }
     if full:
         view["duplicates"] = [p.id for p in session.exec(select(Post).where(Post.duplicate_of == post.id).order_by(Post.id))]
@@ -69,19 +101,36 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
     return view
 
 
-def list_items(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
-               limit: int | None = None, settings: Settings | None = None) -> list[dict]:
+def _where(query, status: str, channel: str | None):
     if status not in STATUS_CHOICES:
         raise UsageError(f"--status {status}: choose one of {', '.join(STATUS_CHOICES)}")
+    if status != "all":
+        query = query.where(Post.status == Status(status))
+    return query.where(Post.channel == channel) if channel else query
+
+
+def list_items(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
+               limit: int | None = None, offset: int = 0, settings: Settings | None = None) -> list[dict]:
+    """Items newest first (an index on status, created_at, id keeps a page fast on a large archive)."""
+    query = _where(select(Post), status, channel).order_by(col(Post.created_at).desc(), col(Post.id).desc())
+    if offset:
+        query = query.offset(offset)
+    if limit:
+        query = query.limit(limit)
     with db.session() as session:
-        query = select(Post).order_by(col(Post.created_at).desc(), col(Post.id).desc())
-        if status != "all":
-            query = query.where(Post.status == Status(status))
-        if channel:
-            query = query.where(Post.channel == channel)
-        if limit:
-            query = query.limit(limit)
-        return [item_view(session, store, p, settings=settings) for p in session.exec(query)]
+        posts = list(session.exec(query))
+        loaded = _load(session, posts)
+        return [item_view(session, store, p, settings=settings, loaded=loaded) for p in posts]
+
+
+def queue_page(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
+               limit: int | None = PAGE, offset: int = 0, settings: Settings | None = None) -> tuple[list[dict], int]:
+    """One page of items and how many items match in all (counted only when the page may not be the last)."""
+    items = list_items(db, store, status=status, channel=channel, limit=limit, offset=offset, settings=settings)
+    if limit is None or (len(items) < limit and (items or not offset)):
+        return items, offset + len(items)
+    with db.session() as session:
+        return items, session.exec(_where(select(func.count()).select_from(Post), status, channel)).one()
 
 
 def get_item(db: Database, store: MediaStore, item_id: int, settings: Settings | None = None) -> dict:

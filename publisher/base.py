@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -36,7 +36,6 @@ class PublishRequest:
 class Published:
     remote_id: str
     url: str
-    extra: dict = field(default_factory=dict)
 
 
 class Publisher(Protocol):
@@ -45,11 +44,7 @@ class Publisher(Protocol):
     network: str  # whose accounts a credit can mention: "fediverse", "bluesky"
 
     def limits(self) -> Limits:
-        """The target's text and media limits, read from the platform when it publishes them."""
-        ...
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        """(max bytes, max pixels) per image, when the platform says."""
+        """The target's text, media and image limits, read from the platform when it publishes them."""
         ...
 
     def publish(self, request: PublishRequest) -> Published:

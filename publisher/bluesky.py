@@ -71,10 +71,9 @@ class BlueskyPublisher:
         self.clock = clock
 
     def limits(self) -> Limits:
-        return Limits(max_chars=300, max_media=4, length=bluesky_length)
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        return MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+        """Bluesky's fixed limits (app.bsky.feed.post, app.bsky.embed.images): it publishes none to ask."""
+        return Limits(max_chars=300, max_media=4, length=bluesky_length, max_image_bytes=MAX_IMAGE_BYTES,
+                      max_image_pixels=MAX_IMAGE_PIXELS)
 
     def publish(self, request: PublishRequest) -> Published:
         rkey = record_key(request)
@@ -94,7 +93,7 @@ class BlueskyPublisher:
             labels=models.ComAtprotoLabelDefs.SelfLabels(values=[models.ComAtprotoLabelDefs.SelfLabel(
                 val=SENSITIVE_LABEL)]) if request.sensitive else None)
         written = self.api.put_record(POST, rkey, record)
-        return Published(remote_id=written.uri, url=permalink(self.api.account_handle, rkey), extra={"cid": written.cid})
+        return Published(remote_id=written.uri, url=permalink(self.api.account_handle, rkey))
 
     def find_existing(self, request: PublishRequest) -> Published | None:
         """The post at this request's record key, if an earlier attempt made it."""
@@ -103,7 +102,7 @@ class BlueskyPublisher:
             found = self.api.get_record(self.api.did, POST, rkey)
         except NotFound:
             return None
-        return Published(remote_id=found.uri, url=permalink(self.api.account_handle, rkey), extra={"cid": found.cid})
+        return Published(remote_id=found.uri, url=permalink(self.api.account_handle, rkey))
 
     def _dids(self, request: PublishRequest) -> dict[str, str | None]:
         """Handle → DID for every @handle in the text; the credited author's DID is already known."""

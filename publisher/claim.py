@@ -49,7 +49,7 @@ def publishable(session: Session, settings: Settings, post: Post, channel: str) 
     """Why this item may not go to `channel` as it stands, or None: status, targets, licence, credit."""
     if post.status != Status.APPROVED:
         return f"it is {post.status} now"
-    wanted = post.targets or [n for n, ch in settings.channels.items() if ch.publish]
+    wanted = post.targets or settings.publishing_channels()
     if channel not in wanted:
         return "it is no longer approved for this channel"
     problem = licence_problem(post, settings, [channel]) if post.license else None
@@ -103,7 +103,7 @@ def record(db: Database, settings: Settings, pub: Publication, *, remote_id: str
         session.flush()
         published = set(session.exec(select(Publication.channel).where(
             Publication.post_id == post.id, Publication.state == PubState.PUBLISHED)))
-        wanted = set(post.targets) or {n for n, ch in settings.channels.items() if ch.publish}
+        wanted = set(post.targets or settings.publishing_channels())
         if error is None and post.status == Status.APPROVED and wanted <= published:
             transition(session, post, Status.PUBLISHED, actor=SYSTEM_ACTOR, action="publish", reason=url or "")
         session.commit()

@@ -17,12 +17,14 @@ ELLIPSIS = "…"
 
 @dataclass(frozen=True)
 class Limits:
-    """What one target accepts; Mastodon reports these in GET /api/v2/instance."""
+    """What one target accepts: text, images per post, size per image; Mastodon reports these in GET /api/v2/instance."""
 
     max_chars: int = 500
     max_media: int = 4
     url_chars: int = 23
     length: Callable[[str], int] | None = None  # how the target counts; None: as Mastodon does
+    max_image_bytes: int | None = None  # None: the target does not say
+    max_image_pixels: int | None = None
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ class MastodonPublisher:
 
     network = "fediverse"
 
-    def __init__(self, api: MastodonAPI, *, kind: str = "mastodon"):
+    def __init__(self, api: MastodonAPI):
         self.api = api
-        self.kind = kind
         self._instance: dict | None = None
 
     def _config(self) -> dict:
@@ -33,14 +32,14 @@ class MastodonPublisher:
         return self._instance
 
     def limits(self) -> Limits:
-        statuses = self._config().get("statuses") or {}
+        """The instance's configuration.statuses and .media_attachments, else Mastodon's defaults."""
+        config = self._config()
+        statuses = config.get("statuses") or {}
+        media = config.get("media_attachments") or {}
         return Limits(max_chars=int(statuses.get("max_characters") or 500),
                       max_media=int(statuses.get("max_media_attachments") or 4),
-                      url_chars=int(statuses.get("characters_reserved_per_url") or 23))
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        media = self._config().get("media_attachments") or {}
-        return media.get("image_size_limit"), media.get("image_matrix_limit")
+                      url_chars=int(statuses.get("characters_reserved_per_url") or 23),
+                      max_image_bytes=media.get("image_size_limit"), max_image_pixels=media.get("image_matrix_limit"))
 
     def publish(self, request: PublishRequest) -> Published:
         media_ids = []
@@ -85,4 +84,4 @@ def _published(status: dict) -> Published:
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> MastodonPublisher:
     """The publisher for a `kind = "mastodon"` or `"pixelfed"` channel: the application token in token_env."""
-    return MastodonPublisher(api_for(channel, http), kind=channel.kind)
+    return MastodonPublisher(api_for(channel, http))

@@ -1,15 +1,17 @@
 """The publish stage: approved items → reposts, never twice, never against a later decision.
 
-Order per item and channel: ask the origin (publisher.origin); build the request; claim the
-publication (publisher.claim: re-reads the decision under the item's row lock and counts the
-attempt, committed); call the platform; record the remote id. A rerun that finds an attempted row
-first looks for the repost on our own timeline, then retries with the same Idempotency-Key, so
-neither a crash nor a lost answer makes a second post.
+Per item and channel, in three steps:
+- gate: may it go now? Its status, targets, licence and credit (publisher.claim.publishable), its
+  origin's verdict (publisher.origin), the channel's daily cap;
+- plan: the text, images and idempotency key (publisher.plan), and the publication row so far;
+- send: claim the publication (publisher.claim: re-reads the decision under the item's row lock and
+  counts the attempt, committed), call the platform, record the remote id.
+A rerun that finds an attempted row first looks for the repost on our own timeline, then retries with
+the same Idempotency-Key, so neither a crash nor a lost answer makes a second post.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
@@ -17,47 +19,41 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
-from core.posts import OriginSource
-from core.media import MediaStore
 from core.db import Database
 from core.errors import NotCreated, PlatformError
 from core.http import Http
-from core.images import RefusedImage, image_size, prepare_for_upload
-from core.models import Author, Media, MediaState, Post, PubState, Publication, Status
+from core.images import RefusedImage
+from core.media import MediaStore
+from core.models import Post, PubState, Publication, Status
+from core.posts import OriginSource
 from core.report import RunReport
 from core.settings import Settings
-from publisher.base import Publisher, PublishRequest, UploadImage
-from publisher.claim import Changed, Refused, claim, last_decision, publishable, record, system_decision
-from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, reviewer_credit
-from core.licenses import attribution
+from publisher.base import Publisher
+from publisher.claim import Changed, Refused, claim, publishable, record, system_decision
 from publisher.origin import Verdict, check_origin
+from publisher.plan import Plan, Planned, plan
 
 MAX_ATTEMPTS = 3
 
 
-def idempotency_key(post: Post, channel: str) -> str:
-    """Stable per item and channel, so every retry sends the same key."""
-    return hashlib.sha256(f"wlb|{post.key}|{channel}".encode()).hexdigest()[:40]
-
-
-@dataclass
-class Planned:
-    """What is (or would be, with --dry-run) sent for one item to one channel."""
-
-    item: int
-    channel: str
-    text: str
-    images: list[dict] = field(default_factory=list)
-    idempotency_key: str = ""
-    result: str = "planned"
-    url: str | None = None
-
-
-def _used_today(session: Session, channel: str, tz: ZoneInfo) -> int:
-    start = datetime.combine(datetime.now(tz).date(), time(), tz)
-    return session.exec(select(func.count()).select_from(Publication).where(
-        Publication.channel == channel, Publication.created_at >= start, Publication.state != PubState.FAILED,
-        Publication.attempts > 0)).one()
+def publish(db: Database, settings: Settings, store: MediaStore, publishers: dict[str, Publisher],
+            origins: dict[str, OriginSource], report: RunReport, *, dry_run: bool = False,
+            on_item: Callable[[Planned], None] | None = None, http: Http | None = None) -> list[Planned]:
+    """Publish every due approved item to each of its channels, within each channel's daily cap."""
+    plans: list[Planned] = []
+    run = _Run(db, settings, store, origins, report, http, dry_run)
+    for channel, publisher in publishers.items():
+        with db.session() as session:
+            due = _due(session, channel)
+        for post_id in due:
+            if run.cap_reached(channel):
+                break
+            planned = run.one(publisher, post_id, channel)
+            if planned:
+                plans.append(planned)
+                if on_item:
+                    on_item(planned)
+    return plans
 
 
 def _due(session: Session, channel: str) -> list[int]:
@@ -67,63 +63,12 @@ def _due(session: Session, channel: str) -> list[int]:
     return [p.id for p in posts if not p.targets or channel in p.targets]
 
 
-def _request(session: Session, settings: Settings, store: MediaStore, publisher: Publisher, post: Post,
-             channel: str) -> PublishRequest:
-    author = session.get(Author, post.author_id)
-    source = settings.channels.get(post.channel)
-    credited = CreditAuthor(network=author.network, handle=author.handle, name=author.name, uid=author.uid)
-    name = author.name
-    if post.credit:  # a reviewer's: the collector could not tell who took the photo
-        given = reviewer_credit(post.credit)
-        credited, credit = given.author, given.line(publisher.network)
-        name = "" if given.author else given.text
-    elif post.needs_credit:
-        raise ValueError("no credit: approve it with --credit")  # publishable() refuses earlier; never post uncredited
-    else:
-        credit = credit_line(credited, publisher.network, source_host=source.host if source else "")
-    if post.license:  # licensed work (Flickr): the licence's attribution (title, author, licence), the link follows
-        credit = attribution(post.title, name or credit, None, post.license, post.license_url)
-    template = settings.channels[channel].template or settings.publish.template
-    limits = publisher.limits()
-    text = compose(template, CreditInput(caption=post.caption if post.caption is not None else post.text,
-                                         credit=credit, url=post.url, hashtags=settings.hashtags,
-                                         author_name=name), limits)
-    max_bytes, max_pixels = publisher.image_limits()
-    images = []
-    media = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK).order_by(Media.position))
-    for m in list(media)[: limits.max_media]:
-        data, mime = prepare_for_upload(store.read(m.path), max_bytes=max_bytes, max_pixels=max_pixels)
-        width, height = image_size(data)
-        images.append(UploadImage(data=data, mime=mime, alt=(m.alt_text or "").strip() or settings.publish.alt_fallback,
-                                  width=width, height=height))
-    return PublishRequest(text=text, images=images, idempotency_key=idempotency_key(post, channel),
-                          original_url=post.url, sensitive=post.sensitive, spoiler_text=post.spoiler_text,
-                          language=post.language, visibility=settings.publish.visibility, author=credited)
-
-
-def publish(db: Database, settings: Settings, store: MediaStore, publishers: dict[str, Publisher],
-            origins: dict[str, OriginSource], report: RunReport, *, dry_run: bool = False,
-            on_item: Callable[[Planned], None] | None = None, http: Http | None = None) -> list[Planned]:
-    """Publish every due approved item to each of its channels, within each channel's daily cap."""
-    tz = ZoneInfo(settings.timezone)
-    plans: list[Planned] = []
-    run = _Run(db, settings, store, origins, report, http, dry_run)
-    for channel, publisher in publishers.items():
-        cap = settings.channels[channel].daily_cap
-        cap = settings.publish.daily_cap if cap is None else cap
-        with db.session() as session:
-            due = _due(session, channel)
-        for post_id in due:
-            with db.session() as session:
-                if _used_today(session, channel, tz) >= cap:
-                    report.warnings.append(f"{channel}: daily cap of {cap} reached; the rest waits for tomorrow")
-                    break
-            plan = run.one(publisher, post_id, channel)
-            if plan:
-                plans.append(plan)
-                if on_item:
-                    on_item(plan)
-    return plans
+def _used_today(session: Session, channel: str, tz: ZoneInfo) -> int:
+    """Reposts to `channel` attempted since midnight in `tz`, failed ones not counted."""
+    start = datetime.combine(datetime.now(tz).date(), time(), tz)
+    return session.exec(select(func.count()).select_from(Publication).where(
+        Publication.channel == channel, Publication.created_at >= start, Publication.state != PubState.FAILED,
+        Publication.attempts > 0)).one()
 
 
 @dataclass
@@ -140,6 +85,16 @@ class _Run:
     # The origin's answer per item, asked once a run: an item approved for two channels is one post there.
     verdicts: dict[int, Verdict] = field(default_factory=dict)
 
+    def cap_reached(self, channel: str) -> bool:
+        """Gate: whether `channel` has had its daily cap of reposts today (then say so: the rest waits)."""
+        cap = self.settings.channels[channel].daily_cap
+        cap = self.settings.publish.daily_cap if cap is None else cap
+        with self.db.session() as session:
+            if _used_today(session, channel, ZoneInfo(self.settings.timezone)) < cap:
+                return False
+        self.report.warnings.append(f"{channel}: daily cap of {cap} reached; the rest waits for tomorrow")
+        return True
+
     def one(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
         """Check, claim and post one item to one channel; a changed approval is read again (a few times)."""
         for _ in range(3):
@@ -155,49 +110,32 @@ class _Run:
         return None
 
     def _attempt(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
-        stats = self.report.channel(channel)
+        """Gate, plan and send one item to one channel; an error costs this item only."""
         try:
             with self.db.session() as session:
-                post = session.get(Post, post_id)
-                why = publishable(session, self.settings, post, channel)
-                if why:
-                    raise Refused(why)
-                request = _request(session, self.settings, self.store, publisher, post, channel)
-                decided = last_decision(session, post_id)
-                pub = session.exec(select(Publication).where(Publication.post_id == post_id,
-                                                             Publication.channel == channel)).first()
-            if pub and pub.attempts and not self.dry_run:  # interrupted: posted already? then only record it
-                found = publisher.find_existing(replace(request, planned_at=pub.created_at))
-                if found:
-                    record(self.db, self.settings, pub, remote_id=found.remote_id, url=found.url)
-                    stats.published += 1
-                    return _plan(request, post_id, channel, "published", found.url)
-            if not self._origin_agrees(post, channel):
+                item = plan(session, self.settings, self.store, publisher, self._gate(session, post_id, channel),
+                            channel)
+            found = self._recover(publisher, item)
+            if found is not None:
+                return found
+            if not self._origin_agrees(item.post, channel):
                 return None
         except (PlatformError, RefusedImage, ValueError, OSError) as exc:
-            stats.errors.append(f"item #{post_id} → {channel}: {getattr(exc, 'reason', None) or exc}")
+            self.report.channel(channel).errors.append(
+                f"item #{post_id} → {channel}: {getattr(exc, 'reason', None) or exc}")
             return None
-        plan = _plan(request, post_id, channel)
-        if self.dry_run:
-            return plan
-        taken = claim(self.db, self.settings, post_id, channel, key=request.idempotency_key, text=request.text,
-                      decided=decided)
-        request = replace(request, planned_at=taken.publication.created_at)
-        try:
-            result = (publisher.find_existing(request) if taken.retry else None) or publisher.publish(request)
-        except PlatformError as exc:
-            record(self.db, self.settings, taken.publication, error=str(exc),
-                   give_up=taken.publication.attempts >= MAX_ATTEMPTS, not_created=isinstance(exc, NotCreated))
-            stats.errors.append(f"item #{post_id} → {channel}: {exc}")
-            plan.result = "failed"
-            return plan
-        record(self.db, self.settings, taken.publication, remote_id=result.remote_id, url=result.url)
-        stats.published += 1
-        plan.result, plan.url = "published", result.url
-        return plan
+        return item.planned() if self.dry_run else self._send(publisher, item)
+
+    def _gate(self, session: Session, post_id: int, channel: str) -> Post:
+        """Gate: the item, if its status, targets, licence and credit let it go to `channel`; else Refused."""
+        post = session.get(Post, post_id)
+        why = publishable(session, self.settings, post, channel)
+        if why:
+            raise Refused(why)
+        return post
 
     def _origin_agrees(self, post: Post, channel: str) -> bool:
-        """Ask the origin; act on deleted (reject) and disagreement (back to review); unconfirmed waits a run."""
+        """Gate: ask the origin; act on deleted (reject) and disagreement (back to review); unconfirmed waits a run."""
         verdict = self.verdicts.get(post.id)
         if verdict is None:
             with self.db.session() as session:
@@ -219,8 +157,31 @@ class _Run:
                 f"item #{post.id} → {channel}: {verdict.unconfirmed}; not reposted, tried again next run")
         return not (verdict.deleted or verdict.problem or verdict.unconfirmed)
 
+    def _recover(self, publisher: Publisher, item: Plan) -> Planned | None:
+        """Send, after a crash: the post an interrupted attempt made, found on the target and recorded; else None."""
+        pub = item.publication
+        if not (pub and pub.attempts) or self.dry_run:
+            return None
+        found = publisher.find_existing(replace(item.request, planned_at=pub.created_at))
+        if found is None:
+            return None
+        record(self.db, self.settings, pub, remote_id=found.remote_id, url=found.url)
+        self.report.channel(item.channel).published += 1
+        return item.planned("published", found.url)
 
-def _plan(request: PublishRequest, post_id: int, channel: str, result: str = "planned", url: str | None = None) -> Planned:
-    return Planned(item=post_id, channel=channel, text=request.text, idempotency_key=request.idempotency_key,
-                   images=[{"mime": i.mime, "bytes": len(i.data), "alt": i.alt} for i in request.images],
-                   result=result, url=url)
+    def _send(self, publisher: Publisher, item: Plan) -> Planned:
+        """Send: claim the publication (its decision re-read under lock), post it once, record the outcome."""
+        stats = self.report.channel(item.channel)
+        taken = claim(self.db, self.settings, item.post.id, item.channel, key=item.request.idempotency_key,
+                      text=item.request.text, decided=item.decided)
+        request = replace(item.request, planned_at=taken.publication.created_at)
+        try:
+            result = (publisher.find_existing(request) if taken.retry else None) or publisher.publish(request)
+        except PlatformError as exc:
+            record(self.db, self.settings, taken.publication, error=str(exc),
+                   give_up=taken.publication.attempts >= MAX_ATTEMPTS, not_created=isinstance(exc, NotCreated))
+            stats.errors.append(f"item #{item.post.id} → {item.channel}: {exc}")
+            return item.planned("failed")
+        record(self.db, self.settings, taken.publication, remote_id=result.remote_id, url=result.url)
+        stats.published += 1
+        return item.planned("published", result.url)

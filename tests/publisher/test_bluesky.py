@@ -222,8 +222,8 @@ def test_images_prepared_within_the_publishers_limits_fit_and_carry_no_exif(fake
     out = io.BytesIO()
     noise.save(out, "JPEG", quality=95, exif=exif.tobytes())
     assert len(out.getvalue()) > 2 * MAX_IMAGE_BYTES
-    max_bytes, max_pixels = publisher.image_limits()
-    data, mime = prepare_for_upload(out.getvalue(), max_bytes=max_bytes, max_pixels=max_pixels)
+    limits = publisher.limits()
+    data, mime = prepare_for_upload(out.getvalue(), max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels)
     assert len(data) < 1_000_000 and mime == "image/jpeg" and b"WLBCam" not in data
     with Image.open(io.BytesIO(data)) as img:
         assert not img.getexif()
