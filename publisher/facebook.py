@@ -43,10 +43,9 @@ class FacebookPublisher:
         self.api = api
 
     def limits(self) -> Limits:
-        return Limits(max_chars=MAX_CHARS, max_media=MAX_MEDIA, length=utf16_length)
-
-    def image_limits(self) -> tuple[int | None, int | None]:
-        return MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+        """Facebook's fixed limits: it publishes none to ask."""
+        return Limits(max_chars=MAX_CHARS, max_media=MAX_MEDIA, length=utf16_length, max_image_bytes=MAX_IMAGE_BYTES,
+                      max_image_pixels=MAX_IMAGE_PIXELS)
 
     def publish(self, request: PublishRequest) -> Published:
         if request.sensitive:

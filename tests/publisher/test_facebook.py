@@ -89,6 +89,7 @@ def test_a_sensitive_item_is_refused_before_anything_is_sent(graph):
 def test_limits_fit_facebook_and_count_utf16_units():
     limits = FacebookPublisher(None).limits()
     assert (limits.max_chars, limits.max_media) == (MAX_CHARS, 10) == (63_206, 10)
+    assert (limits.max_image_bytes, limits.max_image_pixels) == (4_000_000, 2048 * 2048)
     assert utf16_length("a📷") == 3 and utf16_length("é") == 1
     text = compose("{caption}\n\n📷 {credit} · {url}", CreditInput(caption="word " * 20_000, credit="Alice",
                                                                      url=ORIGINAL, hashtags=[]), limits)
