@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.fakes import images
 from tests.fakes.facebook import PAGE_ID, PAGE_TOKEN, VERSION, FakeGraph
@@ -150,3 +152,16 @@ def test_an_item_marked_sensitive_is_not_posted_to_the_page(fsite):
     (error,) = result.json()["channels"]["page"]["errors"]
     assert "cannot hide a photo behind a content warning" in error
     assert fsite.graph.requests == []
+
+
+def test_a_large_photo_is_brought_within_facebooks_limits_before_upload(fsite):
+    fsite.source.add_status(images=[images.jpeg(7, size=(4000, 3000))], created_at=T0, text="Big", acct="alice")
+    assert fsite.wlb("collect").code == 0
+    (item,) = fsite.queue("pending")
+    assert fsite.wlb("approve", str(item["id"])).code == 0
+    assert fsite.wlb("publish").code == 0
+    (call,) = fsite.graph.calls("POST", "/photos")
+    sent = call.files["source"][2]
+    with Image.open(io.BytesIO(sent)) as img:
+        assert img.width * img.height <= 2048 * 2048 and img.width > img.height
+    assert len(sent) <= 4_000_000
