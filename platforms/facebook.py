@@ -240,13 +240,13 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
         info = api.debug_token()
     except GraphError as exc:  # a Page token inspecting itself is not documented everywhere: say what was not checked
         return f"can read Page {name}; its permissions could not be checked ({exc})"
-    kind = str(info.get("type") or "").upper()
+    kind = _clean(info.get("type"), 40).upper()
     if info.get("is_valid") is False:
         raise PlatformError(f"the token in ${channel.token_env} is no longer valid; make a new Page token ({TOKEN_HELP})")
     if kind and kind != "PAGE":
         raise PlatformError(f"the token in ${channel.token_env} is a {kind.lower()} token; put the Page token there "
                             f"(GET /me/accounts with a user token lists it; {TOKEN_HELP})")
-    profile = str(info.get("profile_id") or "")
+    profile = _clean(info.get("profile_id"), 40)
     if profile and profile != channel.page_id:
         raise PlatformError(f"the token in ${channel.token_env} is for Page {profile}, not page_id {channel.page_id}; "
                             f"use that Page's token or fix page_id")
