@@ -61,6 +61,8 @@ def approve(site: FacebookSite, *, n_images: int = 1, **kw) -> tuple[dict, dict]
 
 def test_an_approved_mastodon_photo_is_posted_to_the_page_with_credit(fsite):
     status, item = approve(fsite, alt=["The Atomium against a pink sky"])
+    dry = fsite.wlb("publish", "--dry-run", "--json")
+    assert dry.code == 0 and len(dry.json()["items"]) == 1 and fsite.graph.requests == [], "a dry run sends nothing"
     result = fsite.wlb("publish", "--json")
     assert result.code == 0, result.err
     (call,) = fsite.graph.requests
