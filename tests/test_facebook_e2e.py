@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from platforms.facebook import FacebookAPI
 from tests.fakes import images
 from tests.fakes.facebook import PAGE_ID, PAGE_TOKEN, VERSION, FakeGraph
 from tests.fakes.mastodon import FakeMastodon
@@ -167,3 +168,35 @@ def test_a_large_photo_is_brought_within_facebooks_limits_before_upload(fsite):
     with Image.open(io.BytesIO(sent)) as img:
         assert img.width * img.height <= 2048 * 2048 and img.width > img.height
     assert len(sent) <= 4_000_000
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL inside the process: nothing after it runs, no except clause catches it."""
+
+
+@pytest.mark.parametrize(("method", "after", "n_images"), [
+    ("post_photo", False, 1),          # killed just before the one-photo post
+    ("post_photo", True, 1),           # Facebook made the post; we never recorded it
+    ("upload_unpublished", True, 2),   # killed with one photo uploaded, unpublished
+    ("post_feed", True, 2),            # the feed post was made; we never recorded it
+])
+def test_killed_at_any_point_then_rerun_posts_exactly_once(fsite, monkeypatch, method, after, n_images):
+    _, item = approve(fsite, n_images=n_images)
+    real = getattr(FacebookAPI, method)
+
+    def dying(self, *args, **kwargs):
+        if after:
+            real(self, *args, **kwargs)
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(FacebookAPI, method, dying)
+        with pytest.raises(Killed):
+            fsite.wlb("publish")
+    assert fsite.wlb("publish").code == 0
+    assert fsite.wlb("publish").code == 0
+    assert len(fsite.graph.posts) == 1
+    (shown,) = [i for i in fsite.queue("all") if i["id"] == item["id"]]
+    assert shown["status"] == "published"
+    posting = fsite.graph.calls("POST", "/feed") if n_images > 1 else fsite.graph.calls("POST", "/photos")
+    assert len(posting) == 1, "one posting call reached Facebook, whatever moment the process died at"
