@@ -256,7 +256,9 @@ def run_all(args: argparse.Namespace, folder: Path, db_url: str) -> dict:
     ids = iter(decidable(db_url, 2 * (args.runs + 1)))
     show_id = str(shown(db_url))
     variants = [("python -c 'import typer'", [sys.executable, "-c", "import typer"], None),
-                ("python -c 'import sqlalchemy'", [sys.executable, "-c", "import sqlalchemy"], None)]
+                ("python -c 'import sqlalchemy'", [sys.executable, "-c", "import sqlalchemy"], None),
+                # The floor of every command that opens the archive: the ORM and our SQLModel tables, nothing else.
+                ("python -c 'import core.models'", [sys.executable, "-c", "import core.models"], None)]
     variants += [(name, [*prefix, *(show_id if a == "ID" else a for a in argv)], target) for name, argv, target in COMMANDS]
     samples: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
     notes: dict[str, str] = {}

@@ -14,6 +14,7 @@ from atproto_core.exceptions import AtProtocolError
 
 from platforms.bluesky import POST_URI, BadRequest, BlueskyAPI, api_for, permalink, split_uri
 from platforms.bluesky_identity import PLC_DIRECTORY, verify_post
+from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from core.errors import NotFound
 from core.http import Http
@@ -29,7 +30,6 @@ WITHHELD = {"!hide", "!takedown", "!no-unauthenticated"}
 # still sorts at its createdAt, behind a watermark already stored. Asking again for the last hour
 # catches those; posts already stored are recognised by their uri.
 OVERLAP = timedelta(hours=1)
-MAX_CURSOR = 160  # longer cursors are not stored: an interrupted sweep then starts again from the newest
 
 
 def sort_at(raw: object) -> datetime | None:
@@ -137,7 +137,7 @@ def parse_post(raw: object, hashtag: str) -> tuple[PostData | None, str | None]:
                         authoritative=verified)
     post = PostData(key=view.uri, remote_id=view.uri, url=permalink(handle, rkey), author=author,
                     created_at=created, text=record.text, language=(record.langs or [None])[0],
-                    sensitive=bool(labels & SENSITIVE), tags=tuple(sorted(tags)), media=tuple(media),
+                    sensitive=bool(labels & SENSITIVE), media=tuple(media),
                     flags=("self-labels of a type wlb does not know: check for content warnings",)
                     if unknown_labels else ())
     return post, None
@@ -151,16 +151,14 @@ class Mark(NamedTuple):
     cursor: str | None = None
     left: int | None = None  # pages the first run may still fetch
 
-    def encode(self) -> str:
-        return json.dumps({k: v for k, v in self._asdict().items() if v is not None}, separators=(",", ":"))
+    def encode(self) -> str | None:
+        """None for a cursor too long to store: an interrupted sweep then starts again from the newest."""
+        return watermark.encode(self)
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        try:
-            data = json.loads(value) if value else {}
-            return cls(**{k: data.get(k) for k in cls._fields})
-        except (ValueError, TypeError, AttributeError):
-            return cls()  # unreadable: collect as on a first run; stored posts are recognised
+        # Before the versioned encoding: the same fields as JSON, None ones left out.
+        return watermark.decode(cls, value, legacy=lambda old: watermark.from_fields(cls, json.loads(old)))
 
 
 class BlueskyCollector:
@@ -203,8 +201,7 @@ class BlueskyCollector:
                 yield self._page(views, hashtag, Mark(since=newest and _iso(newest)).encode(), len(answer.posts))
                 return
             pending = Mark(mark.since, top and _iso(top), cursor, left)
-            yield self._page(views, hashtag, pending.encode() if len(cursor) <= MAX_CURSOR else None,
-                             len(answer.posts))
+            yield self._page(views, hashtag, pending.encode(), len(answer.posts))
 
     def _page(self, views: list, hashtag: str, watermark: str | None, fetched: int) -> Page:
         return page_of(parse_each(views, lambda raw: parse_post(raw, hashtag)), watermark=watermark, fetched=fetched)

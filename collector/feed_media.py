@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from core.bounds import as_int
 from core.posts import MediaData
 
 MAX_IMAGES = 4  # what a repost can carry; a gallery post is not worth fifty downloads
@@ -67,12 +68,10 @@ class RawItem:
     html: str = ""
 
 
-def _int(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip().removesuffix("px"))
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 1_000_000 else None
+def _measure(value: Any) -> int | None:
+    """A width, height or byte size as a feed writes it ("640", "640px"): positive and under a million, else None."""
+    number = as_int(value)
+    return number if number is not None and 0 < number < 1_000_000 else None
 
 
 def _tiny(width: int | None, height: int | None) -> bool:
@@ -111,8 +110,8 @@ def _rendition(node: ET.Element, base: str, *context: ET.Element) -> Rendition |
     if not url:
         return None
     return Rendition(url=url, type=(node.get("type") or "").strip(), medium=(node.get("medium") or "").strip().lower(),
-                     width=_int(node.get("width")), height=_int(node.get("height")),
-                     size=_int(node.get("fileSize") or node.get("length")), alt=_alt(node, *context))
+                     width=_measure(node.get("width")), height=_measure(node.get("height")),
+                     size=_measure(node.get("fileSize") or node.get("length")), alt=_alt(node, *context))
 
 
 def _item(node: ET.Element, base: str, channel_adult: bool) -> RawItem:
@@ -197,7 +196,7 @@ class Images(HTMLParser):
         values = dict(attrs)
         if tag != "img" or not (values.get("src") or values.get("srcset")):
             return
-        width, height = _int(values.get("width")), _int(values.get("height"))
+        width, height = _measure(values.get("width")), _measure(values.get("height"))
         if _tiny(width, height):
             return
         src, best = values.get("src") or "", _best_candidate(values.get("srcset") or "")
@@ -250,7 +249,7 @@ def entry_media(entry: Any, raw: RawItem | None, base: str) -> tuple[list[MediaD
         groups = [[Rendition(url=u, type=e.get("type") or "")] for e in entry.get("enclosures") or []
                   if (u := web_url(e.get("href")))]
         groups += [[Rendition(url=u, type=m.get("type") or "", medium=(m.get("medium") or "").lower(),
-                              width=_int(m.get("width")), height=_int(m.get("height")))]
+                              width=_measure(m.get("width")), height=_measure(m.get("height")))]
                    for m in entry.get("media_content") or [] if (u := web_url(m.get("url")))]
         rating = entry.get("media_rating") or {}
         sensitive = str(rating.get("content") or "").strip().lower() == "adult"
@@ -264,7 +263,7 @@ def entry_media(entry: Any, raw: RawItem | None, base: str) -> tuple[list[MediaD
     if not any(m.kind == "image" for m in found):
         found += [MediaData(url=src, alt_text=alt or None, width=w, height=h) for src, alt, w, h in imgs.found][:1]
     if not any(m.kind == "image" for m in found):
-        found += [MediaData(url=url, width=_int(t.get("width")), height=_int(t.get("height")))
+        found += [MediaData(url=url, width=_measure(t.get("width")), height=_measure(t.get("height")))
                   for t in entry.get("media_thumbnail") or [] if (url := web_url(t.get("url")))][:1]
     unique = {m.url: m for m in reversed(found)}
     images = [m for m in found if unique[m.url] is m and m.kind == "image"][:MAX_IMAGES]

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 from platforms.flickr import FlickrAPI
 from collector.html import html_to_text
+from core import watermark
+from core.bounds import as_int
 from core.posts import OriginCheck, OriginClaim
 from core.errors import ConfigError, NotFound, PlatformError
 from core.http import Http
@@ -50,24 +52,19 @@ LICENSES: dict[str, tuple[str, str]] = {
 # url_o's size is the upload's own, known only from width_o/height_o.
 SIZES = {"o": None, "k": 2048, "h": 1600, "l": 1024}  # on a tie, the first: the original's own bytes
 EXTRAS = ",".join(["license", "owner_name", "path_alias", *(f"url_{s}" for s in SIZES), "date_upload",
-                   "date_taken", "description", "safety_level", "tags", "media"])
+                   "date_taken", "description", "safety_level", "media"])
 _LATEST = 253402300799  # 9999-12-31T23:59:59Z: past it a unix time is not a date datetime can hold
 RESTRICTED = 2  # safety_level: 0 safe, 1 moderate, 2 restricted
-MAX_SEEN = 8  # ids remembered for the newest upload second; more would overflow the 256-char watermark
+# Ids remembered for the newest upload second, so the next run's inclusive min_upload_date does not count them as
+# new. Photos past it are fetched again and recognised by their key: a burst upload costs a request, no duplicate.
+MAX_SEEN = 200
 _NSID = re.compile(r"\d+@N\d+")
 _ALIAS = re.compile(r"[\w-]+")
 
 
-def _int(value: object) -> int | None:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
 def uploaded(photo: dict) -> int | None:
     """The photo's upload time (unix seconds), or None if it sent none we can read: that photo is skipped."""
-    value = _int(photo.get("dateupload"))
+    value = as_int(photo.get("dateupload"))
     return value if value is not None and 0 < value <= _LATEST else None
 
 
@@ -75,7 +72,7 @@ def _image(photo: dict, max_pixels: int) -> MediaData | None:
     """The largest size within max_pixels, the next largest as fallback (a download refused as too big tries it)."""
     found = []
     for size, nominal in SIZES.items():
-        url, width, height = photo.get(f"url_{size}"), _int(photo.get(f"width_{size}")), _int(photo.get(f"height_{size}"))
+        url, width, height = photo.get(f"url_{size}"), as_int(photo.get(f"width_{size}")), as_int(photo.get(f"height_{size}"))
         if not (isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048):
             continue
         pixels = width * height if width and height and width > 0 and height > 0 else None
@@ -116,11 +113,10 @@ def parse_photo(photo: dict, *, max_pixels: int = 60_000_000) -> tuple[PostData 
     # A missing or unknown licence id must never read as "no licence" (free to repost): name it.
     license_id = str(photo.get("license", ""))
     name, url = LICENSES.get(license_id, (f"unknown Flickr licence {license_id or '(none sent)'}", None))
-    tags = photo.get("tags") if isinstance(photo.get("tags"), str) else ""
     post = PostData(
         key=f"flickr:{photo_id}", remote_id=photo_id, url=f"{profile}{photo_id}/", author=author, created_at=created,
         text=html_to_text(description if isinstance(description, str) else ""),
-        sensitive=_int(photo.get("safety_level")) == RESTRICTED, tags=tuple(tags.lower().split()),
+        sensitive=as_int(photo.get("safety_level")) == RESTRICTED,
         media=(image,), license=name, license_url=url, title=str(photo.get("title") or "").strip() or None,
     )
     return post, None
@@ -129,23 +125,24 @@ def parse_photo(photo: dict, *, max_pixels: int = 60_000_000) -> tuple[PostData 
 class Mark(NamedTuple):
     """The stored watermark: the newest upload second committed (and its ids), and where a backfill continues."""
 
-    newest: int | None
+    newest: int | None = None
     seen: tuple[str, ...] = ()
     older_than: int | None = None
     pages_left: int = 0
 
-    def encode(self) -> str:
-        data = {"t": self.newest, "ids": list(self.seen[-MAX_SEEN:]), "b": self.older_than, "n": self.pages_left}
-        return json.dumps(data, separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self._replace(seen=self.seen[-MAX_SEEN:]))
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        try:
-            data = json.loads(value or "")
-            return cls(int(data["t"]), tuple(str(i) for i in data.get("ids") or ()), _int(data.get("b")),
-                       int(data.get("n") or 0))
-        except (ValueError, KeyError, TypeError):
-            return cls(None)  # nothing stored yet (or unreadable): start like a first run
+        return watermark.decode(cls, value, legacy=_legacy)
+
+
+def _legacy(value: str) -> Mark:
+    """Before the versioned encoding: {"t": newest, "ids": seen (at most 8), "b": older_than, "n": pages_left}."""
+    data = json.loads(value)
+    return Mark(int(data["t"]), tuple(str(i) for i in data.get("ids") or ()), as_int(data.get("b")),
+                int(data.get("n") or 0))
 
 
 def _ids_at(photos: list[dict], second: int) -> tuple[str, ...]:

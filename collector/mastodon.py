@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
+from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from platforms.mastodon import MastodonAPI, api_for, link_cursor
 from collector.mastodon_status import netloc, parse_status
@@ -53,25 +54,31 @@ def keep(statuses: list, ids: list[str]) -> list:
     return [s for s in statuses if _sid(s) is None or _sid(s) in wanted]
 
 
+M = TypeVar("M", bound=tuple)  # Mastodon's Mark or Pixelfed's Walk
+
+
 class Mark(NamedTuple):
     """The stored watermark: the newest id committed, and where an unfinished backfill continues."""
 
-    newest: str | None
+    newest: str | None = None
     older_than: str | None = None
     pages_left: int = 0
 
-    def encode(self) -> str:
-        return json.dumps(self._asdict(), separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self)
 
     @classmethod
     def decode(cls, value: str | None) -> Mark:
-        if not value:
-            return cls(None)
-        try:
-            data = json.loads(value)
-            return cls(str(data["newest"]), data.get("older_than"), int(data.get("pages_left") or 0))
-        except (ValueError, KeyError, TypeError):
-            return cls(value)  # a bare id, as older versions stored
+        return watermark.decode(cls, value, legacy=lambda old: unversioned(cls, old))
+
+
+def unversioned(cls: type[M], value: str) -> M:
+    """A mark stored before the versioned encoding: the same fields as JSON, or (older still) the bare newest id."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return cls(value)
+    return watermark.from_fields(cls, data) if isinstance(data, dict) else cls(value)
 
 
 class MastodonCollector:

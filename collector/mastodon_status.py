@@ -160,7 +160,6 @@ def _parse(status: object, domain: str, web_host: str) -> tuple[PostData | None,
         return None, "no media"
     if not any(m.kind == "image" for m in media):
         return None, "video only" if any(m.kind in _MOVING for m in media) else "no image"
-    tags = original.get("tags")
     language = original.get("language")
     return PostData(
         key=uri, remote_id=str(post_id), url=url, author=author, created_at=parse_created(original.get("created_at")),
@@ -168,8 +167,6 @@ def _parse(status: object, domain: str, web_host: str) -> tuple[PostData | None,
         language=language if isinstance(language, str) and len(language) <= MAX_LANGUAGE else None,
         sensitive=original.get("sensitive") is True,
         spoiler_text=original["spoiler_text"] if isinstance(original.get("spoiler_text"), str) else "",
-        tags=tuple(t["name"].lower() for t in tags if isinstance(t, dict) and isinstance(t.get("name"), str))
-        if isinstance(tags, list) else (),
         media=tuple(m for m in media if m.kind == "image"),
         flags=tuple(flags),
     ), None

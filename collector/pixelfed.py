@@ -9,13 +9,13 @@ min_id/max_id snowflake older than six months.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids
+from collector.mastodon import MastodonCollector, _id_key, keep, newest_id, oldest_id, status_ids, unversioned
 from platforms.pixelfed import MastodonAPI, api_for, pixelfed_id_time
+from core import watermark
 from core.http import Http
 from core.settings import ChannelSettings, Settings
 from core.posts import Page
@@ -36,23 +36,18 @@ def months_before(moment: datetime, months: int) -> datetime:
 class Walk(NamedTuple):
     """Pixelfed's watermark: all down to `newest` is collected; a walk down from `top` goes on at `older_than`."""
 
-    newest: str | None  # the floor: the walk ends on reaching it
+    newest: str | None = None  # the floor: the walk ends on reaching it
     top: str | None = None  # the newest id of the walk in progress: it becomes `newest` once the walk ends
     older_than: str | None = None
     pages_left: int = 0  # first run only (no floor): how far back to go
 
-    def encode(self) -> str:
-        return json.dumps(self._asdict(), separators=(",", ":"))
+    def encode(self) -> str | None:
+        return watermark.encode(self)
 
     @classmethod
     def decode(cls, value: str | None) -> Walk:
-        if not value:
-            return cls(None)
-        try:
-            data = json.loads(value)
-            walk = cls(data["newest"], data.get("top"), data.get("older_than"), int(data.get("pages_left") or 0))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return cls(value)  # a bare id, as older versions stored
+        # Before the versioned encoding: Walk's fields (or Mastodon's Mark's) as JSON, or the bare newest id.
+        walk = watermark.decode(cls, value, legacy=lambda old: unversioned(cls, old))
         if walk.older_than and not walk.top:  # an older version's first-run backfill: finish it as a walk
             return cls(None, walk.newest, walk.older_than, walk.pages_left)
         return walk

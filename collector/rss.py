@@ -25,19 +25,19 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from collector.feed_media import RawItem, align, entry_media, html_of, read_items, web_url as _web_url
 from collector.html import html_to_text
 from core.errors import PlatformError
 from core.http import Http
-from core.posts import AuthorData, Page, PostData, page_of, parse_each
+from core.posts import AuthorData, Page, PostData, normalize_tag, page_of, parse_each
 from core.redact import shown_url
 from core.settings import ChannelSettings, Settings
 from platforms.rss import fetch, is_mastodon
 
 log = logging.getLogger(__name__)
 
-MAX_WATERMARK = 256  # Cursor.watermark is VARCHAR(256)
 _PLACEHOLDER_TITLES = {"no caption"}  # Pixelfed titles caption-less posts "No caption"
 # Mastodon's item link is ActivityPub::TagManager#url_for(status): https://host/@username/ID for its own
 # statuses (app/views/tags/show.rss.ruby, app/lib/rss/item.rb); usernames as in Account::USERNAME_RE.
@@ -53,34 +53,31 @@ class FeedMark(NamedTuple):
     modified: str | None = None
     seen: tuple[str, ...] = ()  # 8-character digests of entry identities, most worth remembering first
 
-    def encode(self) -> str:
-        """Compact JSON of at most 256 characters: the validators, then as many digests as fit."""
-        data: dict[str, Any] = {"e": self.etag, "m": self.modified, "s": ""}
-        # A validator is the server's text: one that leaves no room for a dozen digests is not kept.
-        for name in ("e", "m"):
-            if len(json.dumps(data[name])) > 100:
-                data[name] = None
-        for name in ("e", "m"):
-            if len(json.dumps(data, separators=(",", ":"))) > MAX_WATERMARK - 12 * _DIGEST:
-                data[name] = None
-        room = MAX_WATERMARK - len(json.dumps(data, separators=(",", ":")))
-        data["s"] = "".join(d for d in self.seen if len(d) == _DIGEST)[:max(0, room) // _DIGEST * _DIGEST]
-        return json.dumps(data, separators=(",", ":"))
+    def encode(self) -> str | None:
+        """The validators (an odd, long one is not kept: the feed is then fetched whole) and the first digests."""
+        etag, modified = (v if v is None or len(json.dumps(v)) <= VALIDATOR_MAX else None
+                          for v in (self.etag, self.modified))
+        return watermark.encode(FeedMark(etag, modified, self.seen[:MAX_DIGESTS]))
 
     @classmethod
     def decode(cls, value: str | None) -> FeedMark:
-        """The stored mark; an unreadable or older one keeps what it can (the database still knows every post)."""
-        try:
-            data = json.loads(value or "")
-            etag, modified, seen = data.get("e"), data.get("m"), data.get("s")
-        except (ValueError, TypeError, AttributeError):
-            return cls()
-        seen = seen if isinstance(seen, str) else ""
-        return cls(etag if isinstance(etag, str) else None, modified if isinstance(modified, str) else None,
-                   tuple(seen[i:i + _DIGEST] for i in range(0, len(seen) - _DIGEST + 1, _DIGEST)))
+        return watermark.decode(cls, value, legacy=_legacy)
+
+
+def _legacy(value: str) -> FeedMark:
+    """Before the versioned encoding: {"e": etag, "m": modified, "s": digests run together}; keeps what it can."""
+    data = json.loads(value)
+    etag, modified, seen = data.get("e"), data.get("m"), data.get("s")
+    seen = seen if isinstance(seen, str) else ""
+    return FeedMark(etag if isinstance(etag, str) else None, modified if isinstance(modified, str) else None,
+                    tuple(seen[i:i + _DIGEST] for i in range(0, len(seen) - _DIGEST + 1, _DIGEST)))
 
 
 _DIGEST = 8
+# Entries remembered per feed: more than a feed usually carries. Past it, entries that became posts are forgotten
+# first; they are parsed again and recognised by their key in the database.
+MAX_DIGESTS = 500
+VALIDATOR_MAX = 512  # an ETag or Last-Modified longer than this (as JSON) is not kept
 
 
 def digest(key: str) -> str:
@@ -108,7 +105,7 @@ def identity(entry: Any, feed_url: str) -> str | None:
 
 def mentions(entry: Any, tag: str, raw: RawItem | None) -> bool:
     """Whether the entry carries #tag in its title or text, or tag as a category."""
-    terms = {str(t.get("term") or "").lstrip("#").lower() for t in entry.get("tags") or []}
+    terms = {normalize_tag(str(t.get("term") or "")) for t in entry.get("tags") or []}
     text = f"{entry.get('title') or ''}\n{html_to_text(html_of(entry, raw))}"
     return tag in terms or re.search(rf"(?<![\w#])#{re.escape(tag)}(?!\w)", text, re.IGNORECASE) is not None
 
@@ -171,7 +168,6 @@ def parse_entry(entry: Any, feed: Feed, created: datetime,
         key=key, remote_id=ident if len(ident) <= 256 else digest(ident), url=url,
         author=author or uncredited(feed.url), needs_credit=author is None,
         created_at=created, text=text, language=str(language)[:16] if language else None, sensitive=sensitive,
-        tags=tuple(t for t in (str(c.get("term") or "").lstrip("#").lower() for c in entry.get("tags") or []) if t),
         media=tuple(media), title=title or None,
     )
     return post, None
@@ -268,6 +264,6 @@ class FeedCollector:
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> FeedCollector:
     """The collector for a `kind = "rss"` channel."""
-    tags = [t.lstrip("#").lower() for t in channel.hashtags] if channel.hashtags else None
+    tags = [normalize_tag(t) for t in channel.hashtags] if channel.hashtags else None
     return FeedCollector(http, channel.feed_url or "", hashtags=tags, unit_tag=settings.hashtags[0],
                          max_bytes=settings.network.max_media_bytes)

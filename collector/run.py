@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from collector.base import Collector
 from collector.media import Fetched, fetch_all
 from core.media import MediaStore
-from core.bounds import Skip, bound_post, bound_watermark
+from core.bounds import EARLIEST, Skip, bound_post, bound_watermark
 from core.db import Database
 from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
 from core.errors import PlatformError
@@ -24,6 +24,7 @@ from core.posts import Page, PostData
 from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
 from core.settings import Settings
+from platforms.registry import PLATFORMS
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +114,10 @@ def _prefer_origin(session: Session, channel: str, platform: str, data: PostData
 
 def _bounded(posts: list[PostData], platform: str, now: datetime, report: ChannelReport) -> list[PostData]:
     """The posts that fit the database, bounded (core.bounds); the others counted as skipped, with their reason."""
-    kept = []
+    kept, launched = [], PLATFORMS[platform].launched if platform in PLATFORMS else EARLIEST
     for data in posts:
         try:
-            kept.append(bound_post(data, platform, now))
+            kept.append(bound_post(data, platform, now, launched=launched))
         except Skip as exc:
             report.skipped[str(exc)] += 1
     return kept
@@ -158,7 +159,7 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
                 report.known_posts += 1
     watermark = bound_watermark(page.watermark)
     if page.watermark and not watermark:
-        report.skipped["watermark not stored (malformed id)"] += 1
+        report.skipped["watermark not stored (too long or malformed)"] += 1
     if watermark:
         cursor = session.get(Cursor, (channel, tag)) or Cursor(channel=channel, hashtag=tag, watermark=watermark)
         cursor.watermark, cursor.updated_at = watermark, utcnow()
@@ -166,8 +167,7 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     session.commit()
 
 
-def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport,
-                    on_page: Callable[[Page], None] | None = None) -> None:
+def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport) -> None:
     """Collect every hashtag of one channel; any error stops this channel only, and is reported."""
     platform = settings.channels[name].kind
     cap = settings.collect.max_pages_per_run
@@ -184,8 +184,6 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                     report.requests += page.requests
                     report.skipped.update(page.skipped)
                     store_page(session, name, tag, platform, page, own, report)
-                    if on_page:
-                        on_page(page)
                     if count >= cap:
                         report.warnings.append(f"#{tag}: stopped after {cap} pages (collect.max_pages_per_run); "
                                                f"the rest is collected on the next run")

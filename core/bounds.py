@@ -16,7 +16,8 @@ import httpx
 from core.posts import AuthorData, MediaData, PostData
 
 URL_MAX = 2048  # Post.url, Post.key, Media.url, Author.profile_url, Post.license_url
-REMOTE_ID_MAX = 256  # Post.remote_id, Cursor.watermark
+REMOTE_ID_MAX = 256  # Post.remote_id
+WATERMARK_MAX = 8_192  # Cursor.watermark is text: this keeps one channel's mark from filling a row
 HANDLE_MAX = 320  # Author.handle
 AUTHOR_KEY_MAX = 512  # Author.key, Author.uid
 NAME_MAX = 512  # Author.name
@@ -28,7 +29,6 @@ TEXT_MAX = 20_000  # Mastodon's default is 500 characters, Pixelfed's 2,000, Fli
 SPOILER_MAX = 2_000
 TITLE_MAX = 1_000
 ALT_MAX = 5_000  # Mastodon allows 1,500 by default (MAX_DESCRIPTION_LENGTH), instances raise it
-TAG_MAX, TAGS_MAX = 128, 100
 FLAG_MAX = 500
 MEDIA_MAX = 20  # Mastodon allows 4 attachments, Pixelfed up to 20 (config pixelfed.max_album_length)
 PIXELS_SIDE_MAX = 1_000_000
@@ -36,14 +36,7 @@ PIXELS_SIDE_MAX = 1_000_000
 FUTURE_SLACK = timedelta(days=1)
 # Posts dated before their platform existed are forged or broken: such a date must not make a copy look
 # like the earliest one. Dates from the platforms' first public releases (rss: the format's early days).
-PLATFORM_START = {
-    "mastodon": datetime(2016, 3, 16, tzinfo=UTC),
-    "pixelfed": datetime(2018, 6, 1, tzinfo=UTC),
-    "bluesky": datetime(2023, 2, 17, tzinfo=UTC),
-    "flickr": datetime(2004, 2, 10, tzinfo=UTC),
-    "rss": datetime(1995, 1, 1, tzinfo=UTC),
-}
-EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # a kind not listed above
+EARLIEST = datetime(1995, 1, 1, tzinfo=UTC)  # when the caller does not say when its platform began
 
 
 class Skip(Exception):
@@ -129,7 +122,7 @@ def _media(media: object) -> MediaData:
                                width=_size(media.width), height=_size(media.height))
 
 
-def _date(value: object, kind: str, now: datetime) -> tuple[datetime, str | None]:
+def _date(value: object, kind: str, now: datetime, start: datetime) -> tuple[datetime, str | None]:
     """The post's date in UTC, clamped to now (and why) when it is in the future or before the platform."""
     if not isinstance(value, datetime):
         raise Skip("malformed (no date)")
@@ -139,7 +132,6 @@ def _date(value: object, kind: str, now: datetime) -> tuple[datetime, str | None
         value = value.astimezone(UTC)
     except (OverflowError, ValueError):  # year 1 with a positive offset, year 9999 with a negative one
         return now, "its date is out of range; shown with the collection time instead"
-    start = PLATFORM_START.get(kind, EARLIEST)
     if value > now + FUTURE_SLACK:
         return now, f"dated {value:%Y-%m-%d}, in the future; shown with the collection time instead"
     if value < start:
@@ -148,13 +140,15 @@ def _date(value: object, kind: str, now: datetime) -> tuple[datetime, str | None
     return value, None
 
 
-def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
-    """The post with every field checked and bounded; raise Skip with the reason when it cannot be stored."""
+def bound_post(post: PostData, kind: str, now: datetime, *, launched: datetime = EARLIEST) -> PostData:
+    """The post with every field checked and bounded; raise Skip with the reason when it cannot be stored.
+
+    `launched`: when the `kind` platform began (platforms/registry.py); a post dated earlier is forged or broken.
+    """
     if not isinstance(post, PostData):
         raise Skip("malformed (not a post)")
-    created_at, date_flag = _date(post.created_at, kind, now)
+    created_at, date_flag = _date(post.created_at, kind, now, launched)
     media = post.media if isinstance(post.media, tuple | list) else ()
-    tags = post.tags if isinstance(post.tags, tuple | list) else ()
     flags = [_text(f, FLAG_MAX) for f in (post.flags if isinstance(post.flags, tuple | list) else ())]
     language = post.language if isinstance(post.language, str) and 0 < len(post.language) <= LANGUAGE_MAX \
         and "\x00" not in post.language else None
@@ -170,7 +164,6 @@ def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
         # Anything but a clear False is treated as sensitive: a reviewer looks before anyone else does.
         sensitive=post.sensitive is not False,
         spoiler_text=_text(post.spoiler_text, SPOILER_MAX),
-        tags=tuple(t for t in (_text(t, TAG_MAX) for t in tags[:TAGS_MAX]) if t),
         media=tuple(_media(m) for m in media[:MEDIA_MAX]),
         # A licence decides what may be reposted: an odd one is dropped (not allowed), never shortened.
         license=post.license if isinstance(post.license, str) and 0 < len(post.license) <= LICENSE_MAX
@@ -182,8 +175,24 @@ def bound_post(post: PostData, kind: str, now: datetime) -> PostData:
     )
 
 
+def as_int(value: object) -> int | None:
+    """A whole number as platforms send one: 640, 640.0, "640", " 640 ", "640px" (HTML); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip().removesuffix("px"))
+        except ValueError:  # also past Python's 4,300-digit limit
+            return None
+    return None
+
+
 def bound_watermark(value: object) -> str | None:
     """A watermark that fits its column, or None (the watermark is then not advanced)."""
-    if isinstance(value, str) and 0 < len(value) <= REMOTE_ID_MAX and "\x00" not in value:
+    if isinstance(value, str) and 0 < len(value) <= WATERMARK_MAX and "\x00" not in value:
         return value
     return None

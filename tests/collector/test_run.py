@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 import collector.run as run
+from core.bounds import WATERMARK_MAX
 from core.db import Database
 from core.models import Author, Cursor, Media, Post
 from core.posts import AuthorData, MediaData, Page, PostData
@@ -128,11 +129,12 @@ def test_hostile_posts_are_skipped_or_bounded_and_never_reach_the_database_as_er
         post(9),
     ]
     report = ChannelReport("a")
-    run.collect_channel(db, settings(), "a", FakeCollector([Page(posts=hostile, watermark="9" * 300)]), report)
+    run.collect_channel(db, settings(), "a", FakeCollector([Page(posts=hostile, watermark="9" * (WATERMARK_MAX + 1))]),
+                      report)
     assert report.errors == [] and report.new_posts == 4
     assert report.skipped == {"malformed (key too long)": 1, "malformed (post url not a valid http(s) URL)": 1,
                               "malformed (author handle too long)": 1, "malformed (media url not a valid http(s) URL)": 1,
-                              "malformed (id too long)": 1, "watermark not stored (malformed id)": 1}
+                              "malformed (id too long)": 1, "watermark not stored (too long or malformed)": 1}
     with db.session() as s:
         stored = {p.remote_id: p for p in s.exec(select(Post))}
         assert sorted(stored) == ["1", "6", "7", "9"]

@@ -77,3 +77,42 @@ def test_a_newer_database_is_refused_with_a_clear_message(db_url):
         conn.execute(sa.text("INSERT INTO wlb_schema (version, applied_at) VALUES (999, 'later')"))
     with pytest.raises(Exception, match="newer than this wlb"):
         Database(db_url)
+
+
+# Watermarks as wlb stored them before version 6, one per collector's format (bare ids came before JSON).
+OLD_WATERMARKS = {
+    "mastodon": '{"newest":"113500000000000001","older_than":"113400000000000000","pages_left":3}',
+    "bare": "113500000000000001",
+    "pixelfed": '{"newest":null,"top":"790000000000000001","older_than":"780000000000000000","pages_left":2}',
+    "bluesky": '{"since":"2026-11-20T11:00:00.000000Z","cursor":"3"}',
+    "flickr": '{"t":1795176000,"ids":["54000000001","54000000002"],"b":null,"n":0}',
+    "rss": '{"e":"\\"abc\\"","m":"Fri, 20 Nov 2026 12:00:00 GMT","s":"AAAAAAAABBBBBBBB"}',
+}
+
+
+def test_a_version_5_database_upgrades_and_keeps_its_watermarks(db_url, monkeypatch):
+    """Version 6 widens Cursor.watermark; the marks stored before it are kept as they were, byte for byte."""
+    import core.migrations
+    from core.bounds import WATERMARK_MAX
+    from core.db import make_engine, migrate
+    from core.models import Cursor
+
+    monkeypatch.setattr(core.migrations, "MIGRATIONS", {v: f for v, f in core.migrations.MIGRATIONS.items() if v <= 5})
+    engine = make_engine(db_url)
+    assert migrate(engine) == [1, 2, 3, 4, 5]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Cursor.__table__), [dict(channel=c, hashtag="welovebrussels", watermark=w,
+                                                        updated_at=utcnow()) for c, w in OLD_WATERMARKS.items()])
+    engine.dispose()
+    monkeypatch.undo()
+
+    db = Database(db_url)
+    assert schema_version(db.engine) == latest_version() >= 6
+    with db.session() as s:
+        assert {c.channel: c.watermark for c in s.exec(sa.select(Cursor)).scalars()} == OLD_WATERMARKS
+        long = "9" * WATERMARK_MAX  # PostgreSQL refused anything past 256 characters before version 6
+        s.add(Cursor(channel="long", hashtag="welovebrussels", watermark=long))
+        s.commit()
+        assert s.get(Cursor, ("long", "welovebrussels")).watermark == long
+    column = next(c for c in sa.inspect(db.engine).get_columns("cursor") if c["name"] == "watermark")
+    assert getattr(column["type"], "length", None) is None and not column["nullable"]

@@ -52,3 +52,15 @@ def test_bluesky_limits_are_its_documented_fixed_ones_without_a_request():
     limits = BlueskyPublisher(api=None).limits()  # asks nothing: no client needed
     assert (limits.max_chars, limits.max_media, limits.length) == (300, 4, bluesky_length)
     assert (limits.max_image_bytes, limits.max_image_pixels) == (MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS) == (1_000_000, 4_000_000)
+
+
+def test_limits_of_the_wrong_type_are_read_as_unset_not_trusted():
+    # Our own instance, but still remote: a list, a string, a negative or a huge number must not stop the run.
+    config = {"statuses": {"max_characters": "lots", "max_media_attachments": -1, "characters_reserved_per_url": [23]},
+              "media_attachments": {"image_size_limit": "8000000", "image_matrix_limit": 10**40}}
+    publisher, _ = mastodon(lambda _: httpx.Response(200, json={"configuration": config}))
+    limits = publisher.limits()
+    assert (limits.max_chars, limits.max_media, limits.url_chars) == (500, 4, 23)
+    assert (limits.max_image_bytes, limits.max_image_pixels) == (8_000_000, None)
+    publisher, _ = mastodon(lambda _: httpx.Response(200, json={"configuration": ["not", "a", "map"]}))
+    assert publisher.limits().max_chars == 500
