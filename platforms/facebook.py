@@ -186,9 +186,13 @@ class FacebookAPI:
             raise PlatformError(f"Facebook did not answer POST {path} ({exc}); the post may have been made: the next "
                                 f"run looks for it on the Page before trying again") from None
 
-    def own_posts(self, *, page_size: int = 25, max_pages: int = 4) -> Iterator[dict]:
-        """The Page's published posts, newest first (id, message, created_time, permalink_url)."""
+    def own_posts(self, *, since: datetime | None = None, page_size: int = 25, max_pages: int = 4) -> Iterator[dict]:
+        """The Page's published posts, newest first (id, message, created_time, permalink_url), made since `since`.
+
+        `since` is Graph's time-based paging bound, a Unix timestamp (docs/graph-api/results).
+        """
         params: dict[str, Any] = {"fields": "id,message,created_time,permalink_url", "limit": page_size}
+        params |= {"since": int(since.timestamp())} if since else {}
         for _ in range(max_pages):
             body = self._call("GET", f"/{self.page_id}/published_posts", params=params)
             posts = body.get("data")

@@ -73,10 +73,11 @@ class FacebookPublisher:
         planned = request.planned_at
         since = (planned if planned.tzinfo else planned.replace(tzinfo=UTC)) - CLOCK_SLACK if planned else None
         links = re.compile(re.escape(request.original_url) + r"(?![\w/?#&=%~+-])")  # not a longer URL it starts
-        for post in self.api.own_posts():
+        for post in self.api.own_posts(since=since):
             created = _time(post.get("created_time"))
             if since and created and created < since:
-                continue  # an earlier repost of the same original (republish_months), not this attempt's
+                continue  # an earlier repost of the same original (republish_months), not this attempt's;
+                # Graph applies `since` itself, this holds if a server does not
             message = post.get("message") if isinstance(post.get("message"), str) else ""
             post_id = str(post.get("id") or "")
             if post_id and links.search(message):

@@ -217,7 +217,9 @@ class FakeGraph(FakeServer):
         limit = max(1, min(int(_first(request.query, "limit") or 25), 100))
         start = int(base64.b64decode(_first(request.query, "after") or "MA==").decode() or 0)
         fields = (_first(request.query, "fields") or "id,message,created_time").split(",")
-        newest = list(reversed(self.posts))
+        since = _first(request.query, "since")  # time-based paging (docs/graph-api/results): a Unix timestamp
+        newest = [p for p in reversed(self.posts)
+                  if not since or datetime.strptime(p["created_time"], "%Y-%m-%dT%H:%M:%S%z").timestamp() >= int(since)]
         page = newest[start:start + limit]
         data = [{k: v for k, v in p.items() if k in fields} for p in page]
         paging: dict = {}
@@ -226,6 +228,7 @@ class FakeGraph(FakeServer):
                                  "after": base64.b64encode(str(start + len(page)).encode()).decode()}
             if start + len(page) < len(newest):
                 query = {"fields": ",".join(fields), "limit": limit, "after": paging["cursors"]["after"]}
+                query |= {"since": since} if since else {}
                 paging["next"] = f"https://graph.facebook.com{request.path}?{urlencode(query)}"
         return Reply(200, {"data": data, "paging": paging} if paging else {"data": data})
 

@@ -199,6 +199,7 @@ def test_a_lost_answer_is_found_on_the_page_and_not_posted_again(graph, n_images
     assert len(graph.calls("POST", path)) == sent == 1, "one post call, never repeated"
     lookups = graph.calls("GET", "/published_posts")
     assert lookups and lookups[0].query["fields"] == ["id,message,created_time,permalink_url"]
+    assert lookups[0].query["since"] == [str(int((PLANNED - timedelta(minutes=10)).timestamp()))]
 
 
 def test_an_older_post_linking_the_same_original_is_not_ours(graph):
