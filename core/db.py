@@ -77,7 +77,7 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
 def migrate(engine: Engine) -> list[int]:
     """Apply pending migrations in order; return the versions applied."""
     try:
-        if _current_version(engine) == latest_version():
+        if _recorded_versions(engine) == set(MIGRATIONS):
             return []  # the common case, answered by one read without the migration lock
         with _migration_lock(engine) as conn:
             return apply(conn)
@@ -86,12 +86,12 @@ def migrate(engine: Engine) -> list[int]:
         raise WlbError(f"cannot open the database {_redact(str(engine.url))}: {reason}") from None
 
 
-def _current_version(engine: Engine) -> int | None:
-    """The schema version recorded, or None when there is no schema table yet."""
+def _recorded_versions(engine: Engine) -> set[int]:
+    """Every schema version recorded (a handful of rows); none when there is no schema table yet."""
     with engine.connect() as conn:
         if not sa_inspect(conn).has_table("wlb_schema"):
-            return None
-        return conn.execute(text("SELECT max(version) FROM wlb_schema")).scalar()
+            return set()
+        return set(conn.execute(text("SELECT version FROM wlb_schema")).scalars())
 
 
 def schema_version(engine: Engine) -> int:

@@ -169,7 +169,8 @@ class ChannelSettings(Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_base_url(cls, data: dict, info: ValidationInfo) -> dict:
-        rules = (_platforms(info) or {}).get(data.get("kind")) if isinstance(data, dict) else None
+        kind = data.get("kind") if isinstance(data, dict) else None
+        rules = (_platforms(info) or {}).get(kind) if isinstance(kind, str) else None  # kind = [..]: its field refuses it
         if rules is not None and rules.default_base_url and not data.get("base_url"):
             data = {**data, "base_url": rules.default_base_url}
         return data
@@ -190,7 +191,7 @@ def _platforms(info: ValidationInfo) -> Mapping[str, PlatformRules] | None:
 class Settings(Strict):
     hashtags: list[str] = ["welovebrussels"]
     database: str = "sqlite:///data/wlb.db"
-    data_dir: Path = Path("data")  # run lock, sessions; default: data/ beside the config file
+    data_dir: Path = Path("data")  # run lock, sessions; default: media_dir's parent if set, else data/ beside the config
     media_dir: Path = Path("data/media")  # default: media/ in data_dir
     timezone: str = "Europe/Brussels"
     network: NetworkSettings = NetworkSettings()
@@ -206,13 +207,17 @@ class Settings(Strict):
     @model_validator(mode="before")
     @classmethod
     def _folders(cls, data: dict) -> dict:
-        """data_dir defaults to data/ beside the config file, media_dir to media/ inside data_dir."""
+        """Unset folders: data_dir is media_dir's parent when media_dir is set (where releases before data_dir kept
+        the run lock and Bluesky sessions), else data/ beside the config file; media_dir is media/ in data_dir."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        folder = (str, os.PathLike)  # anything else is left for the field's own check to refuse in one line
         if data.get("data_dir") is None:
-            data["data_dir"] = Path(data.get("path") or "config.toml").parent / "data"
-        if data.get("media_dir") is None:
+            media = data.get("media_dir")
+            data["data_dir"] = (Path(media).parent if isinstance(media, folder)
+                                else Path(data.get("path") or "config.toml").parent / "data")
+        if data.get("media_dir") is None and isinstance(data["data_dir"], folder):
             data["media_dir"] = Path(data["data_dir"]) / "media"
         return data
 

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from core.bounds import as_int
 from core.errors import NotFound, PlatformError
 from core.http import Http
 from core.settings import ChannelSettings, Settings
@@ -30,14 +31,6 @@ class FlickrFailure(PlatformError):
     def __init__(self, message: str, code: int | None):
         super().__init__(message)
         self.code = code
-
-
-def _code(value: Any) -> int | None:
-    """Flickr sends codes as numbers or strings, depending on the method."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class FlickrAPI:
@@ -79,7 +72,7 @@ class FlickrAPI:
                                 f"check base_url")
         if body["stat"] == "ok":
             return body
-        code, message = _code(body.get("code")), " ".join(str(body.get("message") or "no message").split())[:200]
+        code, message = as_int(body.get("code")), " ".join(str(body.get("message") or "no message").split())[:200]
         if code == INVALID_KEY:
             raise FlickrFailure(f"Flickr rejected the API key in ${self.key_env} ({message}); put a valid key there "
                                 f"(https://www.flickr.com/services/apps/create/)", code)
@@ -97,7 +90,7 @@ class FlickrAPI:
         listed = photos.get("photo") if isinstance(photos, dict) else None
         if not isinstance(listed, list):
             raise PlatformError("Flickr answered flickr.photos.search without a photo list")
-        return [p for p in listed if isinstance(p, dict)], _code(photos.get("pages")) or 0
+        return [p for p in listed if isinstance(p, dict)], as_int(photos.get("pages")) or 0
 
     def photo_info(self, photo_id: str) -> dict:
         """flickr.photos.getInfo; NotFound if the photo is gone or no longer public."""

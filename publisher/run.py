@@ -111,6 +111,7 @@ class _Run:
 
     def _attempt(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
         """Gate, plan and send one item to one channel; an error costs this item only."""
+        self.report.channel(channel)  # in the run's report from its first attempt, whatever becomes of the item
         try:
             with self.db.session() as session:
                 item = plan(session, self.settings, self.store, publisher, self._gate(session, post_id, channel),

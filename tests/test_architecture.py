@@ -41,7 +41,21 @@ def imported(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
             if node.level:
                 base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
             found += [(node.lineno, f"{base}.{alias.name}" if not node.module else base) for alias in node.names]
+        elif isinstance(node, ast.Call) and _dynamic(node) is not None:
+            found.append((node.lineno, _dynamic(node)))
     return found
+
+
+def _dynamic(call: ast.Call) -> str | None:
+    """The module an importlib.import_module("x.y") or __import__("x") call names in its text, if it does."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if name not in ("import_module", "__import__") or not call.args:
+        return None
+    first = call.args[0]
+    if isinstance(first, ast.JoinedStr) and first.values:  # f"collector.{name}": its fixed start says the package
+        first = first.values[0]
+    return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
 
 
 def layer_files(layer: str) -> list[Path]:
@@ -86,3 +100,15 @@ def test_the_walk_sees_every_kind_of_import(tmp_path):
     assert [name for _, name in imported(module, tmp_path)] == ["rich.text", "collector", "platforms.registry",
                                                                 "platforms.registry", "curation.views"]
     assert len(violations(module, "platforms", tmp_path)) == 3  # rich, collector, curation
+
+
+def test_the_walk_sees_imports_by_name(tmp_path):
+    """importlib.import_module and __import__ with our module's name in the text are imports too."""
+    (tmp_path / "core").mkdir()
+    module = tmp_path / "core" / "probe.py"
+    module.write_text("import importlib\nfrom importlib import import_module\n\ndef f(kind):\n"
+                      "    importlib.import_module('collector.run')\n    import_module(f'publisher.{kind}')\n"
+                      "    __import__('rich')\n    importlib.import_module(kind)\n", encoding="utf-8")
+    assert [name for _, name in imported(module, tmp_path)] == ["importlib", "importlib", "collector.run",
+                                                                "publisher.", "rich"]
+    assert len(violations(module, "core", tmp_path)) == 3  # collector, publisher, rich

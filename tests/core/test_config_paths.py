@@ -56,3 +56,44 @@ def test_a_media_dir_on_a_read_only_parent_is_refused(tmp_path: Path, capsys, mo
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == locked else real_access(p, mode, **kw))
     code, line = _wlb(capsys, "--config", str(config), "queue")
     assert code == 2 and f"({locked} is not writable)" in line
+
+
+def test_a_config_that_sets_only_media_dir_keeps_the_lock_and_sessions_beside_it(tmp_path: Path) -> None:
+    """Before data_dir existed, the run lock and Bluesky sessions lived in media_dir's parent: an upgrade finds them."""
+    from app.config import load_settings
+
+    config = tmp_path / "etc" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(f'media_dir = "{tmp_path}/srv/wlb/media"\n', encoding="utf-8")
+    assert load_settings(config).data_dir == tmp_path / "srv" / "wlb"
+    config.write_text('media_dir = "store/media"\n', encoding="utf-8")
+    assert load_settings(config).data_dir == config.parent / "store"
+
+
+def test_data_dir_wins_and_unset_folders_go_beside_the_config(tmp_path: Path) -> None:
+    from app.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    settings = load_settings(config)
+    assert (settings.data_dir, settings.media_dir) == (tmp_path / "data", tmp_path / "data" / "media")
+    config.write_text(f'data_dir = "state"\nmedia_dir = "{tmp_path}/photos"\n', encoding="utf-8")
+    settings = load_settings(config)
+    assert (settings.data_dir, settings.media_dir) == (tmp_path / "state", tmp_path / "photos")
+    config.write_text('data_dir = "state"\n', encoding="utf-8")
+    assert load_settings(config).media_dir == tmp_path / "state" / "media"
+
+
+@pytest.mark.parametrize("line", ["data_dir = 3", "media_dir = 3", "data_dir = [1]"])
+def test_a_folder_that_is_not_a_path_is_one_line(tmp_path: Path, capsys, line: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"{line}\n", encoding="utf-8")
+    code, message = _wlb(capsys, "--config", str(config), "queue")
+    assert code == 2 and "unexpected" not in message and f"'{line.split()[0]}'" in message, message
+
+
+def test_a_kind_that_is_not_a_string_is_one_line(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[channels.a]\nkind = ["mastodon"]\nbase_url = "https://x.example"\n', encoding="utf-8")
+    code, message = _wlb(capsys, "--config", str(config), "queue")
+    assert code == 2 and "'channels.a.kind'" in message and "unexpected" not in message, message

@@ -37,7 +37,9 @@ class Recorder(Pipeline):
 
 
 def settings(tmp_path, **schedule) -> Settings:
-    return Settings(media_dir=tmp_path / "data" / "media", path=tmp_path / "config.toml", schedule=schedule)
+    # The database in tmp_path too: the default (sqlite:///data/wlb.db) is relative to the directory tests run in.
+    return Settings(database=f"sqlite:///{tmp_path}/data/wlb.db", media_dir=tmp_path / "data" / "media",
+                    path=tmp_path / "config.toml", schedule=schedule)
 
 
 def test_jobs_follow_the_configured_cron_in_the_configured_zone(tmp_path):
