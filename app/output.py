@@ -147,6 +147,9 @@ class Output:
                 self.console.print(inert(f"  skipped  {c.channel}: {why}", "dim"), soft_wrap=True)
             for reason in c.refused:
                 self.console.print(problem_line(f"  refused  {c.channel}: {reason}", "yellow"), soft_wrap=True)
+            if c.cost:
+                self.console.print(inert(f"  cost     {c.channel}: about ${c.cost:,.3f} of API reads (estimated)", "dim"),
+                                   soft_wrap=True)
             for warning in c.warnings:  # e.g. the page cap reached: the rest waits for the next run
                 self.console.print(problem_line(f"  warning  {c.channel}: {warning}", "yellow"), soft_wrap=True)
             for error in c.errors:

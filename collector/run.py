@@ -183,6 +183,8 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                     report.fetched += page.fetched
                     report.requests += page.requests
                     report.skipped.update(page.skipped)
+                    report.cost += page.cost
+                    report.warnings.extend(page.warnings)
                     store_page(session, name, tag, platform, page, own, report)
                     if count >= cap:
                         report.warnings.append(f"#{tag}: stopped after {cap} pages (collect.max_pages_per_run); "

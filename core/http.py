@@ -95,8 +95,9 @@ def _when(value: str, now: float, *, epoch_allowed: bool) -> float | None:
 
 def _reset_at(headers: httpx.Headers, now: float) -> float | None:
     """When a rate-limit window resets, from X-RateLimit-Reset (Mastodon: ISO-8601) or RateLimit-Reset."""
-    if "x-ratelimit-reset" in headers:
-        return _when(headers["x-ratelimit-reset"], now, epoch_allowed=True)
+    for name in ("x-ratelimit-reset", "x-rate-limit-reset"):  # X spells it x-rate-limit-reset (unix seconds)
+        if name in headers:
+            return _when(headers[name], now, epoch_allowed=True)
     if "ratelimit-reset" in headers:
         # The IETF draft says delta-seconds; Bluesky sends a unix time. A number past 1e9 can only be the latter.
         return _when(headers["ratelimit-reset"], now, epoch_allowed=True)
@@ -417,7 +418,7 @@ class Http:
         headers = response.headers
         if response.status_code == 429:
             until = _retry_at(headers, now)
-        elif "0" in (headers.get("x-ratelimit-remaining", "").strip(),
+        elif "0" in (headers.get("x-ratelimit-remaining", "").strip(), headers.get("x-rate-limit-remaining", "").strip(),
                      headers.get("ratelimit-remaining", "").strip()):
             until = _reset_at(headers, now)
         else:

@@ -81,6 +81,8 @@ class Page:
     fetched: int = 0
     requests: int = 1
     skipped: dict[str, int] = field(default_factory=dict)
+    cost: float = 0.0  # estimated USD the platform charges for this page (X bills every post read)
+    warnings: list[str] = field(default_factory=list)  # e.g. reads stopped at the monthly budget
 
 
 def page_of(parsed: Iterable[tuple[PostData | None, str | None]], *, watermark: str | None, fetched: int) -> Page:

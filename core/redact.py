@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
@@ -41,8 +42,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """The secret values this configuration uses (what its channels' token_env variables hold)."""
-    return [token for channel in settings.channels.values() if (token := channel.token())]
+    """The secret values this configuration uses (what its channels' token_env variables hold, and an X
+    channel's client_secret_env)."""
+    names = [n for channel in settings.channels.values() for n in (channel.token_env, channel.client_secret_env) if n]
+    return [value for name in names if (value := os.environ.get(name))]
 
 
 class RedactingFilter(logging.Filter):

@@ -24,6 +24,7 @@ class ChannelReport:
     published: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. the page cap reached: the rest waits for a later run
+    cost: float = 0.0  # estimated USD this run's reads cost on a platform that bills them (X)
 
 
 @dataclass

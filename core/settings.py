@@ -131,6 +131,14 @@ class ChannelSettings(Strict):
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
     template: str | None = None
+    # x: reading costs money per post returned (docs.x.com/x-api/getting-started/pricing, pay-per-use since
+    # 2026-02-06), and a post with a URL costs about 13 times one without.
+    client_id: str | None = None  # x: the app's OAuth 2.0 client id: token_env then holds a refresh token wlb renews
+    client_secret_env: str | None = None  # x: for a confidential client, the variable holding its client secret
+    link_original: bool = False  # x: link the original post in the repost (a $0.200 post instead of $0.015)
+    monthly_budget: float = Field(5.0, ge=0)  # x: USD of reads per calendar month (UTC); collection stops before it
+    post_read_cost: float = Field(0.005, ge=0)  # x: USD per post a search returns ("Posts: Read")
+    user_read_cost: float = Field(0.010, ge=0)  # x: USD per author it expands ("User: Read"; whether billed: unverified)
 
     @field_validator("base_url", "feed_url", "plc_url")
     @classmethod

@@ -53,6 +53,9 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
     Platform("flickr", "flickr", "Flickr", client="flickr", collector="flickr",
              default_base_url="https://api.flickr.com/services/rest", secret_to_read=True,
              launched=datetime(2004, 2, 10, tzinfo=UTC)),
+    # X bills every post a search returns: the collector stops at the channel's monthly_budget.
+    Platform("x", "x", "X", client="x", collector="x", publisher="x", default_base_url="https://api.x.com",
+             secret_to_read=True, launched=datetime(2006, 3, 21, tzinfo=UTC)),
     # Publish only: the Graph API has no search of public Page posts (platforms/facebook.py).
     Platform("facebook", "facebook", "Facebook", client="facebook", publisher="facebook",
              requires=(("page_id", 'the Page\'s numeric id, e.g. page_id = "104512345678901"'),),

@@ -88,8 +88,8 @@ def credit_line(author: CreditAuthor, target: str, *, source_host: str = "") -> 
     handle = author.handle.strip().lstrip("@")
     if author.network == "fediverse":
         handle = fediverse_handle(handle, source_host)
-    elif author.network == target == "bluesky":
-        handle = f"@{handle}"  # the publisher adds the mention facet that notifies them
+    elif author.network == target and target in ("bluesky", "x"):
+        handle = f"@{handle}"  # a mention that notifies them (on Bluesky the publisher adds its facet)
     if author.network == target:
         return handle
     if author.network == "web":  # a feed's author: their name and the site, not a handle anyone can mention
@@ -128,6 +128,29 @@ def graphemes(text: str) -> int:
 def bluesky_length(text: str) -> int:
     """Length against Bluesky's post limits: 300 graphemes and 3,000 UTF-8 bytes, i.e. ten bytes a grapheme."""
     return max(graphemes(text), -(-len(text.encode("utf-8")) // 10))
+
+
+# twitter-text's configuration v3 (github.com/twitter/twitter-text config/v3.json): 280 weighted characters,
+# scale 100, code points in these ranges weigh 100 (count 1), every other one 200 (count 2: CJK, emoji), and
+# every link counts transformedURLLength = 23. Text is NFC-normalized first.
+_X_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+# twitter-text also finds links without a scheme ("brussels.be"); such a word counts at least 23 here.
+_BARE_DOMAIN = re.compile(r"(?<![\w@.])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}(?:/\S*)?", re.IGNORECASE)
+
+
+def x_length(text: str) -> int:
+    """Weighted length X charges for `text`; never less than twitter-text counts (emoji sequences count more)."""
+    text = unicodedata.normalize("NFC", text)
+    total, last = 0, 0
+    for match in re.finditer(rf"{_URL}|{_BARE_DOMAIN.pattern}", text, re.IGNORECASE):
+        total += _x_weight(text[last:match.start()])
+        total += 23 if "://" in match.group() else max(23, _x_weight(match.group()))
+        last = match.end()
+    return total + _x_weight(text[last:])
+
+
+def _x_weight(text: str) -> int:
+    return sum(1 if any(low <= ord(c) <= high for low, high in _X_LIGHT) else 2 for c in text)
 
 
 def _extends(char: str) -> bool:
@@ -217,7 +240,8 @@ def _render(template: str, data: CreditInput, caption: str) -> str:
         hashtags=_hashtags(data.hashtags, caption),
         author_name=data.author_name,
     )
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    # An empty url (X without link_original) leaves no dangling separator: "📷 @jane ·" → "📷 @jane".
+    text = "\n".join(re.sub(r"\s+·$", "", line.rstrip()) if not data.url else line.rstrip() for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text).lstrip("\n").rstrip()
 
 

@@ -77,12 +77,14 @@ def request(session: Session, settings: Settings, store: MediaStore, publisher: 
         raise ValueError("no credit: approve it with --credit")  # publishable() refuses earlier; never post uncredited
     else:
         credit = credit_line(credited, publisher.network, source_host=source.host if source else "")
+    # X charges ~13x for a post with a link: there the original is linked only with link_original = true.
+    links = getattr(publisher, "link_original", True)
     if post.license:  # licensed work (Flickr): the licence's attribution (title, author, licence), the link follows
-        credit = attribution(post.title, name or credit, None, post.license, post.license_url)
+        credit = attribution(post.title, name or credit, None, post.license, post.license_url if links else None)
     template = settings.channels[channel].template or settings.publish.template
     limits = publisher.limits()
     text = compose(template, CreditInput(caption=post.caption if post.caption is not None else post.text,
-                                         credit=credit, url=post.url, hashtags=settings.hashtags,
+                                         credit=credit, url=post.url if links else "", hashtags=settings.hashtags,
                                          author_name=name), limits)
     images = []
     media = session.exec(select(Media).where(Media.post_id == post.id, Media.state == MediaState.OK).order_by(Media.position))

@@ -18,7 +18,7 @@ from publisher.base import Publisher
 # What each kind's rows say it requires, filled in; a kind added without an entry here fails the first test.
 CHANNEL = {"mastodon": {"base_url": "https://mastodon.example"}, "pixelfed": {"base_url": "https://pixelfed.example"},
            "bluesky": {"handle": "us.bsky.social"}, "flickr": {}, "rss": {"feed_url": "https://blog.example/feed"},
-           "facebook": {"page_id": "104512345678901"}}
+           "x": {}, "facebook": {"page_id": "104512345678901"}}
 COLLECTING = sorted(k for k, p in PLATFORMS.items() if p.can_collect)
 PUBLISHING = sorted(k for k, p in PLATFORMS.items() if p.can_publish)
 

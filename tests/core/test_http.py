@@ -156,6 +156,7 @@ def test_get_json_rejects_html_after_the_retry_budget():
     ({"X-RateLimit-Reset": iso(NOW + 45)}, 45),
     ({"X-RateLimit-Reset": str(int(NOW + 12))}, 12),
     ({"RateLimit-Reset": "9"}, 9),
+    ({"x-rate-limit-reset": str(int(NOW + 33)), "x-rate-limit-remaining": "0"}, 33),  # X's spelling, no Retry-After
     ({}, 1),
 ])
 def test_429_waits_as_told_then_retries(headers, expected):

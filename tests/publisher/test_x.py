@@ -1,0 +1,127 @@
+"""X publisher against the fake X API v2: what is uploaded and posted, the one-line app-only refusal, never twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.errors import NotCreated, PlatformError
+from core.http import Http
+from core.settings import NetworkSettings
+from platforms.x import XAPI
+from publisher.base import PublishRequest, UploadImage
+from publisher.credit import CreditAuthor, CreditInput, compose, credit_line, x_length
+from publisher.x import LIMITS, XPublisher
+from tests.fakes import images
+from tests.fakes.x import APP_TOKEN, OWN_ID, OWN_USERNAME, USER_TOKEN, FakeX, weighted
+
+JPEG = images.jpeg(3, size=(200, 150))
+TEMPLATE = "{caption}\n\n📷 {credit} · {url}\n{hashtags}"
+
+
+@pytest.fixture
+def x():
+    with FakeX() as fake:
+        yield fake
+
+
+def publisher(fake: FakeX, token: str = USER_TOKEN) -> XPublisher:
+    http = Http(NetworkSettings(allow_private=[fake.origin]), sleep=lambda s: None)
+    return XPublisher(XAPI(http, fake.base_url, token, token_env="WLB_X_TOKEN"))
+
+
+def request(text: str = "Sablon on Sunday & friends 📷 @jane_doe\n#welovebrussels", n: int = 2,
+            planned_at: datetime | None = None) -> PublishRequest:
+    return PublishRequest(text=text, images=[UploadImage(JPEG, "image/jpeg", f"alt {i}") for i in range(n)],
+                          idempotency_key="k" * 40, original_url="https://x.com/jane_doe/status/1",
+                          planned_at=planned_at)
+
+
+def test_publish_uploads_each_image_sets_its_alt_text_then_posts_with_the_media_ids(x):
+    published = publisher(x).publish(request())
+    uploads = [r for r in x.requests if r.path == "/2/media/upload"]
+    assert len(uploads) == 2
+    assert uploads[0].form == {"media_category": ["tweet_image"], "media_type": ["image/jpeg"]}
+    assert uploads[0].files["media"][2] == JPEG and uploads[0].headers["authorization"] == f"Bearer {USER_TOKEN}"
+    ids = list(x.uploads)
+    metadata = [r.json for r in x.requests if r.path == "/2/media/metadata"]
+    assert metadata == [{"id": ids[0], "metadata": {"alt_text": {"text": "alt 0"}}},
+                        {"id": ids[1], "metadata": {"alt_text": {"text": "alt 1"}}}]
+    (post,) = [r.json for r in x.requests if r.path == "/2/tweets" and r.method == "POST"]
+    assert post == {"text": request().text, "media": {"media_ids": ids}}
+    (mine,) = x.own_posts()
+    assert published.remote_id == mine.id and published.url == f"https://x.com/{OWN_USERNAME}/status/{mine.id}"
+    assert [x.media[k]["alt_text"] for k in mine.media_keys] == ["alt 0", "alt 1"]
+
+
+def test_an_app_only_token_is_one_clear_line_and_nothing_is_posted(x):
+    with pytest.raises(NotCreated) as caught:
+        publisher(x, APP_TOKEN).publish(request())
+    message = str(caught.value)
+    assert "app-only bearer token can search but not post" in message and "$WLB_X_TOKEN" in message
+    assert "tweet.write media.write" in message and "\n" not in message
+    assert x.own_posts() == []
+
+
+def test_a_lost_answer_is_an_error_and_find_existing_then_finds_the_post(x):
+    planned = datetime.now(UTC)
+    x.lose_next_post_answer = True
+    req = request(text="Rue Haute & Marolles: https://example.org/a?b=1 📷 @jane_doe\n#welovebrussels",
+                  planned_at=planned)
+    with pytest.raises(PlatformError) as caught:
+        publisher(x).publish(req)
+    assert not isinstance(caught.value, NotCreated)  # it may have been posted: the run must look first
+    assert len([r for r in x.requests if r.path == "/2/tweets"]) == 1  # never retried blindly
+    found = publisher(x).find_existing(req)
+    (mine,) = x.own_posts()
+    assert found is not None and found.remote_id == mine.id
+    timeline = [r for r in x.requests if r.path == f"/2/users/{OWN_ID}/tweets"][-1]
+    assert timeline.query["start_time"] == [(planned - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")]
+
+
+def test_find_existing_ignores_our_other_posts(x):
+    publisher(x).publish(request(text="another photo 📷 @someone"))
+    assert publisher(x).find_existing(request()) is None
+    assert publisher(x).find_existing(request(text="another photo 📷 @someone", n=1)) is None  # not as many images
+    assert publisher(x).find_existing(request(text="another photo 📷 @someone")) is not None
+
+
+def test_a_duplicate_text_is_refused_as_not_created(x):
+    publisher(x).publish(request())
+    with pytest.raises(NotCreated, match="duplicate of one of our own"):
+        publisher(x).publish(request())
+
+
+def test_x_counts_cjk_and_emoji_double_and_every_link_23():
+    assert x_length("Bruxelles") == 9
+    assert x_length("布鲁塞尔") == 8 and x_length("📷") == 2
+    assert x_length("see https://example.org/a/very/long/path/that/goes/on?and=on") == 4 + 23
+    assert x_length("brussels.be") == 23  # twitter-text links a bare domain too
+    for text in ("café – “quotes” …", "日本語 and English", "https://a.example/x 🇧🇪"):
+        assert x_length(text) >= weighted(text)
+
+
+def test_the_caption_is_shortened_never_the_credit_and_the_post_fits():
+    credit = credit_line(CreditAuthor(network="x", handle="jane_doe", name="Jane"), "x")
+    assert credit == "@jane_doe"
+    caption = "布鲁塞尔大广场的夜景 " * 40
+    text = compose(TEMPLATE, CreditInput(caption=caption, credit=credit, url="", hashtags=["welovebrussels"]), LIMITS)
+    assert x_length(text) <= 280 and weighted(text) <= 280
+    assert text.endswith("📷 @jane_doe\n#welovebrussels")  # no dangling "·" when the original is not linked
+    assert "…" in text
+
+
+def test_other_networks_credit_an_x_author_in_words():
+    author = CreditAuthor(network="x", handle="jane_doe", name="Jane Doe")
+    assert credit_line(author, "fediverse") == "Jane Doe (jane_doe on X)"
+    assert credit_line(CreditAuthor(network="bluesky", handle="lea.bsky.social", name="Léa"), "x") \
+        == "Léa (lea.bsky.social on Bluesky)"
+
+
+def test_a_sensitive_post_gets_x_sensitive_media_warning_on_each_image(x):
+    req = request()
+    publisher(x).publish(PublishRequest(**{**req.__dict__, "sensitive": True}))
+    metadata = [r.json["metadata"] for r in x.requests if r.path == "/2/media/metadata"]
+    assert metadata == [{"alt_text": {"text": f"alt {i}"}, "sensitive_media_warning": {"other": True}} for i in (0, 1)]
+    assert all(u["warning"] == {"other": True} for u in x.uploads.values())
