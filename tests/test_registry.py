@@ -18,7 +18,7 @@ from publisher.base import Publisher
 # What each kind's rows say it requires, filled in; a kind added without an entry here fails the first test.
 CHANNEL = {"mastodon": {"base_url": "https://mastodon.example"}, "pixelfed": {"base_url": "https://pixelfed.example"},
            "bluesky": {"handle": "us.bsky.social"}, "flickr": {}, "rss": {"feed_url": "https://blog.example/feed"},
-           "x": {}}
+           "x": {}, "facebook": {"page_id": "104512345678901"}}
 COLLECTING = sorted(k for k, p in PLATFORMS.items() if p.can_collect)
 PUBLISHING = sorted(k for k, p in PLATFORMS.items() if p.can_publish)
 
@@ -78,7 +78,8 @@ def test_settings_accept_every_kind_with_what_its_row_requires_and_fill_its_defa
     for name, _ in PLATFORMS[kind].requires:
         without = "\n".join(f'{k} = "{v}"' for k, v in CHANNEL[kind].items() if k != name)
         with pytest.raises(ConfigError, match=f"needs {name}"):
-            load_settings(write(tmp_path, f'kind = "{kind}"\n{without}'), check_secrets=False)
+            load_settings(write(tmp_path, f'kind = "{kind}"\ncollect = {str(PLATFORMS[kind].can_collect).lower()}\n'
+                                          f'{without}'), check_secrets=False)
 
 
 @pytest.mark.parametrize("kind", sorted(k for k, p in PLATFORMS.items() if not p.can_publish))
