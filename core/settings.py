@@ -126,6 +126,7 @@ class ChannelSettings(Strict):
     handle: str | None = None  # bluesky: the account's handle (its app password is in token_env)
     plc_url: str = "https://plc.directory"  # bluesky: the DID directory naming each author's PDS (origin checks)
     feed_url: str | None = None  # rss: the feed to read
+    page_id: str | None = None  # facebook: the Page's numeric id (its Page access token is in token_env)
     non_commercial: bool = False  # publishing channel: NC-licensed photos may be reposted here
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
@@ -158,6 +159,15 @@ class ChannelSettings(Strict):
             raise ValueError("write the URL with its scheme, e.g. https://mastodon.social")
         # A feed URL is used as written: "/feed/" and "/feed" can be different resources.
         return value.rstrip("/") if value and info.field_name == "base_url" else value
+
+    @field_validator("page_id", mode="before")
+    @classmethod
+    def _page_id(cls, value: object) -> object:
+        """A Facebook Page id is a number; it goes into every Graph API path, so nothing else is accepted."""
+        value = str(value) if isinstance(value, int) else value
+        if value is not None and not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 32):
+            raise ValueError("write the Page's numeric id, e.g. page_id = \"104512345678901\" (Page settings → About)")
+        return value
 
     @model_validator(mode="after")
     def _kind(self, info: ValidationInfo) -> ChannelSettings:

@@ -61,6 +61,10 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
     # X bills every post a search returns: the collector stops at the channel's monthly_budget.
     Platform("x", "x", "X", client="x", collector="x", publisher="x", default_base_url="https://api.x.com",
              secret_to_read=True, launched=datetime(2006, 3, 21, tzinfo=UTC)),
+    # Publish only: the Graph API has no search of public Page posts (platforms/facebook.py).
+    Platform("facebook", "facebook", "Facebook", client="facebook", publisher="facebook",
+             requires=(("page_id", 'the Page\'s numeric id, e.g. page_id = "104512345678901"'),),
+             default_base_url="https://graph.facebook.com/v26.0", launched=datetime(2004, 2, 4, tzinfo=UTC)),
     Platform("rss", "web", "the web", client="rss", collector="rss",
              requires=(("feed_url", "the address of the feed"),)),
 )}

@@ -20,7 +20,7 @@ CHANNEL = {"mastodon": {"base_url": "https://mastodon.example"}, "pixelfed": {"b
            "bluesky": {"handle": "us.bsky.social"}, "flickr": {}, "rss": {"feed_url": "https://blog.example/feed"},
            "instagram": {"ig_user_id": "17841400000000001", "public_media_dir": "public",
                          "public_media_base_url": "https://www.example.org/wlb"},
-           "x": {}}
+           "x": {}, "facebook": {"page_id": "104512345678901"}}
 COLLECTING = sorted(k for k, p in PLATFORMS.items() if p.can_collect)
 PUBLISHING = sorted(k for k, p in PLATFORMS.items() if p.can_publish)
 
@@ -80,7 +80,8 @@ def test_settings_accept_every_kind_with_what_its_row_requires_and_fill_its_defa
     for name, _ in PLATFORMS[kind].requires:
         without = "\n".join(f'{k} = "{v}"' for k, v in CHANNEL[kind].items() if k != name)
         with pytest.raises(ConfigError, match=f"needs {name}"):
-            load_settings(write(tmp_path, f'kind = "{kind}"\n{without}'), check_secrets=False)
+            load_settings(write(tmp_path, f'kind = "{kind}"\ncollect = {str(PLATFORMS[kind].can_collect).lower()}\n'
+                                          f'{without}'), check_secrets=False)
 
 
 @pytest.mark.parametrize("kind", sorted(k for k, p in PLATFORMS.items() if not p.can_publish))
