@@ -40,6 +40,10 @@ def _storage(settings: Settings) -> list[Finding]:
     return found
 
 
+def _none(channel: object, settings: Settings) -> list[str]:
+    return []
+
+
 def doctor(settings: Settings, http: Http, env: Mapping[str, str] | None = None) -> list[Finding]:
     """Check storage, then each channel: its secret, then reachability and authentication."""
     env = os.environ if env is None else env
@@ -52,12 +56,14 @@ def doctor(settings: Settings, http: Http, env: Mapping[str, str] | None = None)
         if problem:
             findings.append(Finding(subject, False, problem))
             continue
+        client = module("platforms", row.client)
         try:
             token = env.get(channel.token_env) if channel.token_env else None
-            probe = module("platforms", row.client).probe
-            findings.append(Finding(subject, True, probe(token, channel, settings, http)))
+            findings.append(Finding(subject, True, client.probe(token, channel, settings, http)))
         except PlatformError as exc:
             findings.append(Finding(subject, False, str(exc)))
+        # A platform may also warn about settings that work but lose posts (Instagram: a 24-hour window).
+        findings += [Finding(subject, False, advice) for advice in getattr(client, "advice", _none)(channel, settings)]
     if not any(ch.publish for ch in settings.channels.values()):
         findings.append(Finding("publishing", True, "no channel has publish = true; approved items wait"))
     return findings

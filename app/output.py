@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from core.credit import BARE_HANDLES
 from core.redact import redact
 from core.report import Progress as StageProgress
 from core.report import RunReport
@@ -104,8 +105,13 @@ class Output:
         if item.get("needs_permission"):
             lines.append(inert(f"needs permission: {item['needs_permission']} (approve --force --reason …)", "bold red"))
         if item.get("needs_credit"):
-            lines.append(Text("needs credit: no author could be determined (approve --credit '@user@host' or 'Name')",
-                              style="bold red"))
+            handle = "'@username'" if item.get("platform") in BARE_HANDLES else "'@user@host'"
+            lines.append(Text(f"needs credit: no author could be determined (open its link, then approve --credit "
+                              f"{handle} or 'Name')", style="bold red"))
+        for found in item.get("suggested_credits") or []:
+            lines.append(inert(f"suggested credit, from #{found['from']} on {found['platform']} (the same photo; a "
+                               f"re-poster is not always the photographer, so check): --credit '{found['credit']}'",
+                               "yellow"))
         if item["duplicate_of"] and not item.get("matches"):  # matches say it with the rule and distances
             lines.append(Text(f"duplicate of #{item['duplicate_of']}", style="magenta"))
         if item.get("duplicates"):

@@ -82,7 +82,7 @@ def decide(workspace: Workspace, out: Output, view: dict, key: str, ask: Callabl
         if key == "r":
             reject(workspace.db, [view["id"]], reason=ask("reason (optional)").strip(), expected=seen)
             return "rejected"
-        credit = ask_credit(out, ask) if view.get("needs_credit") else None
+        credit = ask_credit(out, ask, view.get("platform")) if view.get("needs_credit") else None
         if view.get("needs_credit") and credit is None:
             out.message(f"item #{view['id']} skipped: it needs a credit to be approved", "yellow")
             return None
@@ -94,14 +94,14 @@ def decide(workspace: Workspace, out: Output, view: dict, key: str, ask: Callabl
         return None
 
 
-def ask_credit(out: Output, ask: Callable[[str], str]) -> str | None:
+def ask_credit(out: Output, ask: Callable[[str], str], platform: str | None = None) -> str | None:
     """A valid credit from the reviewer (asked up to three times); None when the answer is empty."""
     for _ in range(3):
         answer = " ".join(ask(CREDIT_PROMPT).split())
         if not answer:
             return None
         try:
-            return parse_credit(answer)[0]  # the same check `wlb approve --credit` makes
+            return parse_credit(answer, platform=platform)[0]  # the same check `wlb approve --credit` makes
         except ValueError as exc:
             out.message(f"credit: {exc}", "red")
     return None

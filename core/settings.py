@@ -131,6 +131,18 @@ class ChannelSettings(Strict):
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
     template: str | None = None
+    # instagram: the professional account's id, and the public storage Instagram fetches reposted photos from:
+    # a folder the community's web server serves, or an S3-compatible bucket (credentials from the named variables).
+    ig_user_id: str | None = Field(None, pattern=r"^\d{1,32}$")
+    public_media_dir: Path | None = None
+    public_media_base_url: str | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # None: AWS S3; else R2, Scaleway, MinIO...
+    s3_region: str | None = None
+    s3_prefix: str = "wlb/"
+    s3_access_key_env: str | None = None  # None: boto3's own lookup (AWS_ACCESS_KEY_ID, ~/.aws, instance role)
+    s3_secret_key_env: str | None = None
+    s3_url_expires: int = Field(900, ge=60, le=86400)  # seconds a presigned URL works: long enough to fetch once
     # x: reading costs money per post returned (docs.x.com/x-api/getting-started/pricing, pay-per-use since
     # 2026-02-06), and a post with a URL costs about 13 times one without.
     client_id: str | None = None  # x: the app's OAuth 2.0 client id: token_env then holds a refresh token wlb renews
@@ -140,7 +152,7 @@ class ChannelSettings(Strict):
     post_read_cost: float = Field(0.005, ge=0)  # x: USD per post a search returns ("Posts: Read")
     user_read_cost: float = Field(0.010, ge=0)  # x: USD per author it expands ("User: Read"; whether billed: unverified)
 
-    @field_validator("base_url", "feed_url", "plc_url")
+    @field_validator("base_url", "feed_url", "plc_url", "public_media_base_url", "s3_endpoint_url")
     @classmethod
     def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
@@ -172,6 +184,20 @@ class ChannelSettings(Strict):
         for name, example in rules.requires:
             if not getattr(self, name):
                 raise ValueError(f"a {self.kind} channel needs {name}, {example}")
+        return self
+
+    @model_validator(mode="after")
+    def _public_media(self) -> ChannelSettings:
+        """One public storage at most, complete; an instagram channel that publishes needs one."""
+        folder = self.public_media_dir is not None or self.public_media_base_url is not None
+        if folder and (self.public_media_dir is None or self.public_media_base_url is None):
+            raise ValueError("public_media_dir and public_media_base_url go together: the folder, and the "
+                             "address where the web server serves it")
+        if folder and self.s3_bucket:
+            raise ValueError("choose one public storage: public_media_dir or s3_bucket, not both")
+        if self.kind == "instagram" and self.publish and not (folder or self.s3_bucket):
+            raise ValueError("an instagram channel that publishes needs public storage Instagram can fetch from: "
+                             "public_media_dir + public_media_base_url, or s3_bucket")
         return self
 
     @model_validator(mode="before")
@@ -244,6 +270,16 @@ class Settings(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Brussels") from None
         return value
+
+    @model_validator(mode="after")
+    def _public_media_origin(self) -> Settings:
+        """Instagram fetches over https; plain http only for an origin the config already trusts (tests, a LAN)."""
+        for name, channel in self.channels.items():
+            url = channel.public_media_base_url or ""
+            if url.startswith("http://") and "/".join(url.split("/", 3)[:3]).lower() not in self.network.allow_private:
+                raise ValueError(f"channels.{name}.public_media_base_url must be https (Instagram fetches from a "
+                                 f"public HTTPS address), or an http origin listed in [network] allow_private")
+        return self
 
     @property
     def root(self) -> Path:

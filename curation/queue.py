@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from core.db import Database
 from core.decisions import claimed, licence_problem, lock_items, reviewer, transition
-from core.credit import parse_credit
+from core.credit import BARE_HANDLES, parse_credit
 from core.errors import UsageError
 from core.models import Decision, Post, Status
 from core.settings import Settings
@@ -73,10 +73,12 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
         raise UsageError(f"--to {unknown[0]}: not a publishing channel (publishing channels: {have})")
     if force and not reason.strip():
         raise UsageError("--force needs --reason: say how the photographer gave permission (it is recorded)")
-    credit = _valid_credit(credit) if credit is not None else None
+    credits: dict[int, str] = {}  # checked per item: "@user" names an account on Instagram only
     actor = actor or reviewer()
 
     def check(post: Post) -> None:
+        if credit is not None:
+            credits[post.id] = _valid_credit(credit, post.platform)
         if post.status not in APPROVABLE:
             raise UsageError(f"item #{post.id} is {post.status}; only pending, rejected or duplicate items can be approved")
         problem = licence_problem(post, settings, targets) if settings else None
@@ -84,8 +86,9 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             raise UsageError(f"item #{post.id} needs permission: {problem}; ask the photographer, then approve "
                              f"with --force --reason 'how they agreed'")
         if post.needs_credit and not (credit or post.credit):
-            raise UsageError(f"item #{post.id} needs credit: no author could be determined; approve it with "
-                             f"--credit '@handle@host' or --credit 'Their Name'")
+            handle = "'@username'" if post.platform in BARE_HANDLES else "'@handle@host'"
+            raise UsageError(f"item #{post.id} needs credit: no author could be determined; open its link and "
+                             f"approve it with --credit {handle} or --credit 'Their Name'")
 
     def apply(session: Session, post: Post) -> None:
         post.targets = list(targets)  # empty: every publishing channel at publish time
@@ -93,18 +96,18 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             post.caption = caption
         if credit is not None:
             session.add(Decision(post_id=post.id, action="credit", from_status=post.status, to_status=post.status,
-                                 actor=actor, reason=credit))
-            post.credit = credit
+                                 actor=actor, reason=credits[post.id]))
+            post.credit = credits[post.id]
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
                    reason=reason)
 
     return _decide(db, ids, expected, check, apply)
 
 
-def _valid_credit(text: str) -> str:
-    """A reviewer's credit, checked: "@user@host" (a fediverse handle) or a person's name."""
+def _valid_credit(text: str, platform: str | None = None) -> str:
+    """A reviewer's credit, checked: "@user@host" (a fediverse handle), "@user" on Instagram, or a person's name."""
     try:
-        return parse_credit(text)[0]
+        return parse_credit(text, platform=platform)[0]
     except ValueError as exc:
         raise UsageError(f"--credit: {exc}") from None
 

@@ -13,7 +13,9 @@ from core.errors import UsageError
 from core.settings import Settings
 from core.models import POSSIBLE, Author, ImageMatch, Media, Post, Publication, Status
 from core.hashbits import hash_hex
+from core.credit import BARE_HANDLES, MAX_CREDIT
 from core.decisions import history, licence_problem
+from platforms.registry import NETWORK_NAMES
 
 STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
 PAGE = 50  # `wlb queue` shows this many unless asked (--limit), newest first
@@ -71,6 +73,37 @@ def _load(session: Session, posts: list[Post]) -> _Loaded:
     return loaded
 
 
+def _as_credit(author: Author, platform: str) -> str | None:
+    """How `wlb approve --credit` names this author for an item of `platform`, or None (no author known)."""
+    handle = author.handle.strip().lstrip("@")
+    if not handle or (author.uid or "").startswith("uncredited:"):
+        return None
+    if author.network == "fediverse" and "@" in handle:
+        return f"@{handle}"
+    if author.network == platform and platform in BARE_HANDLES:
+        return f"@{handle}"
+    where = NETWORK_NAMES.get(author.network, author.network)
+    name = " ".join(author.name.split())
+    text = f"{name} ({handle} on {where})" if name and name.lower() != handle.lower() else f"{handle} on {where}"
+    return text.replace("@", " at ")[:MAX_CREDIT]  # a name carries no '@': a credit with one reads as a handle
+
+
+def suggested_credits(session: Session, post: Post) -> list[dict]:
+    """For an item no source could credit: the known authors of the copies it was matched with, for a person to
+    confirm (a re-poster is not always the photographer)."""
+    linked = {m.other_id if m.post_id == post.id else m.post_id for m in session.exec(
+        select(ImageMatch).where((ImageMatch.post_id == post.id) | (ImageMatch.other_id == post.id)))}
+    linked |= set(session.exec(select(Post.id).where(Post.duplicate_of == post.id)))
+    linked |= {post.duplicate_of} if post.duplicate_of else set()
+    found = []
+    for other in sorted(linked - {post.id}):
+        row = session.get(Post, other)
+        credit = _as_credit(session.get(Author, row.author_id), post.platform) if row and not row.needs_credit else None
+        if credit and credit not in (f["credit"] for f in found):
+            found.append({"credit": credit, "from": other, "platform": row.platform, "url": row.url})
+    return found
+
+
 def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = False,
               settings: Settings | None = None, loaded: _Loaded | None = None) -> dict:
     """One item as a dict; `loaded` holds its author, images and possible duplicates read for a whole page."""
@@ -89,6 +122,8 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
         "needs_credit": post.needs_credit and not post.credit, "credit": post.credit,
         "possible_duplicate_of": list(loaded.possible[post.id]),
     }
+    if full and post.needs_credit and not post.credit:  # show and review, not every row of a queue page
+        view["suggested_credits"] = suggested_credits(session, post)
     if full:
         view["duplicates"] = [p.id for p in session.exec(select(Post).where(Post.duplicate_of == post.id).order_by(Post.id))]
         view["matches"] = _matches(session, post)

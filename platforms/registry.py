@@ -53,6 +53,11 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
     Platform("flickr", "flickr", "Flickr", client="flickr", collector="flickr",
              default_base_url="https://api.flickr.com/services/rest", secret_to_read=True,
              launched=datetime(2004, 2, 10, tzinfo=UTC)),
+    # Instagram's hashtag search never names the author: those items wait for a reviewer's credit (collector/instagram.py).
+    Platform("instagram", "instagram", "Instagram", client="instagram", collector="instagram", publisher="instagram",
+             requires=(("ig_user_id", 'the professional account\'s id, e.g. ig_user_id = "17841400000000000"'),),
+             default_base_url="https://graph.facebook.com/v27.0", secret_to_read=True,
+             launched=datetime(2010, 10, 6, tzinfo=UTC)),
     # X bills every post a search returns: the collector stops at the channel's monthly_budget.
     Platform("x", "x", "X", client="x", collector="x", publisher="x", default_base_url="https://api.x.com",
              secret_to_read=True, launched=datetime(2006, 3, 21, tzinfo=UTC)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from collections.abc import Callable
 
 from publisher.credit import CreditAuthor, Limits
 
@@ -30,6 +31,10 @@ class PublishRequest:
     visibility: str = "public"
     author: CreditAuthor | None = None  # who the text credits, for targets that link a credit to an account
     planned_at: datetime | None = None  # when the publication row was first written: the same on every retry
+    # For platforms without an idempotency key (Instagram): what an earlier attempt saved of its progress (a
+    # container id), and how to save it on the publication row, committed, before the call that posts.
+    saved: str | None = None
+    save: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)

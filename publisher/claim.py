@@ -109,6 +109,16 @@ def record(db: Database, settings: Settings, pub: Publication, *, remote_id: str
         session.commit()
 
 
+def checkpoint(db: Database, pub: Publication, progress: str) -> None:
+    """Save a platform's intermediate id (an Instagram container) on the still pending row, committed."""
+    with db.session() as session:
+        row = session.get(Publication, pub.id)
+        if row is not None and row.state == PubState.PENDING:
+            row.remote_id = progress
+            session.add(row)
+            session.commit()
+
+
 def system_decision(db: Database, post_id: int, to: Status, *, action: str, reason: str) -> bool:
     """wlb's own decision (deleted at source, origin disagrees), only if the item is still approved."""
     with db.session() as session:

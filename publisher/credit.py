@@ -88,7 +88,7 @@ def credit_line(author: CreditAuthor, target: str, *, source_host: str = "") -> 
     handle = author.handle.strip().lstrip("@")
     if author.network == "fediverse":
         handle = fediverse_handle(handle, source_host)
-    elif author.network == target and target in ("bluesky", "x"):
+    elif author.network == target and target in ("bluesky", "x", "instagram"):
         handle = f"@{handle}"  # a mention that notifies them (on Bluesky the publisher adds its facet)
     if author.network == target:
         return handle
@@ -312,9 +312,11 @@ class ReviewerCredit:
         return credit_line(self.author, target) if self.author else self.text
 
 
-def reviewer_credit(text: str) -> ReviewerCredit:
-    """Parse "@user@host" or a plain name; raise ValueError saying what is wrong."""
-    text, handle = parse_credit(text)
+def reviewer_credit(text: str, *, platform: str | None = None, network: str | None = None) -> ReviewerCredit:
+    """Parse "@user@host", a plain name, or "@user" for an item of a platform with bare handles (its `network`)."""
+    text, handle = parse_credit(text, platform=platform)
+    if handle and "@" not in handle and network:
+        return ReviewerCredit(text=text, author=CreditAuthor(network=network, handle=handle))
     if handle:
         return ReviewerCredit(text=text, author=CreditAuthor(network="fediverse", handle=handle))
     return ReviewerCredit(text=text)

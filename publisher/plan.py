@@ -70,7 +70,7 @@ def request(session: Session, settings: Settings, store: MediaStore, publisher: 
     credited = CreditAuthor(network=author.network, handle=author.handle, name=author.name, uid=author.uid)
     name = author.name
     if post.credit:  # a reviewer's: the collector could not tell who took the photo
-        given = reviewer_credit(post.credit)
+        given = reviewer_credit(post.credit, platform=post.platform, network=author.network)
         credited, credit = given.author, given.line(publisher.network)
         name = "" if given.author else given.text
     elif post.needs_credit:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ from core.posts import OriginSource
 from core.report import RunReport
 from core.settings import Settings
 from publisher.base import Publisher
-from publisher.claim import Changed, Refused, claim, publishable, record, system_decision
+from publisher.claim import Changed, Refused, checkpoint, claim, publishable, record, system_decision
 from publisher.origin import Verdict, check_origin
 from publisher.plan import Plan, Planned, plan
 
@@ -163,7 +164,7 @@ class _Run:
         pub = item.publication
         if not (pub and pub.attempts) or self.dry_run:
             return None
-        found = publisher.find_existing(replace(item.request, planned_at=pub.created_at))
+        found = publisher.find_existing(replace(item.request, planned_at=pub.created_at, saved=pub.remote_id))
         if found is None:
             return None
         record(self.db, self.settings, pub, remote_id=found.remote_id, url=found.url)
@@ -175,7 +176,8 @@ class _Run:
         stats = self.report.channel(item.channel)
         taken = claim(self.db, self.settings, item.post.id, item.channel, key=item.request.idempotency_key,
                       text=item.request.text, decided=item.decided)
-        request = replace(item.request, planned_at=taken.publication.created_at)
+        request = replace(item.request, planned_at=taken.publication.created_at, saved=taken.publication.remote_id,
+                          save=partial(checkpoint, self.db, taken.publication))
         try:
             result = (publisher.find_existing(request) if taken.retry else None) or publisher.publish(request)
         except PlatformError as exc:

@@ -18,6 +18,8 @@ from publisher.base import Publisher
 # What each kind's rows say it requires, filled in; a kind added without an entry here fails the first test.
 CHANNEL = {"mastodon": {"base_url": "https://mastodon.example"}, "pixelfed": {"base_url": "https://pixelfed.example"},
            "bluesky": {"handle": "us.bsky.social"}, "flickr": {}, "rss": {"feed_url": "https://blog.example/feed"},
+           "instagram": {"ig_user_id": "17841400000000001", "public_media_dir": "public",
+                         "public_media_base_url": "https://www.example.org/wlb"},
            "x": {}, "facebook": {"page_id": "104512345678901"}}
 COLLECTING = sorted(k for k, p in PLATFORMS.items() if p.can_collect)
 PUBLISHING = sorted(k for k, p in PLATFORMS.items() if p.can_publish)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from collector import bluesky, flickr, mastodon, pixelfed, rss, x
+from collector import bluesky, flickr, instagram, mastodon, pixelfed, rss, x
 from core.bounds import WATERMARK_MAX
 from core.watermark import FORMAT
 from tests.core.test_migrations import OLD_WATERMARKS
@@ -18,6 +18,8 @@ MARKS = [
     bluesky.Mark("2026-11-20T11:00:00.000000Z", "2026-11-20T12:00:00.000000Z", "c" * 300, 4),
     flickr.Mark(1795176000, tuple(str(54_000_000_000 + i) for i in range(flickr.MAX_SEEN)), 1795000000, 4),
     rss.FeedMark('W/"abc"', "Fri, 20 Nov 2026 12:00:00 GMT", tuple(rss.digest(str(n)) for n in range(rss.MAX_DIGESTS))),
+    instagram.Mark(tuple(instagram.digest(str(n)) for n in range(instagram.MAX_SEEN)), "QVFIUm" * 85,
+                   tuple(instagram.digest(f"t{n}") for n in range(instagram.MAX_TAGGED_SEEN))),
     x.Mark("1860000000000000001", "1860000000000000002", "1860000000000000003", "2026-12", 4_250_000, 850),
 ]
 
