@@ -7,7 +7,8 @@ pages_read_engagement); page/photos ("Uploading an unpublished photo … If you 
 within 24 hours, we delete them", "Publishing a multi-photo post" with attached_media[i]={"media_fbid": …});
 page/published_posts; Handling Errors (docs/graph-api/guides/error-handling: the error object and its codes);
 Rate Limiting (docs/graph-api/overview/rate-limiting: 4, 17, 32, 613, 80001). The version is pinned in the
-base URL: v26.0, released 2026-07-29 (docs/graph-api/changelog/versions).
+base URL: v27.0, released 2026-11-04 (https://developers.facebook.com/docs/graph-api/changelog/versions/),
+the same version the Instagram channel pins.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from core.errors import NotCreated, NotFound, PlatformError
 from core.http import BlockedAddress, Http, HttpError
 from core.settings import ChannelSettings, Settings
 
-GRAPH_VERSION = "v26.0"
+GRAPH_VERSION = "v27.0"
 DEFAULT_BASE_URL = f"https://graph.facebook.com/{GRAPH_VERSION}"
 TOKEN_HELP = "README, 'Facebook Page'"
 NEEDED_PERMISSIONS = ("pages_manage_posts", "pages_read_engagement")

@@ -64,7 +64,7 @@ PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
     # Publish only: the Graph API has no search of public Page posts (platforms/facebook.py).
     Platform("facebook", "facebook", "Facebook", client="facebook", publisher="facebook",
              requires=(("page_id", 'the Page\'s numeric id, e.g. page_id = "104512345678901"'),),
-             default_base_url="https://graph.facebook.com/v26.0", launched=datetime(2004, 2, 4, tzinfo=UTC)),
+             default_base_url="https://graph.facebook.com/v27.0", launched=datetime(2004, 2, 4, tzinfo=UTC)),
     Platform("rss", "web", "the web", client="rss", collector="rss",
              requires=(("feed_url", "the address of the feed"),)),
 )}

@@ -32,7 +32,7 @@ from tests.fakes.server import FakeServer, Recorded, Reply
 PAGE_ID = "104512345678901"
 PAGE_NAME = "We Love Brussels"
 PAGE_TOKEN = "EAAfbPageToken123"
-VERSION = "v26.0"
+VERSION = "v27.0"
 SCOPES = ["pages_show_list", "pages_read_engagement", "pages_manage_posts"]
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 _MAGIC = (b"\xff\xd8", b"\x89PNG\r\n\x1a\n", b"GIF8")

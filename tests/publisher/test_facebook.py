@@ -282,7 +282,7 @@ def test_doctor_when_the_token_cannot_inspect_itself(graph):
 
 def test_the_registry_pins_the_same_graph_version_as_the_client():
     assert PLATFORMS["facebook"].default_base_url == facebook.DEFAULT_BASE_URL
-    assert facebook.DEFAULT_BASE_URL.endswith("/v26.0")
+    assert facebook.DEFAULT_BASE_URL.endswith("/v27.0")
 
 
 def test_page_id_must_be_numeric():
