@@ -41,3 +41,10 @@ def strip_control(text: object, *, multiline: bool = False) -> str:
 def escape_json_controls(dumped: str) -> str:
     """JSON text with DEL, C1, line separators, bidi controls and lone surrogates as \\u escapes; values unchanged."""
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
+def one_line(value: object, limit: int = 200) -> str:
+    """Remote text (an error message, a name) as one printable line of at most `limit` characters."""
+    if value is None:
+        return ""
+    return " ".join(strip_control(value).split())[:limit]

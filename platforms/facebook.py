@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from core.bounds import as_int
+from core.safe_text import one_line
 from core.errors import NotCreated, NotFound, PlatformError
 from core.http import BlockedAddress, Http, HttpError
 from core.settings import ChannelSettings, Settings
@@ -72,19 +74,6 @@ class _NotFound(GraphError, NotFound):
     """The Page (or post) does not exist, or this token cannot see it."""
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _clean(value: Any, limit: int = 200) -> str:
-    """Text from Facebook as one printable line: no control characters reach a terminal."""
-    text = "".join(c if c.isprintable() else " " for c in str(value)) if value is not None else ""
-    return " ".join(text.split())[:limit]
-
-
 class FacebookAPI:
     """One Page, with its Page access token."""
 
@@ -115,10 +104,10 @@ class FacebookAPI:
 
     def _error(self, method: str, path: str, status: int, error: dict) -> GraphError:
         """One line a person can act on, from the Graph error object (message, code, error_subcode, fbtrace_id)."""
-        code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
+        code, subcode = as_int(error.get("code")), as_int(error.get("error_subcode"))
         ids = ", ".join(f"{k} {v}" for k, v in (("code", code), ("subcode", subcode),
-                                                ("fbtrace_id", _clean(error.get("fbtrace_id"), 40))) if v)
-        said = f"Facebook refused {method} {path} ({_clean(error.get('message')) or f'HTTP {status}'}; {ids or 'no code'})"
+                                                ("fbtrace_id", one_line(error.get("fbtrace_id"), 40))) if v)
+        said = f"Facebook refused {method} {path} ({one_line(error.get('message')) or f'HTTP {status}'}; {ids or 'no code'})"
         token = f"the Page token in ${self.token_env}" if self.token_env else "the Page token"
         write = method != "GET"
         if code in TOKEN_INVALID:
@@ -240,18 +229,18 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
     """`wlb doctor`: the token reads the Page, is a Page token for it, and carries the posting permission."""
     api = api_for(channel, http, token or "")
     page = api.page()
-    name = _clean(page.get("name"), 80) or channel.page_id
+    name = one_line(page.get("name"), 80) or channel.page_id
     try:
         info = api.debug_token()
     except GraphError as exc:  # a Page token inspecting itself is not documented everywhere: say what was not checked
         return f"can read Page {name}; its permissions could not be checked ({exc})"
-    kind = _clean(info.get("type"), 40).upper()
+    kind = one_line(info.get("type"), 40).upper()
     if info.get("is_valid") is False:
         raise PlatformError(f"the token in ${channel.token_env} is no longer valid; make a new Page token ({TOKEN_HELP})")
     if kind and kind != "PAGE":
         raise PlatformError(f"the token in ${channel.token_env} is a {kind.lower()} token; put the Page token there "
                             f"(GET /me/accounts with a user token lists it; {TOKEN_HELP})")
-    profile = _clean(info.get("profile_id"), 40)
+    profile = one_line(info.get("profile_id"), 40)
     if profile and profile != channel.page_id:
         raise PlatformError(f"the token in ${channel.token_env} is for Page {profile}, not page_id {channel.page_id}; "
                             f"use that Page's token or fix page_id")
@@ -262,7 +251,7 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
                             f"with it ({TOKEN_HELP})")
     if scopes is None:
         return f"can read Page {name}; the token did not list its permissions"
-    expires = _int(info.get("expires_at"))
+    expires = as_int(info.get("expires_at"))
     when = ("never expires" if expires == 0 else
             f"expires {datetime.fromtimestamp(expires, UTC):%Y-%m-%d}" if expires else "expiry unknown")
     return f"can post to Page {name} (Page token, {when}; {', '.join(NEEDED_PERMISSIONS)} granted)"

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from core.bounds import as_int
+from core.safe_text import one_line
 from core.errors import ConfigError, NotCreated, NotFound, PlatformError
 from core.http import Http
 from core.public_media import storage_for
@@ -53,17 +55,6 @@ class GraphError(PlatformError):
         self.subcode = subcode
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _one_line(value: Any, limit: int = 200) -> str:
-    return " ".join(str(value).split())[:limit]
-
-
 def _wait_hint(headers: Any) -> str:
     """'; access returns in N min' from X-Business-Use-Case-Usage's estimated_time_to_regain_access, if sent."""
     try:
@@ -78,10 +69,10 @@ def graph_error(body: Any, status: int, what: str, *, token_env: str | None, wri
                 ) -> GraphError:
     """One actionable line for a Graph API error answer."""
     error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
-    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
-    said = _one_line(error.get("error_user_msg") or error.get("message") or f"HTTP {status}")
+    code, subcode = as_int(error.get("code")), as_int(error.get("error_subcode"))
+    said = one_line(error.get("error_user_msg") or error.get("message") or f"HTTP {status}")
     ids = f"code {code}" + (f"/{subcode}" if subcode else "") + (
-        f", fbtrace_id {_one_line(error['fbtrace_id'], 40)}" if error.get("fbtrace_id") else "")
+        f", fbtrace_id {one_line(error['fbtrace_id'], 40)}" if error.get("fbtrace_id") else "")
     if code == TOKEN_INVALID or status == 401:
         return GraphError(f"Instagram refused the token in ${token_env} ({said}; {ids}); put a valid long-lived "
                           f"token there (README: Instagram)", code=code, subcode=subcode)
@@ -178,10 +169,10 @@ class InstagramAPI:
         data = body.get("data")
         first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
         config = first.get("config") if isinstance(first.get("config"), dict) else {}
-        usage = _int(first.get("quota_usage"))
+        usage = as_int(first.get("quota_usage"))
         if usage is None:
             raise PlatformError("Instagram answered content_publishing_limit without quota_usage")
-        return usage, _int(config.get("quota_total"))
+        return usage, as_int(config.get("quota_total"))
 
     def create_container(self, **fields: str) -> str:
         """POST /{ig-user-id}/media: a container id (an image, a carousel item, or the carousel itself)."""
@@ -277,7 +268,7 @@ def probe(token: str | None, channel: ChannelSettings, settings: Settings, http:
     """`wlb doctor`: the token reads the account; a publishing channel's quota and public storage answer too."""
     api = api_for(channel, http, token or "")
     me = api.me()
-    parts = [f"authenticated as @{_one_line(me.get('username') or me.get('id'), 60)}"]
+    parts = [f"authenticated as @{one_line(me.get('username') or me.get('id'), 60)}"]
     if channel.collect:
         recent = ledger_for(channel, settings).recent()
         parts.append(f"{len(recent)} of {HASHTAG_BUDGET} hashtag searches used this week")
