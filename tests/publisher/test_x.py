@@ -125,3 +125,12 @@ def test_a_sensitive_post_gets_x_sensitive_media_warning_on_each_image(x):
     metadata = [r.json["metadata"] for r in x.requests if r.path == "/2/media/metadata"]
     assert metadata == [{"alt_text": {"text": f"alt {i}"}, "sensitive_media_warning": {"other": True}} for i in (0, 1)]
     assert all(u["warning"] == {"other": True} for u in x.uploads.values())
+
+
+def test_a_bare_domain_x_turned_into_a_tco_link_still_matches_after_a_lost_answer():
+    # A Bluesky author is credited "alice.bsky.social on Bluesky": X links the bare domain and gives the text back
+    # with a t.co link in its place. Not matching it, the rerun would post the photo a second time.
+    from publisher.x import comparable
+    sent = "Grand-Place 📷 Alice (alice.bsky.social on Bluesky)\n#welovebrussels"
+    shown = "Grand-Place 📷 Alice (https://t.co/0123456789 on Bluesky)\n#welovebrussels https://t.co/9876543210"
+    assert comparable(shown) == comparable(sent)
