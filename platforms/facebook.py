@@ -75,7 +75,7 @@ class _NotFound(GraphError, NotFound):
 def _int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 in the JSON reads as inf
         return None
 
 
