@@ -52,7 +52,7 @@ class XPublisher:
     def publish(self, request: PublishRequest) -> Published:
         # Asked first: once the post exists, nothing may fail. Its URL in our account's name is the one the
         # X collector builds, so the repost is recognised as ours when a later search finds it.
-        username = self.api.me()["username"]
+        username = self.api.me().get("username")
         media_ids = []
         for image in request.images[: LIMITS.max_media]:
             media_id = self.api.upload_media(image.data, image.mime)
@@ -73,7 +73,7 @@ class XPublisher:
             text = post.get("text") if isinstance(post.get("text"), str) else ""
             same = comparable(text) == wanted and len(keys) == len(request.images[: LIMITS.max_media])
             if same and NUMERIC_ID.fullmatch(str(post.get("id") or "")):
-                return self._published(str(post.get("id")), self.api.me()["username"])
+                return self._published(str(post.get("id")), self.api.me().get("username"))
         return None
 
     @staticmethod
