@@ -105,6 +105,10 @@ class InstagramPublisher:
                 return self._published_by(saved, request)
             if status in ("FINISHED", "IN_PROGRESS"):
                 return self._finish(saved, request)  # made before a crash: publish that one, not a new one
+        if request.sensitive:
+            # The Graph API has no content warning to set: the photo would show to everyone unhidden.
+            raise NotCreated("marked sensitive, and an Instagram post cannot hide a photo behind a content warning; "
+                             "approve it for other channels only (wlb approve ID --to CHANNEL)")
         self._check_quota()
         if not request.images:
             raise NotCreated("Instagram posts need a photo; this item has none left")

@@ -250,3 +250,10 @@ def test_an_older_repost_of_the_same_original_or_a_longer_link_is_not_taken_for_
     assert publisher(ig, web).find_existing(retry) is None
     first = publisher(ig, web).publish(retry)
     assert publisher(ig, web).find_existing(retry).remote_id == first.remote_id
+
+
+def test_a_post_marked_sensitive_is_refused_before_anything_is_put_or_created(ig, web):
+    # Instagram has no content warning to set: the photo would show to everyone unhidden (as on a Facebook Page).
+    with pytest.raises(NotCreated, match="sensitive"):
+        publisher(ig, web).publish(PublishRequest(**{**request().__dict__, "sensitive": True}))
+    assert not ig.calls("/media", "POST") and list(web.folder.iterdir()) == [] and ig.own == []
