@@ -248,6 +248,9 @@ class HashtagLedger:
         entry = dict(tags.get(tag) or {})
         hashtag_id = str(entry.get("id") or "")
         if not _ID.fullmatch(hashtag_id):
+            # Counted before it is asked: Instagram counts the query whatever it answers (none, an error, lost).
+            tags[tag] = {**entry, "used": self.clock()}
+            self._save(tags)
             hashtag_id = search(tag)
         tags[tag] = {"id": hashtag_id, "used": self.clock()}
         self._save(tags)

@@ -99,6 +99,8 @@ def credit_line(author: CreditAuthor, target: str, *, source_host: str = "") -> 
     # so another network's account is named in words, with the original's link beside it.
     where = NETWORK_NAMES.get(author.network, author.network)
     name = " ".join(author.name.split())
+    if "@" in name:  # a display name is the author's free text: "@someone@host" in it would mention that someone
+        name = ""
     if not name or name.lower() in (handle.lower(), handle.lower().lstrip("@")):
         return f"{handle} on {where}"
     return f"{name} ({handle} on {where})"

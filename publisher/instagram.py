@@ -15,6 +15,7 @@ import math
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from PIL import Image, ImageOps
 
@@ -38,6 +39,7 @@ _HASHTAG = re.compile(r"(?<![\w#&])#\w+")
 MAX_ITEMS = 10  # a carousel holds 2 to 10
 CONTAINER = "container:"  # how a saved container id reads on the publication row
 PROFILE = "https://www.instagram.com/"
+CLOCK_SLACK = timedelta(minutes=10)  # our post dated this much before the plan is still ours (clocks differ)
 
 
 def _within(width: int, height: int) -> tuple[int, int]:
@@ -103,6 +105,10 @@ class InstagramPublisher:
                 return self._published_by(saved, request)
             if status in ("FINISHED", "IN_PROGRESS"):
                 return self._finish(saved, request)  # made before a crash: publish that one, not a new one
+        if request.sensitive:
+            # The Graph API has no content warning to set: the photo would show to everyone unhidden.
+            raise NotCreated("marked sensitive, and an Instagram post cannot hide a photo behind a content warning; "
+                             "approve it for other channels only (wlb approve ID --to CHANNEL)")
         self._check_quota()
         if not request.images:
             raise NotCreated("Instagram posts need a photo; this item has none left")
@@ -180,9 +186,19 @@ class InstagramPublisher:
         return found or Published(remote_id=CONTAINER + container, url=PROFILE)
 
     def _in_our_media(self, request: PublishRequest) -> Published | None:
+        """Our post linking the original exactly (not a longer URL it starts), made since this attempt was planned
+        (not an earlier repost of the same original, republish_months)."""
+        if not request.original_url:
+            return None
+        links = re.compile(re.escape(request.original_url) + r"(?![\w/?#&=%~+-])")
+        planned = request.planned_at
+        since = (planned if planned.tzinfo else planned.replace(tzinfo=UTC)) - CLOCK_SLACK if planned else None
         for media in self.api.own_media(limit=50):
             caption = media.get("caption") if isinstance(media.get("caption"), str) else ""
-            if request.original_url and request.original_url in caption and str(media.get("id") or "").isdigit():
+            made = _time(media.get("timestamp"))
+            if since and made and made < since:
+                continue
+            if links.search(caption) and str(media.get("id") or "").isdigit():
                 link = media.get("permalink")
                 return Published(remote_id=str(media["id"]), url=link if isinstance(link, str) else PROFILE)
         return None
@@ -195,6 +211,14 @@ def within_hashtag_limit(text: str) -> str:
     for match in reversed(tags[:max(0, len(tags) - MAX_HASHTAGS)]):
         text = text[:match.start()] + text[match.start() + 1:]
     return text
+
+
+def _time(value: object) -> datetime | None:
+    """Graph timestamps read "2026-04-06T17:50:09+0000"."""
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
 
 
 def _container(saved: str | None) -> str | None:

@@ -16,7 +16,7 @@ from core.http import Http
 from core.settings import ChannelSettings, Settings
 from platforms.x import NUMERIC_ID, USERNAME, XAPI, api_for, post_url
 from publisher.base import PublishRequest, Published
-from publisher.credit import Limits, x_length
+from publisher.credit import _BARE_DOMAIN, Limits, x_length
 
 # One place for what X accepts: 280 weighted characters for accounts without Premium, links 23
 # (twitter-text config/v3.json), 1-4 images per post (TweetCreateRequest.media.media_ids maxItems 4), images of at
@@ -29,9 +29,11 @@ _LINK = re.compile(r"https?://\S+")
 
 
 def comparable(text: str) -> str:
-    """Text as X gives it back and as we sent it, made comparable: entities unescaped, links dropped (X turns
-    them into t.co links and appends one for the photos), spacing collapsed."""
+    """Text as X gives it back and as we sent it, made comparable: entities unescaped, links and bare domains
+    dropped (X turns them into t.co links and appends one for the photos), spacing collapsed."""
     text = _LINK.sub(" ", html.unescape(unicodedata.normalize("NFC", text)))
+    # X also links a bare domain ("alice.bsky.social", a Bluesky author's credit) and gives it back as t.co.
+    text = _BARE_DOMAIN.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -50,7 +52,7 @@ class XPublisher:
     def publish(self, request: PublishRequest) -> Published:
         # Asked first: once the post exists, nothing may fail. Its URL in our account's name is the one the
         # X collector builds, so the repost is recognised as ours when a later search finds it.
-        username = self.api.me()["username"]
+        username = self.api.me().get("username")
         media_ids = []
         for image in request.images[: LIMITS.max_media]:
             media_id = self.api.upload_media(image.data, image.mime)
@@ -71,7 +73,7 @@ class XPublisher:
             text = post.get("text") if isinstance(post.get("text"), str) else ""
             same = comparable(text) == wanted and len(keys) == len(request.images[: LIMITS.max_media])
             if same and NUMERIC_ID.fullmatch(str(post.get("id") or "")):
-                return self._published(str(post.get("id")), self.api.me()["username"])
+                return self._published(str(post.get("id")), self.api.me().get("username"))
         return None
 
     @staticmethod

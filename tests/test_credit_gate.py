@@ -86,3 +86,14 @@ def test_publisher_rechecks_the_credit_when_it_claims(site):
     with db.session() as session:
         assert session.exec(select(Post.status)).one() == "approved"
     db.dispose()
+
+
+def test_a_display_name_holding_a_handle_mentions_nobody_on_another_network():
+    # An X display name is free text: "@Gargron@mastodon.social" in it must not notify that account on Mastodon.
+    from publisher.credit import CreditAuthor, credit_line
+    author = CreditAuthor(network="x", handle="jane", name="@Gargron@mastodon.social @elonmusk")
+    for target in ("mastodon", "bluesky", "facebook", "instagram"):
+        line = credit_line(author, target)
+        assert "@" not in line, (target, line)
+        assert "jane" in line
+    assert credit_line(author, "x") == "@jane"

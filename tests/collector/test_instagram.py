@@ -220,3 +220,17 @@ def test_a_next_link_that_repeats_its_cursor_ends_the_read(ig, tmp_path):
     posts, pages = run(collector(ig, tmp_path, first_tag="other"))
     assert len(pages) == 2 and [c.query.get("after") for c in ig.calls("/recent_media")] == [None, ["QVFI"]]
     assert len(posts) == 1
+
+
+def test_a_search_that_fails_still_counts_against_the_seven_day_budget(tmp_path):
+    # Instagram counts the query, whatever it answers: a tag that found nothing (or whose answer was lost) is used.
+    from core.errors import NotFound
+    ledger = HashtagLedger(tmp_path / "l.json", budget=1)
+
+    def missing(tag):
+        raise NotFound(f"Instagram has no hashtag #{tag}")
+    with pytest.raises(NotFound):
+        ledger.use("nosuchtag", missing)
+    assert set(ledger.recent()) == {"nosuchtag"}
+    with pytest.raises(PlatformError, match="1 of its 1 unique hashtags"):
+        ledger.use("other", lambda tag: "17843853986012965")

@@ -234,3 +234,26 @@ def test_an_expired_saved_container_is_made_anew(ig, web):
     again: list[str] = []
     published = pub.publish(request(saved=saves[0], saves=again))
     assert again and again[0] != saves[0] and published.remote_id == ig.own[0]["id"] and len(ig.own) == 1
+
+
+def test_an_older_repost_of_the_same_original_or_a_longer_link_is_not_taken_for_this_attempt(ig, web):
+    # republish_months: our repost of the same original months ago is not what an interrupted attempt made,
+    # nor is a post linking a longer URL that merely starts with the original's.
+    from datetime import timedelta
+
+    from tests.fakes.instagram import stamp
+    ig.own.append({"id": "17900000000000001", "caption": f"old\n\n📷 @jane.doe · {ORIGINAL}",
+                   "timestamp": stamp(ig.now - timedelta(days=200)), "permalink": "https://www.instagram.com/p/Wold/"})
+    ig.own.append({"id": "17900000000000002", "caption": f"other · {ORIGINAL}xyz/",
+                   "timestamp": stamp(ig.now), "permalink": "https://www.instagram.com/p/Wlong/"})
+    retry = PublishRequest(**{**request().__dict__, "planned_at": ig.now})
+    assert publisher(ig, web).find_existing(retry) is None
+    first = publisher(ig, web).publish(retry)
+    assert publisher(ig, web).find_existing(retry).remote_id == first.remote_id
+
+
+def test_a_post_marked_sensitive_is_refused_before_anything_is_put_or_created(ig, web):
+    # Instagram has no content warning to set: the photo would show to everyone unhidden (as on a Facebook Page).
+    with pytest.raises(NotCreated, match="sensitive"):
+        publisher(ig, web).publish(PublishRequest(**{**request().__dict__, "sensitive": True}))
+    assert not ig.calls("/media", "POST") and list(web.folder.iterdir()) == [] and ig.own == []

@@ -125,3 +125,40 @@ def test_a_sensitive_post_gets_x_sensitive_media_warning_on_each_image(x):
     metadata = [r.json["metadata"] for r in x.requests if r.path == "/2/media/metadata"]
     assert metadata == [{"alt_text": {"text": f"alt {i}"}, "sensitive_media_warning": {"other": True}} for i in (0, 1)]
     assert all(u["warning"] == {"other": True} for u in x.uploads.values())
+
+
+def test_a_bare_domain_x_turned_into_a_tco_link_still_matches_after_a_lost_answer():
+    # A Bluesky author is credited "alice.bsky.social on Bluesky": X links the bare domain and gives the text back
+    # with a t.co link in its place. Not matching it, the rerun would post the photo a second time.
+    from publisher.x import comparable
+    sent = "Grand-Place 📷 Alice (alice.bsky.social on Bluesky)\n#welovebrussels"
+    shown = "Grand-Place 📷 Alice (https://t.co/0123456789 on Bluesky)\n#welovebrussels https://t.co/9876543210"
+    assert comparable(shown) == comparable(sent)
+
+
+def test_an_account_answer_without_a_username_still_posts_once_under_the_id_form_of_the_url():
+    # GET /2/users/me is checked for an id only; a missing username must not be a KeyError that stops the run.
+    class Api:
+        posted: list = []
+
+        def me(self):
+            return {"id": "12"}
+
+        def upload_media(self, data, mime):
+            return "5"
+
+        def set_metadata(self, media_id, alt, *, sensitive=False):
+            pass
+
+        def create_post(self, text, media_ids):
+            self.posted.append(text)
+            return {"id": "99"}
+
+        def own_posts(self, *, start_time=None):
+            return [{"id": "99", "text": "hello", "attachments": {"media_keys": ["3_5"]}}]
+
+    req = PublishRequest(text="hello", images=[UploadImage(JPEG, "image/jpeg", "")], idempotency_key="k" * 40,
+                         original_url="https://x.com/a/status/1")
+    published = XPublisher(Api()).publish(req)
+    assert published.url == "https://x.com/i/web/status/99" and Api.posted == ["hello"]
+    assert XPublisher(Api()).find_existing(req).url == "https://x.com/i/web/status/99"
