@@ -58,6 +58,10 @@ def _problem(body: Any) -> tuple[str, str]:
     return kind, " ".join(str(text or "").split())[:200]
 
 
+class DuplicatePost(PlatformError):
+    """X says we already posted this text: an earlier attempt made it, so the item must not be freed to post again."""
+
+
 class XAPI:
     """Calls with one token (an OAuth 2.0 user-context token, or an app-only bearer that can only read)."""
 
@@ -84,8 +88,8 @@ class XAPI:
         if status == 401:
             raise PlatformError(f"X refused the token in ${self.token_env}{said}; it is wrong, revoked or expired "
                                 f"(a user token lasts two hours unless refreshed): put a fresh one there")
-        if status == 403 and "duplicate content" in detail:
-            raise NotCreated(f"X refused the post as a duplicate of one of our own{said}; nothing was posted")
+        if status == 403 and "duplicate content" in detail:  # our identical post exists: not "nothing was made"
+            raise DuplicatePost(f"X refused the post as a duplicate of one of our own{said}")
         if status == 403:
             error = NotCreated if method != "GET" else PlatformError
             raise error(f"X refused {method} {path}{said}; check the token's scopes and the app's access level")

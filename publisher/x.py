@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from core.http import Http
 from core.settings import ChannelSettings, Settings
-from platforms.x import NUMERIC_ID, USERNAME, XAPI, api_for, post_url
+from core.errors import PlatformError
+from platforms.x import NUMERIC_ID, USERNAME, XAPI, DuplicatePost, api_for, post_url
 from publisher.base import PublishRequest, Published
 from publisher.credit import _BARE_DOMAIN, Limits, x_length
 
@@ -59,7 +60,15 @@ class XPublisher:
             if image.alt.strip() or request.sensitive:
                 self.api.set_metadata(media_id, image.alt.strip(), sensitive=request.sensitive)
             media_ids.append(media_id)
-        post = self.api.create_post(request.text, media_ids)
+        try:
+            post = self.api.create_post(request.text, media_ids)
+        except DuplicatePost as exc:
+            # An earlier attempt's post exists (its answer was lost and find_existing missed it): record that one.
+            found = self.find_existing(request)
+            if found is None:
+                raise PlatformError(f"{exc}, but it is not among our posts since this repost was planned; check "
+                                    f"the account by hand, then approve or reject the item again") from None
+            return found
         return self._published(str(post["id"]), username)
 
     def find_existing(self, request: PublishRequest) -> Published | None:
