@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from typer.exceptions import TyperException
 
-from core.errors import WlbError
+from core.errors import UsageError, WlbError
 
 if TYPE_CHECKING:
     from app.output import Output
@@ -26,7 +26,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="WLB_CONFIG",
                                                 help="config file (default: ./config.toml)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
-Ids = Annotated[list[int], typer.Argument(help="item ids, as shown by 'wlb queue'")]
+Ids = Annotated[list[int] | None, typer.Argument(help="item ids, as shown by 'wlb queue'")]
+# The queue's filters, shared by queue, review and the web view (curation/filters.py); bulk decisions take --where.
+ChannelOpt = Annotated[str | None, typer.Option(help="only items collected from this channel")]
+PossibleOpt = Annotated[bool, typer.Option("--possible-duplicates", help="only items that look like another one")]
+PermissionOpt = Annotated[bool, typer.Option("--needs-permission", help="only items whose licence needs permission")]
+CreditOpt = Annotated[bool, typer.Option("--needs-credit", help="only items whose photographer is unknown")]
+AuthorOpt = Annotated[str | None, typer.Option(help="only this author's items: @handle (on any host) or @handle@host")]
+SinceOpt = Annotated[str | None, typer.Option(help="only items posted within this long: 30m, 12h, 2d, 1w")]
+OverrideOpt = Annotated[bool, typer.Option("--override", help="decide even if someone decided or opened the item since "
+                                           "(recorded in its history)")]
+ExpectOpt = Annotated[str | None, typer.Option("--expect-status", help="refuse unless the item still has this status "
+                                               "(what you saw in 'wlb queue')")]
+WhereOpt = Annotated[str | None, typer.Option(help="every item matching filters instead of ids, e.g. "
+                                              "'channel=flickr author=@dirk since=2d needs-credit possible-duplicates'")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="with --where: do not ask for confirmation")]
 MAX_UNEXPECTED = 500  # characters of an unexpected error's message shown; WLB_DEBUG=1 shows all of it
 
 
@@ -98,18 +112,29 @@ def collect(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 @app.command()
 def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|rejected|duplicate|published|new|all")] = "pending",
-          channel: Annotated[str | None, typer.Option(help="only items collected from this channel")] = None,
+          channel: ChannelOpt = None, possible_duplicates: PossibleOpt = False, needs_permission: PermissionOpt = False,
+          needs_credit: CreditOpt = False, author: AuthorOpt = None, since: SinceOpt = None,
           limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50; --json: all)")] = None,
           offset: Annotated[int, typer.Option(min=0, help="skip this many newest first (the next page: --offset 50)")] = 0,
           json: JsonOpt = False) -> None:
-    """List queue items, newest first, one page at a time. Example: wlb queue --status all --offset 50"""
+    """List queue items, newest first, one page at a time. Example: wlb queue --needs-credit --since 2d"""
     from app.workspace import Workspace
     from curation.views import PAGE, queue_page
 
-    with Workspace(_settings(ctx)) as ws:
-        items, total = queue_page(ws.db, ws.store, status=status, channel=channel, offset=offset,
-                                  limit=limit or (None if json else PAGE), settings=ws.settings)
+    flt = _filter(status, channel, possible_duplicates, needs_permission, needs_credit, author, since)
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        items, total = queue_page(ws.db, ws.store, flt, offset=offset, limit=limit or (None if json else PAGE),
+                                  settings=ws.settings)
     _output(json).items(items, more=total - offset - len(items), status=status, offset=offset)
+
+
+def _filter(status: str, channel: str | None, possible_duplicates: bool, needs_permission: bool, needs_credit: bool,
+            author: str | None, since: str | None):
+    from curation.filters import ItemFilter, parse_since
+
+    return ItemFilter(status=status, channel=channel, possible_duplicates=possible_duplicates,
+                      needs_permission=needs_permission, needs_credit=needs_credit, author=author,
+                      since=parse_since(since) if since else None)
 
 
 @app.command()
@@ -119,7 +144,7 @@ def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")
     from app.workspace import Workspace
     from curation.views import get_item
 
-    with Workspace(_settings(ctx)) as ws:
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
         view = get_item(ws.db, ws.store, item, settings=ws.settings)
     drawn = None
     if preview and not json:
@@ -130,43 +155,69 @@ def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")
 
 
 @app.command()
-def approve(ctx: typer.Context, items: Ids,
+def approve(ctx: typer.Context, items: Ids = None,
             to: Annotated[list[str] | None, typer.Option("--to", help="publishing channel (repeatable; default all)")] = None,
             caption: Annotated[str | None, typer.Option(help="caption to use instead of the original text")] = None,
             reason: Annotated[str, typer.Option(help="why (recorded in the history)")] = "",
             force: Annotated[bool, typer.Option("--force", help="approve despite a licence that needs permission "
                                                 "(needs --reason)")] = False,
             credit: Annotated[str | None, typer.Option(help="who took the photo, for items that need credit: "
-                                                       "'@user@host' or a name (recorded)")] = None) -> None:
-    """Approve items for reposting. Example: wlb approve 12 14 --to community"""
-    from app.workspace import Workspace
+                                                       "'@user@host' or a name (recorded)")] = None,
+            expect_status: ExpectOpt = None, override: OverrideOpt = False, where: WhereOpt = None,
+            yes: YesOpt = False) -> None:
+    """Approve items for reposting. Example: wlb approve 12 14 --to community --expect-status pending"""
     from curation.queue import approve as approve_items
 
-    with Workspace(_settings(ctx)) as ws:
-        done = approve_items(ws.db, items, targets=to or [], publish_channels=ws.publish_channels(),
-                             caption=caption, reason=reason, settings=ws.settings, force=force, credit=credit)
-    _output().message(f"approved {', '.join(f'#{p.id}' for p in done)} → {', '.join(done[0].targets) or 'every publishing channel'}")
+    def decide(ws, ids, expected):
+        return approve_items(ws.db, ids, targets=to or [], publish_channels=ws.publish_channels(), caption=caption,
+                             reason=reason, settings=ws.settings, force=force, credit=credit, expected=expected,
+                             override=override)
+
+    _decide_command(ctx, "approve", items, where, expect_status, yes, decide)
 
 
 @app.command()
-def reject(ctx: typer.Context, items: Ids, reason: Annotated[str, typer.Option(help="why (recorded)")] = "") -> None:
-    """Reject items; re-posts of the same photo stay out of the queue. Example: wlb reject 13 --reason blurry"""
-    from app.workspace import Workspace
+def reject(ctx: typer.Context, items: Ids = None, reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+           expect_status: ExpectOpt = None, override: OverrideOpt = False, where: WhereOpt = None,
+           yes: YesOpt = False) -> None:
+    """Reject items; re-posts of the same photo stay out of the queue. Example: wlb reject --where 'since=1w channel=x'"""
     from curation.queue import reject as reject_items
 
-    with Workspace(_settings(ctx)) as ws:
-        done = reject_items(ws.db, items, reason=reason)
-    _output().message(f"rejected {', '.join(f'#{p.id}' for p in done)}", "yellow")
+    def decide(ws, ids, expected):
+        return reject_items(ws.db, ids, reason=reason, expected=expected, override=override)
+
+    _decide_command(ctx, "reject", items, where, expect_status, yes, decide)
+
+
+def _decide_command(ctx: typer.Context, verb: str, items: list[int] | None, where: str | None,
+                    expect_status: str | None, yes: bool, decide) -> None:
+    from app.decide import decide_by_filter, decide_by_id
+    from app.workspace import Workspace
+
+    if bool(items) == bool(where):
+        raise typer.BadParameter(f"give item ids or --where, not {'both' if items else 'neither'}")
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        if items:
+            decide_by_id(ws, _output(), verb, items, expect_status, decide)
+        else:
+            decide_by_filter(ws, _output(), verb, where, yes, decide)
 
 
 @app.command()
-def review(ctx: typer.Context) -> None:
-    """Go through pending items one key at a time (a/r/s/o/q). Example: wlb review"""
+def review(ctx: typer.Context, channel: ChannelOpt = None, possible_duplicates: PossibleOpt = False,
+           needs_permission: PermissionOpt = False, needs_credit: CreditOpt = False, author: AuthorOpt = None,
+           since: SinceOpt = None) -> None:
+    """Go through pending items one key at a time (? for the keys). Example: wlb review --channel flickr --since 2d"""
     from app.review import review_loop
     from app.workspace import Workspace
 
-    with Workspace(_settings(ctx)) as ws:
-        review_loop(ws, _output())
+    flt = _filter("pending", channel, possible_duplicates, needs_permission, needs_credit, author, since)
+    settings = _settings(ctx, check_secrets=False)
+    if not sys.stdin.isatty():
+        raise UsageError("wlb review needs a terminal (stdin is not one); use 'wlb queue' and 'wlb approve/reject', "
+                         "or 'wlb web'")
+    with Workspace(settings) as ws:
+        review_loop(ws, _output(), flt)
 
 
 @app.command()

@@ -16,19 +16,20 @@ from app.output import Output, inert
 from app.workspace import Workspace
 from curation.queue import approve, reject
 from app.preview import previews
-from curation.views import get_item, list_items
+from curation.filters import ItemFilter
+from curation.views import PENDING, get_item, list_items
 
 KEYS = Text.assemble(("a", "bold green"), "pprove  ", ("r", "bold red"), "eject  ", ("s", "bold"), "kip  ",
                      ("o", "bold blue"), "pen in browser  ", ("q", "bold"), "uit")
 CREDIT_PROMPT = "credit: '@user@host' or the photographer's name (empty: skip this item)"
 
 
-def review_loop(workspace: Workspace, out: Output, *, getkey: Callable[[], str] = typer.getchar,
+def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *, getkey: Callable[[], str] = typer.getchar,
                 ask: Callable[[str], str] | None = None, open_url: Callable[[str], object] = webbrowser.open) -> dict[str, int]:
     """Show each pending item with its preview and duplicates; return the counts of each decision."""
     ask = ask or (lambda prompt: typer.prompt(prompt, default="", show_default=False))
     counts = {"approved": 0, "rejected": 0, "skipped": 0}
-    items = list_items(workspace.db, workspace.store, status="pending", settings=workspace.settings)
+    items = list_items(workspace.db, workspace.store, flt, settings=workspace.settings)
     for position, summary in enumerate(items, 1):
         try:
             view = get_item(workspace.db, workspace.store, summary["id"], settings=workspace.settings)

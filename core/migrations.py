@@ -155,6 +155,28 @@ def _v6_wide_watermarks(op: Operations) -> None:
         batch.alter_column("watermark", type_=sa.String(), existing_type=sa.String(256), existing_nullable=False)
 
 
+def _v7_team_review(op: Operations) -> None:
+    """Review leases on items (two sessions never show the same one) and the web view's accounts and sessions."""
+    op.add_column("post", sa.Column("lease_owner", sa.String(200)))
+    op.add_column("post", sa.Column("lease_until", UTCDateTime))
+    op.create_table(
+        "account",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False, unique=True),
+        sa.Column("password_hash", sa.String(256), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
+        "web_session",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("account_id", sa.Integer, sa.ForeignKey("account.id"), nullable=False, index=True),
+        sa.Column("csrf_token", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
@@ -162,6 +184,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     4: _v4_credit,
     5: _v5_queue_order,
     6: _v6_wide_watermarks,
+    7: _v7_team_review,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

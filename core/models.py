@@ -92,6 +92,10 @@ class Post(SQLModel, table=True):
     targets: list[str] = Field(default_factory=list, sa_type=JSON)  # channels chosen at approval
     needs_credit: bool = False  # no author could be determined; a reviewer must supply `credit`
     credit: str | None = Field(default=None, max_length=512)  # a reviewer's credit ("@user@host" or a name)
+    # Who is looking at this item in `wlb review` or the web view, and until when (curation/leases.py):
+    # another session skips it; a decision by someone else is refused until the lease ends, or --override.
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Media(SQLModel, table=True):
@@ -153,6 +157,28 @@ class Decision(SQLModel, table=True):
     actor: str = Field(max_length=128)
     reason: str = ""
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Account(SQLModel, table=True):
+    """A reviewer who signs in to the web view (`wlb user add`): history records this name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    password_hash: str = Field(max_length=256)  # scrypt, with its parameters and salt (app/accounts.py)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, the database only its SHA-256."""
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Publication(SQLModel, table=True):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from collections.abc import Mapping
@@ -114,6 +116,37 @@ class ScheduleSettings(Strict):
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError("write a five-field cron expression such as '30 2 * * *'")
+        return value
+
+
+class ReviewSettings(Strict):
+    lease_minutes: int = Field(5, ge=1, le=240)  # an item shown to one reviewer is hidden from the others this long
+
+
+class WebSettings(Strict):
+    """`wlb web`: where it listens and how reviewers sign in (app/web/)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    trusted_header: str | None = None  # e.g. "X-Remote-User", set by a reverse proxy that signed the reviewer in
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]  # the only addresses whose trusted_header is believed
+    session_hours: int = Field(12, ge=1, le=24 * 30)
+
+    @field_validator("trusted_header")
+    @classmethod
+    def _header(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+            raise ValueError("write an HTTP header name such as 'X-Remote-User'")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address or network") from None
         return value
 
 
@@ -235,6 +268,8 @@ class Settings(Strict):
     publish: PublishSettings = PublishSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     licenses: LicenseSettings = LicenseSettings()
+    review: ReviewSettings = ReviewSettings()
+    web: WebSettings = WebSettings()
     channels: dict[str, ChannelSettings] = {}
     path: Path = Path("config.toml")
 

@@ -15,9 +15,10 @@ from core.models import POSSIBLE, Author, ImageMatch, Media, Post, Publication, 
 from core.hashbits import hash_hex
 from core.credit import BARE_HANDLES, MAX_CREDIT
 from core.decisions import history, licence_problem
+from curation.filters import ItemFilter, where
 from platforms.registry import NETWORK_NAMES
 
-STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
+PENDING = ItemFilter()  # every pending item
 PAGE = 50  # `wlb queue` shows this many unless asked (--limit), newest first
 _IN_CHUNK = 500  # ids per IN (...) list: SQLite allows 32,766 parameters in one statement
 
@@ -32,16 +33,32 @@ def _media(store: MediaStore, m: Media) -> dict:
     }
 
 
+# How a duplicate rule reads in a sentence: "looks like #18 by @dirk, same photo, slightly cropped".
+RULE_WORDS = {"same photo": "same photo", "framed": "same photo, framed differently",
+              "edges edited": "same photo, edges edited (a watermark or sticker?)", "cropped": "same photo, slightly cropped",
+              "mirrored": "same photo, mirrored", "rotated": "same photo, rotated", "same file": "the very same file"}
+
+
+def match_note(other_id: int, handle: str, rule: str, tier: str, earlier: bool) -> str:
+    """One duplicate relation in words, from the item's side."""
+    words = RULE_WORDS.get(rule, rule)
+    if tier == POSSIBLE:
+        return f"looks like #{other_id} by @{handle}, {words}" + ("" if earlier else " (it came later)")
+    return f"{'duplicate of' if earlier else 'has a re-post:'} #{other_id} by @{handle}, {words}"
+
+
 def _matches(session: Session, post: Post) -> list[dict]:
-    """The items this one was matched with, either way round: rule, tier and distances."""
+    """The items this one was matched with, either way round: rule, tier, distances, and the relation in words."""
     rows = session.exec(select(ImageMatch).where((ImageMatch.post_id == post.id) | (ImageMatch.other_id == post.id))
                         .order_by(ImageMatch.id))
     out = []
     for r in rows:
         other = session.get(Post, r.other_id if r.post_id == post.id else r.post_id)
+        handle = session.get(Author, other.author_id).handle
+        earlier = r.post_id == post.id
         out.append({"id": other.id, "status": other.status, "rule": r.rule, "tier": r.tier,
                     "phash_distance": r.phash_distance, "dhash_distance": r.dhash_distance,
-                    "earlier": r.post_id == post.id})
+                    "earlier": earlier, "author": handle, "note": match_note(other.id, handle, r.rule, r.tier, earlier)})
     return out
 
 
@@ -136,36 +153,40 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
     return view
 
 
-def _where(query, status: str, channel: str | None):
-    if status not in STATUS_CHOICES:
-        raise UsageError(f"--status {status}: choose one of {', '.join(STATUS_CHOICES)}")
-    if status != "all":
-        query = query.where(Post.status == Status(status))
-    return query.where(Post.channel == channel) if channel else query
-
-
-def list_items(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
+def list_items(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *,
                limit: int | None = None, offset: int = 0, settings: Settings | None = None) -> list[dict]:
     """Items newest first (an index on status, created_at, id keeps a page fast on a large archive)."""
-    query = _where(select(Post), status, channel).order_by(col(Post.created_at).desc(), col(Post.id).desc())
-    if offset:
-        query = query.offset(offset)
-    if limit:
-        query = query.limit(limit)
     with db.session() as session:
+        query = where(select(Post), flt, session, settings).order_by(col(Post.created_at).desc(), col(Post.id).desc())
+        if offset:
+            query = query.offset(offset)
+        if limit:
+            query = query.limit(limit)
         posts = list(session.exec(query))
         loaded = _load(session, posts)
         return [item_view(session, store, p, settings=settings, loaded=loaded) for p in posts]
 
 
-def queue_page(db: Database, store: MediaStore, *, status: str = "pending", channel: str | None = None,
-               limit: int | None = PAGE, offset: int = 0, settings: Settings | None = None) -> tuple[list[dict], int]:
+def queue_page(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *, limit: int | None = PAGE,
+               offset: int = 0, settings: Settings | None = None) -> tuple[list[dict], int]:
     """One page of items and how many items match in all (counted only when the page may not be the last)."""
-    items = list_items(db, store, status=status, channel=channel, limit=limit, offset=offset, settings=settings)
+    items = list_items(db, store, flt, limit=limit, offset=offset, settings=settings)
     if limit is None or (len(items) < limit and (items or not offset)):
         return items, offset + len(items)
+    return items, count_items(db, flt, settings=settings)
+
+
+def count_items(db: Database, flt: ItemFilter, *, settings: Settings | None = None) -> int:
     with db.session() as session:
-        return items, session.exec(_where(select(func.count()).select_from(Post), status, channel)).one()
+        return session.exec(where(select(func.count()).select_from(Post), flt, session, settings)).one()
+
+
+def matching_ids(db: Database, flt: ItemFilter, *, settings: Settings | None = None) -> dict[int, Status]:
+    """Every matching item's id and the status it has now, in the queue's order: what a bulk decision is based on."""
+    with db.session() as session:
+        query = where(select(Post.id, Post.status), flt, session, settings)
+        rows = session.exec(query.order_by(col(Post.created_at).desc(), col(Post.id).desc()))
+        return {item_id: Status(status) for item_id, status in rows}
 
 
 def get_item(db: Database, store: MediaStore, item_id: int, settings: Settings | None = None) -> dict:

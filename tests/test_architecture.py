@@ -25,7 +25,7 @@ ALLOWED: dict[str, tuple[set[str], bool]] = {
     "app": ({"core", "platforms", "collector", "curation", "publisher"}, True),
 }
 # cli.py: the app layer, core, and curation's view and decision functions; never a platform or another stage.
-CLI_ALLOWED = {"app", "core", "curation.views", "curation.queue", "curation.files", "curation.rehash"}
+CLI_ALLOWED = {"app", "core", "curation.views", "curation.queue", "curation.filters", "curation.files", "curation.rehash"}
 
 
 def imported(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:

@@ -200,7 +200,7 @@ def test_a_decision_that_lost_a_race_is_one_line(site, monkeypatch, command, oth
         return real_lock(session, ids)
 
     monkeypatch.setattr(curation.queue, "lock_items", bob_decides_first)
-    line = _refused(site.wlb(command, str(item)), f"item #{item} was changed to {wins} by bob", f"wlb show {item}")
+    line = _refused(site.wlb(command, str(item)), f"item #{item} was changed from pending to {wins} by bob", f"wlb show {item}")
     assert "nothing changed" in line and site.queue(wins)[0]["id"] == item
 
 

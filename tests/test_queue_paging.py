@@ -11,6 +11,7 @@ from sqlalchemy import event
 from core.media import MediaStore
 from core.db import Database
 from core.models import Author, ImageMatch, Media, Post, Status
+from curation.filters import ItemFilter
 from curation.views import get_item, list_items
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -104,7 +105,7 @@ def test_a_listed_item_shows_what_its_own_view_shows(site, limit):
     _fill(site.db_url)
     db = Database(site.db_url)
     store = MediaStore(site.root / "data" / "media")
-    listed = list_items(db, store, status="all", limit=limit)
+    listed = list_items(db, store, ItemFilter(status="all"), limit=limit)
     assert any(it["possible_duplicate_of"] for it in listed) or limit
     for it in listed:
         alone = get_item(db, store, it["id"])

@@ -74,7 +74,7 @@ def test_a_reject_taken_between_showing_and_a_is_not_overwritten(site):
     counts, shown, _ = review(site, [bob_rejects_then_a, "a"])
     assert counts == {"approved": 1, "rejected": 0, "skipped": 1}
     refusal = [line for line in shown.splitlines() if f"item #{first} was changed" in line]
-    assert len(refusal) == 1 and "changed to rejected by bob (reject at" in refusal[0]
+    assert len(refusal) == 1 and "changed from pending to rejected by bob (reject at" in refusal[0]
     lost = status(site, first)
     assert lost["status"] == "rejected" and lost["reasons"] == ["offensive"]
     assert [(h["actor"], h["action"]) for h in lost["history"]][-1] == ("bob", "reject")
@@ -90,7 +90,7 @@ def test_an_approval_taken_between_showing_and_r_is_not_overwritten(site):
 
     counts, shown, _ = review(site, [bob_approves_then_r, "s"], answers=["blurry"])
     assert counts == {"approved": 0, "rejected": 0, "skipped": 2}
-    assert f"item #{first} was changed to approved by bob" in shown
+    assert f"item #{first} was changed from pending to approved by bob" in shown
     assert status(site, first)["status"] == "approved" and status(site, first)["reasons"] == []
 
 
@@ -138,5 +138,5 @@ def test_a_needs_credit_item_taken_meanwhile_is_refused_after_the_credit(site):
         return "a"
 
     counts, shown, _ = review(site, [bob_rejects_then_a], answers=["@ann@photos.example"])
-    assert counts["approved"] == 0 and f"item #{first} was changed to rejected by bob" in shown
+    assert counts["approved"] == 0 and f"item #{first} was changed from pending to rejected by bob" in shown
     assert status(site, first)["credit"] is None and status(site, first)["status"] == "rejected"
