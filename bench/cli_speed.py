@@ -69,7 +69,15 @@ feed_url = "https://blog.example/tag/welovebrussels/feed"
 # (name, command after `wlb`, target ratio to the typer baseline); ID and DECIDE are filled in per run.
 COMMANDS = (("wlb --help", ["--help"], 3), ("wlb --version", ["--version"], 3),
             ("wlb queue --limit 20", ["queue", "--limit", "20"], 6), ("wlb show ID --no-preview", ["show", "ID", "--no-preview"], 6),
-            ("wlb approve ID", ["approve", "DECIDE"], 6), ("wlb reject ID", ["reject", "DECIDE"], 6), ("wlb queue", ["queue"], 6))
+            ("wlb approve ID", ["approve", "DECIDE"], 6), ("wlb reject ID", ["reject", "DECIDE"], 6), ("wlb queue", ["queue"], 6),
+            ("wlb queue --needs-credit --limit 20", ["queue", "--needs-credit", "--limit", "20"], 6),
+            ("wlb queue --possible-duplicates --limit 20", ["queue", "--possible-duplicates", "--limit", "20"], 6),
+            ("wlb queue --author @user7@m7.social", ["queue", "--author", "@user7@m7.social"], 6),
+            ("wlb queue --since 2d --channel flickr", ["queue", "--since", "2d", "--channel", "flickr"], 6),
+            # In a pseudo-terminal: from start to the first item's screen, then `q`. REVIEW marks it.
+            ("wlb review: first screen, then q", ["REVIEW", "review"], 6),
+            ("wlb review --needs-credit: first screen", ["REVIEW", "review", "--needs-credit"], 6))
+REVIEW_READY = b"pprove"  # the key line under the first item ("a approve" or "approve"): the screen is complete
 
 
 def _rows(items: int, seed: int = 9) -> dict[type, list[dict]]:
@@ -245,6 +253,38 @@ def measure(argv: list[str], env: dict[str, str], timeout: float) -> dict:
             "stdout": stdout[:400].decode(errors="replace")}
 
 
+def measure_pty(argv: list[str], env: dict[str, str], timeout: float) -> dict:
+    """`wlb review` in a pseudo-terminal (it refuses a pipe): seconds until its first screen is drawn, then quit."""
+    import pty
+    import select as select_
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the command, its stdin/stdout the terminal
+        os.execve(argv[0], argv, {**env, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"})
+    start, seen, ready = time.perf_counter(), b"", None
+    while time.perf_counter() - start < timeout:
+        if select_.select([fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if ready is None and REVIEW_READY in seen:
+                ready = time.perf_counter() - start
+                os.write(fd, b"q")
+    wall = time.perf_counter() - start
+    try:
+        _, status, usage = os.wait4(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+    except ChildProcessError:
+        code, usage = -1, None
+    return {"wall": ready if ready is not None else wall, "cpu": (usage.ru_utime + usage.ru_stime) if usage else 0.0,
+            "code": code if ready is not None else 1, "out_bytes": len(seen), "timed_out": ready is None and wall >= timeout,
+            "stderr": "" if ready is not None else seen[-300:].decode(errors="replace"), "stdout": ""}
+
+
 def run_all(args: argparse.Namespace, folder: Path, db_url: str) -> dict:
     """Every command `runs` times, round-robin, after one untimed warm-up round (compiled bytecode, page cache)."""
     config = folder / "config.toml"
@@ -268,7 +308,8 @@ def run_all(args: argparse.Namespace, folder: Path, db_url: str) -> dict:
                 continue
             argv = [next(ids) if a == "DECIDE" else a for a in argv]
             argv = [str(a) for a in argv]
-            sample = measure(argv, env, args.timeout)
+            sample = (measure_pty([a for a in argv if a != "REVIEW"], env, args.timeout) if "REVIEW" in argv
+                      else measure(argv, env, args.timeout))
             if sample["timed_out"]:
                 notes[name] = f"timeout after {args.timeout:.0f} s"
             elif sample["code"] != 0:

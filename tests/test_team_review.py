@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -299,7 +297,7 @@ def test_bulk_approve_leaves_gated_and_leased_items_and_says_why(site):
     db.dispose()
     done = site.wlb("approve", "--where", "channel=source", "--yes")
     assert done.code == 0
-    assert "✓ 1 approved" in done.out and f"1 left as they were, needing credit" in done.out
+    assert "✓ 1 approved" in done.out and "1 left as they were, needing credit" in done.out
     assert f"open on another reviewer's screen: #{items[1]}" in done.out
     assert [it["id"] for it in site.queue("approved")] == [items[2]]
 
