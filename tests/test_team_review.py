@@ -306,3 +306,9 @@ def test_bulk_with_nothing_matching_changes_nothing(site):
     _collected(site)
     result = site.wlb("reject", "--where", "author=@nobody", "--yes")
     assert result.code == 0 and "nothing to reject: no pending items by @nobody" in result.out
+
+
+def test_review_without_a_terminal_is_one_line_and_exit_2(site):
+    result = site.wlb("review")  # pytest's stdin is not a terminal
+    assert result.code == 2 and "wlb review needs a terminal" in result.err
+    assert len(result.err.strip().splitlines()) == 1
