@@ -199,7 +199,7 @@ class Output:
         totals.add_row("rejected", f"{rejected['total']:,}", "")
         totals.add_row("published", f"{figures['published']:,}", Text(f"{failed:,} failed", "red") if failed else "")
         waited = (f"oldest {_local(queue['oldest'], tz)} ({_hours(queue['oldest_age_hours'])}), "
-                  f"median {_hours(queue['median_age_hours'])}") if queue["pending"] else ""
+                  f"median {_hours(queue['median_age_hours'])}") if queue["oldest"] else ""
         totals.add_row("waiting for review", f"{queue['pending']:,}", waited)
         self.console.print(totals)
         if rejected["by_reason"]:

@@ -170,13 +170,13 @@ def _queue(session: Session, now: datetime) -> dict:
     """Items waiting for a person now, whatever the period: how many, and how long they have waited."""
     pending = Post.status == Status.PENDING
     n = _count(session, select(func.count()).select_from(Post).where(pending))
-    if not n:
-        return {"pending": 0, "oldest": None, "oldest_age_hours": None, "median_age_hours": None}
-    oldest = session.exec(select(func.min(Post.collected_at)).where(pending)).one()
-    oldest = oldest.replace(tzinfo=UTC) if oldest.tzinfo is None else oldest  # min() bypasses the column's type
+    oldest = session.exec(select(func.min(Post.collected_at)).where(pending)).one() if n else None
     # The median without loading the queue: the middle one (or two) in collection order.
     middle = list(session.exec(select(Post.collected_at).where(pending).order_by(Post.collected_at)
-                               .offset((n - 1) // 2).limit(2 - n % 2)))
+                               .offset((n - 1) // 2).limit(2 - n % 2))) if n else []
+    if oldest is None or not middle:  # an empty queue, or emptied by a reviewer between these questions
+        return {"pending": n, "oldest": None, "oldest_age_hours": None, "median_age_hours": None}
+    oldest = oldest.replace(tzinfo=UTC) if oldest.tzinfo is None else oldest  # min() may bypass the column's type
     ages = [(now - m).total_seconds() / 3600 for m in middle]
     return {"pending": n, "oldest": _iso(oldest), "oldest_age_hours": round((now - oldest).total_seconds() / 3600, 1),
             "median_age_hours": round(sum(ages) / len(ages), 1)}
@@ -209,7 +209,7 @@ def summary(figures: dict) -> str:
     """The period in one line, for a log or a chat message."""
     queue = figures["queue"]
     failed = sum(c["failed"] for c in figures["channels"].values())
-    waited = f", oldest {_age(queue['oldest_age_hours'])}" if queue["pending"] else ""
+    waited = f", oldest {_age(queue['oldest_age_hours'])}" if queue["oldest"] else ""
     return (f"{figures['collected']:,} collected, {figures['duplicates']['total']:,} duplicates merged, "
             f"{figures['approved']:,} approved, {figures['rejected']['total']:,} rejected, "
             f"{figures['published']:,} published" + (f" ({failed:,} failed)" if failed else "")

@@ -230,7 +230,7 @@ def serve(settings: Settings) -> None:
     log.info("wlb serve: nightly at '%s' %s; collecting every %s minutes%s", settings.schedule.nightly,
              settings.timezone, settings.schedule.collect_every_minutes or "(off)", weekly)
     for job in scheduler.get_jobs():
-        log.info("first %s: %s", {"nightly": "nightly run", "report": "weekly report"}.get(job.id, job.id),
+        log.info("first %s %s", {"nightly": "nightly run", "report": "weekly report"}.get(job.id, job.id),
                  _next(next_of(job.trigger), utcnow, settings).removeprefix("next "))
     if settings.report.webhook_url_env and not settings.report.webhook_url():
         log.warning("report.webhook_url_env names $%s, which is not set: the weekly report will not reach the "
