@@ -132,8 +132,9 @@ def lease_owner(name: str, session_id: int) -> str:
     return f"{name}#web-{session_id}"
 
 
-def read_new_password(stdin: TextIO = sys.stdin, prompt: Callable[[str], str] = getpass.getpass) -> str:
+def read_new_password(stdin: TextIO | None = None, prompt: Callable[[str], str] | None = None) -> str:
     """Twice on a terminal (must match); otherwise the first line of standard input."""
+    stdin, prompt = stdin or sys.stdin, prompt or getpass.getpass
     if not stdin.isatty():
         password = stdin.readline().rstrip("\r\n")
         if not password:

@@ -34,7 +34,7 @@ FLAGS = ("possible_duplicates", "needs_permission", "needs_credit")
 MATCHES_SHOWN = 6
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                   autoescape=select_autoescape(default=True, default_for_string=True))
+                   autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
 templates = Jinja2Templates(env=_env)
 
 
@@ -170,7 +170,7 @@ def grid(request: Request) -> Response:
     response = render(request, "grid.html", {
         "reviewer": reviewer, "items": items, "total": total, "offset": offset, "filters": clean, "error": error,
         "query": urlencode(clean), "pages": pages, "statuses": STATUS_CHOICES, "describe": flt.describe(),
-        "channels": sorted(ws.settings.channels), "flash": request.app.state.flash.pop(reviewer.session_id, None),
+        "channels": sorted(n for n, c in ws.settings.channels.items() if c.collect), "flash": request.app.state.flash.pop(reviewer.session_id, None),
     }, 400 if error else 200)
     return _with_cookie(response, request, token)
 
