@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from app import accounts
+from app.config import load_settings
+from app.workspace import Workspace
 from curation import queue
-from tests.web.conftest import csrf
+from tests.curation.engine_photos import TRANSFORMS, jpeg, photo
+from tests.web.conftest import PASSWORD, T0, Web, csrf
 
 
 def decide(client, item_id: int, verb: str, **fields):
@@ -104,3 +109,25 @@ def test_the_grid_filters_like_wlb_queue(web):
     assert bad.status_code == 400 and "write a duration such as 30m" in bad.text
     escaped = client.get("/?author=<script>alert(1)</script>")
     assert "<script>alert" not in escaped.text and "&lt;script&gt;" in escaped.text
+
+
+def test_possible_duplicates_are_shown_side_by_side_with_the_note_in_words(site):
+    shared = photo(6)
+    site.source.add_status(images=[jpeg(shared)], created_at=T0, acct="author")
+    site.source.add_status(images=[TRANSFORMS["jpeg q40"](shared), jpeg(photo(7))], created_at=T0 + timedelta(hours=1),
+                           acct="collage")
+    assert site.wlb("collect").code == 0
+    items = {i["author"]["handle"].split("@")[0]: i["id"] for i in site.queue("all")}
+    with Workspace(load_settings(site.config, check_secrets=False)) as ws:
+        accounts.add_user(ws.db, "alice", PASSWORD)
+        web = Web(site, ws, items["collage"], items["author"])
+        client = web.signed_in()
+        grid = client.get("/?possible_duplicates=1")
+        assert f'href="/items/{web.first}?' in grid.text and f'href="/items/{web.second}?' not in grid.text
+        assert "possible duplicate" in grid.text
+        page = client.get(f"/items/{web.first}")
+        assert f"looks like #{web.second} by @author@fake.social, same photo" in page.text
+        assert page.text.count('<img src="/thumb/') == 2  # this item and its look-alike, side by side
+        assert f'name="of" list="candidates" inputmode="numeric" size="6" required value="{web.second}"' in page.text
+        assert decide(client, web.first, "duplicate", of=str(web.second)).status_code == 303
+    assert web.item(web.first)["status"] == "duplicate"
