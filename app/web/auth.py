@@ -99,13 +99,13 @@ def current(db: Database, request: Request, web: WebSettings) -> tuple[Reviewer 
     account (`wlb user remove`) locks the person out even while the proxy still lets them through.
     """
     found = _from_cookie(db, request)
-    named = request.headers.get(web.trusted_header) if web.trusted_header else None
-    if named is None or not _trusted(peer(request), web):
+    named = request.headers.get(web.trusted_header, "").strip() if web.trusted_header else ""
+    if not named or not _trusted(peer(request), web):
         return (found[0] if found else None), None
     if found and found[0].name == named:
         return found[0], None
     with db.session() as session:
-        account = session.exec(select(Account).where(Account.name == named.strip())).first()
+        account = session.exec(select(Account).where(Account.name == named)).first()
     if account is None:
         return None, None
     token, row = start_session(db, account, web)

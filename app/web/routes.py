@@ -77,7 +77,8 @@ def _to_login(request: Request) -> Response:
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never '//evil.example' or 'https://…'."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x21 for c in target)):  # browsers drop tabs and newlines: "/\t/evil" is "//evil"
         return "/"
     return target
 
@@ -184,10 +185,9 @@ def item_page(request: Request) -> Response:
     item_id = request.path_params["item_id"]
     back = back_query(request.query_params)
     ws = _ws(request)
-    try:
-        get_item(ws.db, ws.store, item_id)
-    except UsageError:
-        return PlainTextResponse(f"no item #{item_id}", 404)
+    with ws.db.session() as session:
+        if session.get(Post, item_id) is None:
+            return PlainTextResponse(f"no item #{item_id}", 404)
     holder = leases.claim(ws.db, item_id, reviewer.lease_owner, settings=ws.settings)
     flash = request.app.state.flash.pop(reviewer.session_id, None)
     return _with_cookie(show_item(request, reviewer, item_id, back, holder=holder, flash=flash), request, token)

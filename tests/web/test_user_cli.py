@@ -6,10 +6,13 @@ import io
 import json
 
 import pytest
+import uvicorn
 from sqlmodel import select
 
 from app import accounts
+from app.config import load_settings
 from app.web import check_bind, create_app
+from app.workspace import Workspace
 from core.models import Account, WebSession
 from tests.web.conftest import PASSWORD, sign_in
 
@@ -35,9 +38,6 @@ def test_user_add_reads_stdin_when_it_is_not_a_terminal(site, monkeypatch):
     assert result.code == 0 and "user alice added" in result.out
     assert "s3cret" not in result.out + result.err
     assert [u["name"] for u in users(site)] == ["alice"]
-    from app.config import load_settings
-    from app.workspace import Workspace
-
     with Workspace(load_settings(site.config, check_secrets=False)) as ws:
         assert accounts.authenticate(ws.db, "alice", "s3cret-password") is not None
         assert accounts.authenticate(ws.db, "alice", "s3cret-password\n") is None
@@ -104,3 +104,17 @@ def test_non_loopback_is_allowed_once_sign_in_is_configured(web, site):
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
         check_bind(web.ws, host)
     assert create_app(web.ws) is not None
+
+
+def test_a_trusted_header_alone_allows_another_address(site):
+    site.write_config(extra='[web]\ntrusted_header = "X-Remote-User"')
+    with Workspace(load_settings(site.config, check_secrets=False)) as ws:
+        check_bind(ws, "0.0.0.0")
+
+
+def test_wlb_web_serves_on_the_configured_address_without_uvicorns_proxy_headers(site, monkeypatch):
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+    result = site.wlb("web", "--port", "8765")
+    assert result.code == 0 and "http://127.0.0.1:8765/" in result.out and "wlb user add NAME" in result.out
+    assert (started["host"], started["port"], started["proxy_headers"]) == ("127.0.0.1", 8765, False)

@@ -124,3 +124,16 @@ def test_passwords_are_scrypt_with_their_parameters(web, monkeypatch):
     assert stored != accounts.hash_password("s3cret-pass")  # salted
     assert not accounts.verify_password("s3cret-pass", stored.replace("$131072$", f"${2**24}$"))  # refused, not run
     assert not accounts.verify_password("x", "garbage")
+
+
+def test_a_trusted_proxy_saying_https_gets_a_secure_cookie(web):
+    client = TestClient(create_app(web.ws), client=("127.0.0.1", 40000), follow_redirects=False)
+    form = client.get("/login")
+    answer = client.post("/login", headers={"X-Forwarded-Proto": "https"},
+                         data={"username": "alice", "password": PASSWORD, "csrf": csrf(form.text)})
+    assert "secure" in next(h for h in answer.headers.get_list("set-cookie") if h.startswith("wlb_session=")).lower()
+    other = web.client(client=("10.9.9.9", 40000))  # not a trusted proxy: its header means nothing
+    form = other.get("/login")
+    answer = other.post("/login", headers={"X-Forwarded-Proto": "https"},
+                        data={"username": "alice", "password": PASSWORD, "csrf": csrf(form.text)})
+    assert "secure" not in next(h for h in answer.headers.get_list("set-cookie") if h.startswith("wlb_session=")).lower()

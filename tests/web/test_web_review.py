@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from app import accounts
 from app.config import load_settings
+from app.web import routes
 from app.workspace import Workspace
+from core.models import Post
 from curation import queue
 from tests.curation.engine_photos import TRANSFORMS, jpeg, photo
 from tests.web.conftest import PASSWORD, T0, Web, csrf
@@ -131,3 +133,36 @@ def test_possible_duplicates_are_shown_side_by_side_with_the_note_in_words(site)
         assert f'name="of" list="candidates" inputmode="numeric" size="6" required value="{web.second}"' in page.text
         assert decide(client, web.first, "duplicate", of=str(web.second)).status_code == 303
     assert web.item(web.first)["status"] == "duplicate"
+
+
+def test_remote_text_and_links_are_inert_in_the_page(web):
+    web.site.set_post(web.first, text='<script>alert("x")</script><img src=x onerror=alert(1)>',
+                      url="javascript:alert(document.cookie)")
+    page = web.signed_in().get(f"/items/{web.first}")
+    assert "<script>alert" not in page.text and "<img src=x" not in page.text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page.text
+    assert "javascript:" not in page.text  # not a link, not anywhere
+
+
+def test_the_open_page_renews_its_lease_with_the_csrf_header(web):
+    client = web.signed_in()
+    page = client.get(f"/items/{web.first}")
+    with web.ws.db.session() as session:
+        before = session.get(Post, web.first).lease_until
+    assert client.post(f"/items/{web.first}/renew").status_code == 403
+    answer = client.post(f"/items/{web.first}/renew", headers={"X-CSRF-Token": csrf(page.text)})
+    assert answer.status_code == 200 and answer.text == "ok"
+    with web.ws.db.session() as session:
+        assert session.get(Post, web.first).lease_until >= before
+    assert client.post(f"/items/{web.second}/renew", headers={"X-CSRF-Token": csrf(page.text)}).text == "lost"
+    assert f'hx-post="/items/{web.first}/renew"' in page.text
+
+
+def test_the_grid_pages(web, monkeypatch):
+    monkeypatch.setattr(routes, "PAGE", 1)
+    client = web.signed_in()
+    first = client.get("/?status=pending")
+    assert f'href="/items/{web.first}?' in first.text and "older →" in first.text and "← newer" not in first.text
+    second = client.get("/?status=pending&offset=1")
+    assert f'href="/items/{web.second}?' in second.text and "← newer" in second.text and "older →" not in second.text
+    assert "2 pending items, showing 2–2" in second.text
