@@ -171,7 +171,8 @@ def grid(request: Request) -> Response:
     response = render(request, "grid.html", {
         "reviewer": reviewer, "items": items, "total": total, "offset": offset, "filters": clean, "error": error,
         "query": urlencode(clean), "pages": pages, "statuses": STATUS_CHOICES, "describe": flt.describe(),
-        "channels": sorted(n for n, c in ws.settings.channels.items() if c.collect), "flash": request.app.state.flash.pop(reviewer.session_id, None),
+        "channels": sorted(n for n, c in ws.settings.channels.items() if c.collect),
+        "flash": request.app.state.flash.pop(reviewer.session_id, None),
     }, 400 if error else 200)
     return _with_cookie(response, request, token)
 
@@ -206,8 +207,8 @@ def back_query(params) -> str:
 
 
 def show_item(request: Request, reviewer: Reviewer, item_id: int, back: str, *, holder=None, message: str = "",
-              flash: str | None = None,
-              refused: str | None = None, form: FormData | None = None, status: int = 200) -> Response:
+              flash: str | None = None, refused: str | None = None, form: FormData | None = None,
+              status: int = 200) -> Response:
     """The item page: the photo(s), text, credit, licence, duplicates side by side, history and the decision forms."""
     ws = _ws(request)
     view = get_item(ws.db, ws.store, item_id, settings=ws.settings)
@@ -217,8 +218,8 @@ def show_item(request: Request, reviewer: Reviewer, item_id: int, back: str, *, 
             holder = leases.held_by_other(post, reviewer.lease_owner) if post else None
     return render(request, "item.html", {
         "reviewer": reviewer, "item": view, "others": _side_by_side(ws, view), "holder": holder, "back": back,
-        "message": message, "refused": refused, "flash": flash, "form": form or {}, "offer_override": bool(holder or refused in
-                                                                                           ("changed", "leased")),
+        "message": message, "refused": refused, "flash": flash, "form": form or {},
+        "offer_override": bool(holder) or refused in ("changed", "leased"),
         "checked_targets": view["targets"] or ws.publish_channels(),
     }, status)
 
