@@ -277,10 +277,10 @@ def _decide(request: Request, form: FormData) -> Response:
 
 def _media_route(serve: Callable[[Workspace, Request, int], Response]):
     def route(request: Request) -> Response:
-        reviewer, _ = _signed_in(request)
+        reviewer, token = _signed_in(request)
         if reviewer is None:
             return PlainTextResponse("sign in first", 401)
-        return serve(_ws(request), request, request.path_params["media_id"])
+        return _with_cookie(serve(_ws(request), request, request.path_params["media_id"]), request, token)
 
     return route
 
