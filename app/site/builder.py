@@ -23,6 +23,7 @@ from app.workspace import Workspace
 from core.errors import UsageError, WlbError
 
 MARKER = ".wlb-site"  # in every export: DIR is only ever replaced if it has one (or is empty)
+STATIC = ("site.css", "favicon.svg")
 MARKER_TEXT = "Written by 'wlb export-site'. This folder is rebuilt and replaced as a whole by every export.\n"
 
 
@@ -145,7 +146,8 @@ def _write(work: Path, entries: list[Entry], settings, base: str | None) -> None
     for entry in entries:  # file names come from our ids, never from remote text
         (work / "items" / f"{entry.id}.html").write_text(page.render(site=site, root="../", entry=entry),
                                                           encoding="utf-8")
-    (work / "site.css").write_bytes((files("app.site") / "static" / "site.css").read_bytes())
+    for name in STATIC:
+        (work / name).write_bytes((files("app.site") / "static" / name).read_bytes())
     (work / "feed.xml").write_bytes(rss(site, entries, url, html))
     (work / "feed.json").write_text(json_feed(site, entries, url, html), encoding="utf-8")
 
