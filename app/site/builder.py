@@ -162,7 +162,11 @@ def swap(work: Path, target: Path) -> None:
         return
     old = target.with_name(f"{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
     os.rename(target, old)  # for a moment there is no DIR (a 404), never a half-written one
-    os.rename(work, target)
+    try:
+        os.rename(work, target)
+    except OSError:
+        os.rename(old, target)  # the previous export stays
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -40,7 +40,7 @@ def rss(site: dict, entries: list[Entry], url: Callable[[str], str], html: Calla
         fe.title(title(entry))
         fe.description(html(entry))
         fe.published(entry.published_at)
-        for image in entry.images:
+        for image in [] if entry.sensitive else entry.images:  # a reader would show it without the warning
             large = image["large"]
             fe.media.content({"url": url(f"img/{large.name}"), "type": "image/jpeg", "medium": "image",
                               "width": str(large.width), "height": str(large.height)}, group=None)
@@ -54,7 +54,7 @@ def json_feed(site: dict, entries: list[Entry], url: Callable[[str], str], html:
         page = url(f"items/{entry.id}.html")
         item = {"id": page, "url": page, "external_url": entry.original_url, "title": title(entry),
                 "content_html": html(entry), "content_text": "\n\n".join(filter(None, [entry.text, entry.credit])),
-                "image": url(f"img/{entry.images[0]['large'].name}") if entry.images else None,
+                "image": url(f"img/{entry.images[0]['large'].name}") if entry.images and not entry.sensitive else None,
                 "date_published": entry.published_at.isoformat(), "authors": [{"name": entry.who}],
                 "language": entry.language}
         items.append({key: value for key, value in item.items() if value})

@@ -42,8 +42,11 @@ def source_file(store: MediaStore, rel: str | None) -> Path:
     """The stored file `rel` names, only if it really is inside the media folder (symlinks followed)."""
     if not rel:
         raise SkippedImage("no stored file")
-    root = store.root.resolve()
-    path = (root / rel).resolve()
+    try:
+        root = store.root.resolve()
+        path = (root / rel).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise SkippedImage(f"its path cannot be resolved ({exc})") from None
     if path == root or not path.is_relative_to(root):
         raise SkippedImage("its path is outside the media folder")
     if not path.is_file():
@@ -55,17 +58,21 @@ def renditions(store: MediaStore, rel: str | None, out: Path, previous: Path | N
                max_bytes: int, max_pixels: int) -> dict[str, Rendition]:
     """Write (or reuse from the `previous` export's img/) every size of one stored image into out/img/."""
     path = source_file(store, rel)
-    if path.stat().st_size > max_bytes:
-        raise SkippedImage(f"its file is over the {max_bytes:,}-byte limit")
-    data = path.read_bytes()
+    try:
+        if path.stat().st_size > max_bytes:
+            raise SkippedImage(f"its file is over the {max_bytes:,}-byte limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SkippedImage(f"its file cannot be read ({exc.strerror or exc})") from None
     digest = hashlib.sha256(data).hexdigest()  # of the bytes read now, whatever the database recorded
     names = {label: f"{digest}-{side}.jpg" for label, side in SIZES.items()}
     folder = out / FOLDER
     folder.mkdir(exist_ok=True)
     done: dict[str, Rendition] = {}
     for label, name in names.items():
-        if not (folder / name).exists() and previous is not None and (previous / FOLDER / name).is_file():
-            _link(previous / FOLDER / name, folder / name)
+        earlier = previous / FOLDER / name if previous is not None else None
+        if not (folder / name).exists() and earlier and earlier.is_file() and not earlier.is_symlink():
+            _link(earlier, folder / name)
         if (folder / name).exists():
             try:
                 done[label] = Rendition(name, *image_size((folder / name).read_bytes()))

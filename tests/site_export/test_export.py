@@ -261,3 +261,37 @@ def test_swap_works_without_an_atomic_exchange(tmp_path, monkeypatch):
     builder.swap(new, old)
     assert (old / "a").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
     assert os.path.isdir(old)
+
+
+def test_a_sensitive_photo_stays_behind_its_warning(archive, capsys, tmp_path):
+    archive.add("cw", status=Status.PUBLISHED, author=JANE, published=NOW, jpegs=[images.jpeg(10, size=(600, 600))],
+                text="Night out", sensitive=True, spoiler_text="flash <b>lights</b>")
+    site = tmp_path / "public"
+    export(archive, capsys, site)
+    item = archive.ids["cw"]
+    wall = parse(site / "index.html")
+    card = next(li for li in wall.iter(f"{NS}li") if li.find(f"{NS}a").get("href") == f"items/{item}.html")
+    assert card.get("class") == "card sensitive"  # blurred by the stylesheet
+    assert "".join(card.itertext()).count("flash <b>lights</b>") == 1
+    page = parse(site / "items" / f"{item}.html")
+    details = next(page.iter(f"{NS}details"))
+    assert details.find(f"{NS}summary").text == "flash <b>lights</b> (show)" and details.find(f".//{NS}img") is not None
+    (entry,) = [e for e in feedparser.parse((site / "feed.xml").read_bytes()).entries if e.link.endswith(f"/{item}.html")]
+    assert "media_content" not in entry and "<img" not in entry.description and "see the photo" in entry.description
+    (json_item,) = [i for i in json.loads((site / "feed.json").read_text())["items"] if i["id"].endswith(f"/{item}.html")]
+    assert "image" not in json_item and "<img" not in json_item["content_html"]
+
+
+def test_one_bad_image_costs_one_item(archive, capsys, tmp_path):
+    broken = archive.add("broken", status=Status.PUBLISHED, author=JANE, published=NOW, text="cut short",
+                         jpegs=[images.truncated(images.jpeg(11, size=(600, 600)))])
+    gone = archive.add("gone", status=Status.PUBLISHED, author=JANE, published=NOW, text="deleted by hand",
+                       jpegs=[images.jpeg(12, size=(600, 600))], path="ab/cd/nothing-here.jpg")
+    site = tmp_path / "public"
+    code, out, _ = archive.wlb(capsys, "export-site", str(site))
+    assert code == 1
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert any(f"#{broken} left out: image {archive.media['broken'][0]} truncated or corrupt image" in w for w in warnings)
+    assert f"warning: #{gone} left out: image {archive.media['gone'][0]} its file is missing from the media folder" in warnings
+    assert len(warnings) == 3 and "exported 2 reposts" in out  # jane and dirk are still there
+    assert sorted(p.stem for p in (site / "items").iterdir()) == sorted(str(archive.ids[n]) for n in ("jane", "dirk"))
