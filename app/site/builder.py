@@ -62,7 +62,7 @@ def export_site(ws: Workspace, directory: Path, *, limit: int | None = None, bas
         swap(work, target)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise WlbError(f"cannot write the site to {work} ({exc.strerror or exc}); the previous one is unchanged") from None
+        raise WlbError(f"cannot write the site beside {target} ({exc.strerror or exc}); the previous one is unchanged") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
