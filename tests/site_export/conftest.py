@@ -31,6 +31,14 @@ class Archive:
     root: Path
     ids: dict[str, int] = field(default_factory=dict)
     media: dict[str, list[int]] = field(default_factory=dict)
+    _ws: Workspace | None = None
+
+    @property
+    def ws(self) -> Workspace:
+        """One workspace for making rows (opening the database checks its migrations)."""
+        if self._ws is None:
+            self._ws = self.workspace()
+        return self._ws
 
     @property
     def config(self) -> Path:
@@ -49,7 +57,8 @@ class Archive:
             published: datetime | None = None, pub_state: str = PubState.PUBLISHED, path: str | None = None,
             **post) -> int:
         """One item by `author` (network, handle, name, profile url), its images, and a repost if `published`."""
-        with self.workspace() as ws, ws.db.session() as session:
+        ws = self.ws
+        with ws.db.session() as session:
             network, handle, display, profile = author
             who = session.exec(select(Author).where(Author.key == f"{network}:{handle}")).first() or Author(
                 key=f"{network}:{handle}", network=network, handle=handle, name=display, profile_url=profile)
@@ -79,7 +88,7 @@ class Archive:
             return row.id
 
     def set_alt(self, name: str, alt: str, position: int = 0) -> None:
-        with self.workspace() as ws, ws.db.session() as session:
+        with self.ws.db.session() as session:
             m = session.get(Media, self.media[name][position])
             m.alt_text = alt
             session.add(m)
@@ -134,3 +143,4 @@ token_env = "WLB_PUB_TOKEN"
     a.add("escape", status=Status.PUBLISHED, author=MIA, published=NOW - timedelta(hours=1),
           jpegs=[jpeg(8, size=(640, 640))], path="../secret.jpg", text="points outside the store")
     yield a
+    a.ws.close()
