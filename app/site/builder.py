@@ -21,6 +21,7 @@ from app.site.feeds import json_feed, rss, title
 from app.site.images import Counts, SkippedImage, renditions
 from app.workspace import Workspace
 from core.errors import UsageError, WlbError
+from core.settings import Settings
 
 MARKER = ".wlb-site"  # in every export: DIR is only ever replaced if it has one (or is empty)
 STATIC = ("site.css", "favicon.svg")
@@ -111,7 +112,7 @@ def _images(ws: Workspace, entries: list[Entry], work: Path, previous: Path | No
                                    max_bytes=network.max_media_bytes, max_pixels=network.max_pixels)
                 images.append({**sizes, "alt": source.alt})
         except SkippedImage as exc:
-            where = f"image {source.media_id} " if source else ""
+            where = f"image {source.media_id}: " if source else ""
             report.skipped.append(f"#{entry.id} left out: {where}{exc}")
             continue
         entry.images = images
@@ -120,7 +121,7 @@ def _images(ws: Workspace, entries: list[Entry], work: Path, previous: Path | No
     return kept
 
 
-def _write(work: Path, entries: list[Entry], settings, base: str | None) -> None:
+def _write(work: Path, entries: list[Entry], settings: Settings, base: str | None) -> None:
     """The pages, the stylesheet and the feeds."""
     env = Environment(loader=PackageLoader("app.site", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)

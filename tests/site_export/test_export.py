@@ -42,7 +42,7 @@ def test_only_published_items_appear_newest_first(archive, capsys, tmp_path):
     ids = archive.ids
     assert code == 1  # one item was left out, and said so
     assert report["items"] == 2
-    assert report["skipped"] == [f"#{ids['escape']} left out: image {archive.media['escape'][0]} its path is outside "
+    assert report["skipped"] == [f"#{ids['escape']} left out: image {archive.media['escape'][0]}: its path is outside "
                                  "the media folder"]
     assert sorted(p.name for p in (site / "items").iterdir()) == sorted(f"{ids[n]}.html" for n in ("jane", "dirk"))
     wall = parse(site / "index.html")
@@ -291,7 +291,7 @@ def test_one_bad_image_costs_one_item(archive, capsys, tmp_path):
     code, out, _ = archive.wlb(capsys, "export-site", str(site))
     assert code == 1
     warnings = [line for line in out.splitlines() if line.startswith("warning:")]
-    assert any(f"#{broken} left out: image {archive.media['broken'][0]} truncated or corrupt image" in w for w in warnings)
-    assert f"warning: #{gone} left out: image {archive.media['gone'][0]} its file is missing from the media folder" in warnings
+    assert any(f"#{broken} left out: image {archive.media['broken'][0]}: truncated or corrupt image" in w for w in warnings)
+    assert f"warning: #{gone} left out: image {archive.media['gone'][0]}: its file is missing from the media folder" in warnings
     assert len(warnings) == 3 and "exported 2 reposts" in out  # jane and dirk are still there
     assert sorted(p.stem for p in (site / "items").iterdir()) == sorted(str(archive.ids[n]) for n in ("jane", "dirk"))
