@@ -337,6 +337,22 @@ def web(ctx: typer.Context, host: Annotated[str | None, typer.Option(help="addre
     serve(settings, host or settings.web.host, port or settings.web.port, announce=_output().message)
 
 
+@app.command("export-site")
+def export_site(ctx: typer.Context, directory: Annotated[Path, typer.Argument(help="the site's folder (replaced whole)")],
+                limit: Annotated[int | None, typer.Option(min=1, help="only the newest N reposts")] = None,
+                base_url: Annotated[str | None, typer.Option(help="where the site is served, for the feeds' links")] = None,
+                json: JsonOpt = False) -> None:
+    """Write the static site of published reposts: wall, pages, RSS and JSON Feed. Example: wlb export-site public/"""
+    from app.site import export_site as export, summary
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        report = export(ws, directory, limit=limit, base_url=base_url)
+    summary(_output(json), report)
+    if report.skipped:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error reaches this one place and becomes one red line and an exit code."""
     try:

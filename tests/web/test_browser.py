@@ -15,6 +15,7 @@ import pytest
 
 from app.web import create_app
 from tests.web.conftest import PASSWORD
+from tests.browser_wait import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -73,14 +74,14 @@ def test_sign_in_see_thumbnails_open_an_item_and_approve_it(web, server):
             page.fill("input[name=password]", PASSWORD)
             page.click("button:has-text('Sign in')")
             page.wait_for_url(server + "/")
-            page.wait_for_function(ALL_IMAGES_LOADED, timeout=15_000)
+            wait_until(page, ALL_IMAGES_LOADED, timeout=15)
             widths = page.eval_on_selector_all("ul.grid img", "imgs => imgs.map(i => i.naturalWidth)")
             assert len(widths) == 2 and all(w > 0 for w in widths)
             page.screenshot(path=str(ARTIFACTS / "grid.png"), full_page=True)
 
             page.click(f"a[href^='/items/{web.first}?']")
             page.wait_for_url(f"{server}/items/{web.first}*")
-            page.wait_for_function(ALL_IMAGES_LOADED, timeout=15_000)
+            wait_until(page, ALL_IMAGES_LOADED, timeout=15)
             assert page.eval_on_selector(".photos img", "i => i.naturalWidth") == 1080
             assert "@first@fake.social" in page.inner_text(".facts")
             page.screenshot(path=str(ARTIFACTS / "item.png"), full_page=True)
