@@ -286,6 +286,73 @@ def serve(ctx: typer.Context) -> None:
     serve_forever(_settings(ctx))
 
 
+users = typer.Typer(no_args_is_help=True, help="Accounts that sign in to the web view ('wlb web').")
+app.add_typer(users, name="user")
+UserName = Annotated[str, typer.Argument(help="the reviewer's name, as the history records it")]
+
+
+@users.command("add")
+def user_add(ctx: typer.Context, name: UserName) -> None:
+    """Create an account: asks twice on a terminal, else reads one line of stdin. Example: wlb user add alice"""
+    from app.accounts import add_user, read_new_password
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        add_user(ws.db, name, read_new_password())
+    _output().message(f"✓ user {name} added; they can sign in to 'wlb web'")
+
+
+@users.command("list")
+def user_list(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Every account, when it was added and how many browsers are signed in. Example: wlb user list"""
+    from app.accounts import list_users
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        found = list_users(ws.db)
+    out = _output(json)
+    out.json(found) if json else out.message("\n".join(f"{u['name']}  added {u['created_at']}  signed in: {u['sessions']}"
+                                                      for u in found) or "no users yet: 'wlb user add NAME'", "default")
+
+
+@users.command("remove")
+def user_remove(ctx: typer.Context, name: UserName) -> None:
+    """Delete an account and sign out its browsers. Example: wlb user remove alice"""
+    from app.accounts import remove_user
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        ended = remove_user(ws.db, name)
+    _output().message(f"✓ user {name} removed" + (f"; {ended} browser session(s) signed out" if ended else ""), "yellow")
+
+
+@app.command()
+def web(ctx: typer.Context, host: Annotated[str | None, typer.Option(help="address to listen on (default: [web] host, "
+                                                                      "127.0.0.1)")] = None,
+        port: Annotated[int | None, typer.Option(min=1, max=65535, help="port (default: [web] port, 8080)")] = None) -> None:
+    """The review queue in a browser for colleagues, until Ctrl-C. Example: wlb web --port 8080"""
+    from app.web import serve
+
+    settings = _settings(ctx, check_secrets=False)
+    serve(settings, host or settings.web.host, port or settings.web.port, announce=_output().message)
+
+
+@app.command("export-site")
+def export_site(ctx: typer.Context, directory: Annotated[Path, typer.Argument(help="the site's folder (replaced whole)")],
+                limit: Annotated[int | None, typer.Option(min=1, help="only the newest N reposts")] = None,
+                base_url: Annotated[str | None, typer.Option(help="where the site is served, for the feeds' links")] = None,
+                json: JsonOpt = False) -> None:
+    """Write the static site of published reposts: wall, pages, RSS and JSON Feed. Example: wlb export-site public/"""
+    from app.site import export_site as export, summary
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        report = export(ws, directory, limit=limit, base_url=base_url)
+    summary(_output(json), report)
+    if report.skipped:
+        raise typer.Exit(1)
+
+
 @app.command()
 def report(ctx: typer.Context, since: Annotated[str, typer.Option(help="the period before now: 12h, 7d, 4w")] = "7d",
            json: JsonOpt = False, csv: Annotated[bool, typer.Option("--csv", help="rows of section,key,value")] = False,
