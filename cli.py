@@ -353,6 +353,30 @@ def export_site(ctx: typer.Context, directory: Annotated[Path, typer.Argument(he
         raise typer.Exit(1)
 
 
+@app.command()
+def report(ctx: typer.Context, since: Annotated[str, typer.Option(help="the period before now: 12h, 7d, 4w")] = "7d",
+           json: JsonOpt = False, csv: Annotated[bool, typer.Option("--csv", help="rows of section,key,value")] = False,
+           chart: Annotated[Path | None, typer.Option(help="also draw the figures to this PNG file")] = None) -> None:
+    """What the team did: collected, merged, approved, rejected, published, queue age. Example: wlb report --since 4w"""
+    from app.report import csv_rows, team_report
+    from app.workspace import Workspace
+
+    if json and csv:
+        raise UsageError("choose one of --json and --csv")
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        figures = team_report(ws, since)
+    if chart:
+        from app.chart import draw_chart  # matplotlib: only when drawing
+
+        draw_chart(figures, chart)
+    out = _output(json)
+    if csv:
+        return out.csv(csv_rows(figures))
+    out.team_report(figures)
+    if chart:
+        out.message(f"chart written to {chart}", "dim")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error reaches this one place and becomes one red line and an exit code."""
     try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.console import Console, Group
@@ -137,7 +140,7 @@ class Output:
 
     def report(self, report: RunReport) -> None:
         if self.json_mode:
-            return self.json(report.to_dict())
+            return self.json_line(report.to_dict())
         table = Table(box=None, pad_edge=False, header_style="bold underline")
         table.add_column("channel", no_wrap=True, min_width=8, max_width=20)
         for name in ("new", "skip", "refused", "queued", "dup", "rejected", "posted", "errors"):
@@ -163,6 +166,70 @@ class Output:
         for warning in report.warnings:
             self.console.print(problem_line(f"  warning  {warning}", "yellow"), soft_wrap=True)
 
+    def json_line(self, obj: Any) -> None:
+        """One JSON object on one line, stamped with "ts" (UTC): `>> nightly.log` stays a file of JSON lines."""
+        obj = asdict(obj) if is_dataclass(obj) else obj
+        stamped = {"ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), **obj}
+        line = json.dumps(stamped, ensure_ascii=False, separators=(",", ":"), default=str)
+        sys.stdout.write(escape_json_controls(line) + "\n")
+
+    def csv(self, rows: list[tuple]) -> None:
+        """Rows for a spreadsheet (cells already made safe by the caller), with a header row."""
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("section", "key", "value"))
+        writer.writerows(rows)
+
+    def team_report(self, figures: dict) -> None:
+        """`wlb report`: the period's figures as tables; every handle and reason printed inert."""
+        if self.json_mode:
+            return self.json(figures)
+        period, tz = figures["period"], ZoneInfo(figures["period"]["timezone"])
+        self.console.print(Text.assemble(("wlb report  ", "bold"), inert(
+            f"{_local(period['start'], tz)} → {_local(period['end'], tz)} ({period['timezone']})")))
+        dups, rejected, queue = figures["duplicates"], figures["rejected"], figures["queue"]
+        failed = sum(c["failed"] for c in figures["channels"].values())
+        totals = Table(box=None, show_header=False, pad_edge=False)
+        totals.add_column(style="bold")
+        totals.add_column(justify="right")
+        totals.add_column(style="dim")
+        totals.add_row("collected", f"{figures['collected']:,}", "")
+        totals.add_row("duplicates merged", f"{dups['total']:,}", f"{dups['auto']:,} automatically, "
+                                                                  f"{dups['reviewers']:,} by reviewers")
+        totals.add_row("approved", f"{figures['approved']:,}", "")
+        totals.add_row("rejected", f"{rejected['total']:,}", "")
+        totals.add_row("published", f"{figures['published']:,}", Text(f"{failed:,} failed", "red") if failed else "")
+        waited = (f"oldest {_local(queue['oldest'], tz)} ({_hours(queue['oldest_age_hours'])}), "
+                  f"median {_hours(queue['median_age_hours'])}") if queue["oldest"] else ""
+        totals.add_row("waiting for review", f"{queue['pending']:,}", waited)
+        self.console.print(totals)
+        if rejected["by_reason"]:
+            table = Table("rejected because", "items", box=box.SIMPLE_HEAD, pad_edge=False)
+            for reason, n in rejected["by_reason"].items():
+                table.add_row(inert(reason), Text(f"{n:,}", justify="right"))
+            self.console.print(table)
+        if figures["channels"]:
+            table = Table("channel", "published", "failed", "retrying", "last error", box=box.SIMPLE_HEAD, pad_edge=False)
+            for name, c in figures["channels"].items():
+                table.add_row(inert(name), Text(f"{c['published']:,}", justify="right"),
+                              Text(f"{c['failed']:,}", "red" if c["failed"] else "", justify="right"),
+                              Text(f"{c['retrying']:,}", "yellow" if c["retrying"] else "", justify="right"),
+                              problem_line(c["last_error"] or "", "dim"))
+            self.console.print(table)
+        for ranking, title in (("published", "most reposted photographers"), ("collected", "most collected photographers")):
+            people = figures["top_photographers"][ranking]
+            if people:
+                table = Table(title, "network", "items", box=box.SIMPLE_HEAD, pad_edge=False)
+                for p in people:
+                    table.add_row(inert(f"@{p['handle']}"), inert(p["network"]), Text(f"{p['count']:,}", justify="right"))
+                self.console.print(table)
+        platforms = figures["platforms"]
+        if platforms["collected"] or platforms["published"]:
+            table = Table("platform", "collected", "published", box=box.SIMPLE_HEAD, pad_edge=False)
+            for name in dict.fromkeys([*platforms["collected"], *platforms["published"]]):
+                table.add_row(inert(name), Text(f"{platforms['collected'].get(name, 0):,}", justify="right"),
+                              Text(f"{platforms['published'].get(name, 0):,}", justify="right"))
+            self.console.print(table)
+
     def findings(self, findings: list) -> None:
         """`wlb doctor`: one line per subject, ✓ or ✗ and what to fix."""
         if self.json_mode:
@@ -170,6 +237,16 @@ class Output:
         for f in findings:
             mark = Text("✓ ", "green") if f.ok else Text("✗ ", "bold red")
             self.console.print(mark + inert(f"{f.subject}: ", "bold") + inert(f.message), soft_wrap=True)
+
+
+def _local(iso: str, tz: ZoneInfo) -> str:
+    return datetime.fromisoformat(iso).astimezone(tz).strftime("%a %d %b %Y %H:%M")
+
+
+def _hours(hours: float | None) -> str:
+    if hours is None:
+        return "-"
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
 def _note(it: dict) -> Text:
@@ -237,7 +314,7 @@ class ProgressBars(StageProgress):
 def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) -> None:
     """`wlb publish`: what was (or, with --dry-run, would be) sent, then problems."""
     if out.json_mode:
-        return out.json({"dry_run": dry_run, "items": [asdict(p) for p in plans], **report.to_dict()})
+        return out.json_line({"dry_run": dry_run, "items": [asdict(p) for p in plans], **report.to_dict()})
     if not plans:
         out.message("Nothing to publish." if not report.failed else "", "dim")
     for plan in plans:

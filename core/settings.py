@@ -150,6 +150,60 @@ class WebSettings(Strict):
         return value
 
 
+_WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) +([01]?\d|2[0-3]):([0-5]\d)")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+class ReportSettings(Strict):
+    """`wlb serve` sends `wlb report` weekly: to a file, and/or POSTed as JSON to a webhook."""
+
+    weekly: str | None = None  # "mon 09:00", in the configured time zone; None: not sent
+    to_file: str | None = None  # "reports/week-{date}.json", relative to the config file; {date}: the day it is sent
+    webhook_url_env: str | None = None  # the variable holding the webhook URL (it may carry a secret)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url_in_config(cls, data: object) -> object:
+        if isinstance(data, dict) and "webhook_url" in data:
+            raise ValueError("a webhook URL may carry a secret: put it in an environment variable and name that "
+                             "variable in webhook_url_env")
+        return data
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: str | None) -> str | None:
+        if value is not None and not _WEEKLY.fullmatch(value.strip().lower()):
+            raise ValueError("write a weekday and a time, such as \"mon 09:00\"")
+        return " ".join(value.strip().lower().split()) if value is not None else None
+
+    @field_validator("to_file")
+    @classmethod
+    def _to_file(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(date="2026-01-01")
+            except (KeyError, IndexError, ValueError):
+                raise ValueError("only {date} may appear in braces, e.g. \"reports/week-{date}.json\"") from None
+        return value
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("name the environment variable that holds the URL (e.g. WLB_REPORT_WEBHOOK), "
+                             "not the URL itself")
+        return value
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ReportSettings:
+        if self.weekly and not (self.to_file or self.webhook_url_env):
+            raise ValueError("weekly needs somewhere to send the report: to_file, webhook_url_env or both")
+        return self
+
+    def webhook_url(self) -> str | None:
+        return os.environ.get(self.webhook_url_env) if self.webhook_url_env else None
+
+
 class ChannelSettings(Strict):
     kind: str
     base_url: str | None = None
@@ -270,6 +324,7 @@ class Settings(Strict):
     licenses: LicenseSettings = LicenseSettings()
     review: ReviewSettings = ReviewSettings()
     web: WebSettings = WebSettings()
+    report: ReportSettings = ReportSettings()
     channels: dict[str, ChannelSettings] = {}
     path: Path = Path("config.toml")
 
