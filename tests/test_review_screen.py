@@ -111,7 +111,7 @@ def test_gates_and_history_are_on_the_screen_with_the_key_to_press(site, width, 
     assert "bob undo (rejected → pending)" in shown, "the latest decision, always"
     if height == 48:
         assert "bob reject (pending → rejected): blurry" in shown, "and the ones before it where there is room"
-    assert "f force licence" in lines[-1] and "k credit" in lines[-1]
+    assert "f force" in lines[-1] and "k credit" in lines[-1] and "q quit" in lines[-1]
 
 
 def test_history_shows_only_beyond_what_the_system_records_for_every_item():
