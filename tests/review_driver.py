@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ class Reviewed:
 
     def screens_of(self, item: int) -> int:
         """How many times the item's screen was drawn (its header line)."""
-        return sum(1 for line in self.shown.splitlines() if line.startswith(f"#{item} "))
+        return len(re.findall(rf"^#{item} [a-z]+ · ", self.shown, re.MULTILINE))
 
 
 def review(site: Site, keys: Sequence[Key], answers: Sequence[str] = (), *, actor: str | None = None,
