@@ -25,6 +25,7 @@ from core.credit import BARE_HANDLES, parse_credit
 from core.decisions import reviewer
 from core.errors import UsageError
 from core.models import Status
+from core.safe_text import strip_control
 from curation import leases, queue
 from curation.filters import ItemFilter
 from curation.queue import Refused
@@ -309,7 +310,9 @@ def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *,
     """
     if clear is None:
         clear = getkey is typer.getchar and out.console.is_terminal and sys.stdin.isatty()
-    review = Review(workspace, out, flt, actor=actor or reviewer(), ask=ask or _prompt, open_url=open_url, clear=clear)
+    asked = ask or _prompt
+    review = Review(workspace, out, flt, actor=actor or reviewer(), ask=lambda question: strip_control(asked(question)),
+                    open_url=open_url, clear=clear)  # typed text is stored and shown back: no control sequences
     try:
         review.run(getkey)
     except (KeyboardInterrupt, click.exceptions.Abort):  # Ctrl-C at a key or a question: quit like q
