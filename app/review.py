@@ -19,7 +19,7 @@ from rich.text import Text
 
 from app.decide import confirmation
 from app.output import Output, inert, problem_line
-from app.review_screen import Images, help_screen, key_hint, render
+from app.review_screen import MAX_CANDIDATES, Images, help_screen, key_hint, render
 from app.workspace import Workspace
 from core.credit import BARE_HANDLES, parse_credit
 from core.decisions import reviewer
@@ -101,7 +101,9 @@ class Review:
         if notice is not None:
             self.out.console.print(notice)
         if current is None:
-            self.out.message(f"nothing more to review: no other {self.flt.describe()}", "dim")
+            more = "more " if self.seen else ""
+            self.out.message(f"nothing {more}to review: no {'other ' * bool(self.seen)}{self.flt.describe()} that "
+                             "another reviewer is not looking at", "dim")
 
     def _next(self) -> int | None:
         self.contested = None
@@ -112,7 +114,7 @@ class Review:
         ids = [m["id"] for m in view.get("matches", []) if m["tier"] == "possible"]
         ids += [i for i in view.get("possible_duplicate_of", []) if i not in ids]
         shown = []
-        for other in dict.fromkeys(ids):
+        for other in list(dict.fromkeys(ids))[:MAX_CANDIDATES]:  # the ones drawn; the others are named in words
             try:
                 shown.append(get_item(self.ws.db, self.ws.store, other, settings=self.ws.settings))
             except UsageError:
@@ -275,6 +277,8 @@ class Review:
 
     def _open(self, view: dict, candidates: list[dict], override: bool) -> Step:
         url = view["post_url"]
+        if not url:
+            return Step(notice=_no(f"#{view['id']} has no link to open"))
         if not openable(url):
             return Step(notice=_no(f"not opening {url!r}: only http(s) links are opened"))
         if self.open_url(url) is False:  # webbrowser found no browser (a server, an SSH session)

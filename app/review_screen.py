@@ -21,6 +21,7 @@ from core.decisions import SYSTEM_ACTOR
 
 QUIET_HISTORY = ("collected", "queue")  # what the system records for every item: no history worth a line
 GAP = 2  # columns between side-by-side panels
+CACHED = 16  # decoded previews kept: the current item, its candidates, going back a few
 MIN_PANEL = 16  # an image narrower than this tells a reviewer nothing
 MAX_CANDIDATES = 3
 SHORT = {"f": "force", "d": "dup", "c": "capt", "t": "to"}  # the key line on a narrow terminal
@@ -46,6 +47,8 @@ class Images:
             return None
         key = (path, cols, rows)
         if key not in self.cache:
+            if len(self.cache) >= CACHED:  # a long session must not keep every photo it showed
+                del self.cache[next(iter(self.cache))]
             self.cache[key] = load(path, cols, rows)
         return self.cache[key]
 

@@ -13,6 +13,7 @@ from core.db import Database
 from core.models import ImageMatch, Media, Post
 from core.models import utcnow
 from curation import leases
+from curation.filters import ItemFilter
 from tests.review_driver import history, pending, review, show
 from tests.site import Site
 
@@ -240,3 +241,14 @@ def test_a_screen_redrawn_after_a_key_renews_the_lease(site):
 
     review(site, [nearly_expired_then_c, check])
     assert load_settings(site.config).review.lease_minutes == 5
+
+
+def test_the_filters_choose_what_is_reviewed_and_an_empty_queue_says_so(site):
+    ann, ben = pending(site, "ann", "ben")
+    site.set_post(ben, needs_credit=True)
+    run = review(site, ["s"], flt=ItemFilter(needs_credit=True))
+    assert run.screens_of(ben) == 1 and run.screens_of(ann) == 0
+    assert "nothing more to review: no other pending items needing credit" in run.shown
+    empty = review(site, [], flt=ItemFilter(author="nobody"))
+    assert empty.shown.startswith("nothing to review: no pending items by @nobody")
+    assert empty.counts == {"approved": 0, "rejected": 0, "skipped": 0}
