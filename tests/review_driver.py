@@ -14,6 +14,8 @@ from app.config import load_settings
 from app.output import Output
 from app.review import review_loop
 from app.workspace import Workspace
+from core.db import Database
+from core.models import Post
 from curation.filters import ItemFilter
 from curation.views import PENDING
 from tests.fakes import images
@@ -81,3 +83,12 @@ def show(site: Site, item: int) -> dict:
 def history(site: Site, item: int) -> list[tuple[str, str]]:
     """(actor, action) of each decision on the item, oldest first."""
     return [(h["actor"], h["action"]) for h in show(site, item)["history"]]
+
+
+def lease_of(site: Site, item: int) -> str | None:
+    """Which session holds the item now (None: free)."""
+    db = Database(site.db_url)
+    with db.session() as session:
+        owner = session.get(Post, item).lease_owner
+    db.dispose()
+    return owner

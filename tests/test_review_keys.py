@@ -14,16 +14,8 @@ from core.models import ImageMatch, Media, Post
 from core.models import utcnow
 from curation import leases
 from curation.filters import ItemFilter
-from tests.review_driver import history, pending, review, show
+from tests.review_driver import history, lease_of, pending, review, show
 from tests.site import Site
-
-
-def lease_of(site: Site, item: int) -> str | None:
-    db = Database(site.db_url)
-    with db.session() as session:
-        owner = session.get(Post, item).lease_owner
-    db.dispose()
-    return owner
 
 
 def possible(site: Site, item: int, *others: int) -> None:
