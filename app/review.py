@@ -7,6 +7,8 @@ the reviewer saw, with this session's lease: a decision someone else took meanwh
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 import webbrowser
 from collections.abc import Callable
@@ -304,7 +306,7 @@ class Review:
         return Step("next", _no(f"{exc}; moved on"))  # status, publishing, missing: nothing to press here
 
 
-def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *, getkey: Callable[[], str] = typer.getchar,
+def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *, getkey: Callable[[], str] | None = None,
                 ask: Callable[[str], str] | None = None, open_url: Callable[[str], object] = webbrowser.open,
                 actor: str | None = None, clear: bool | None = None) -> dict[str, int]:
     """Review the items matching `flt` one key at a time; the count of each decision.
@@ -313,7 +315,8 @@ def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *,
     from the top (default: when reading keys from a real terminal).
     """
     if clear is None:
-        clear = getkey is typer.getchar and out.console.is_terminal and sys.stdin.isatty()
+        clear = getkey is None and out.console.is_terminal and sys.stdin.isatty()
+    getkey = getkey or terminal_key
     asked = ask or _prompt
     review = Review(workspace, out, flt, actor=actor or reviewer(), ask=lambda question: strip_control(asked(question)),
                     open_url=open_url, clear=clear)  # typed text is stored and shown back: no control sequences
@@ -327,6 +330,31 @@ def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *,
     extra = "".join(f", {name} {n}" for name, n in counts.items() if name not in ("approved", "rejected", "skipped") and n)
     out.message(f"approved {counts['approved']}, rejected {counts['rejected']}, skipped {counts['skipped']}{extra}")
     return counts
+
+
+def terminal_key() -> str:
+    """One key press from the terminal. Unlike click.getchar, keys typed ahead are kept (it flushes them when
+    it enters raw mode) and two quick presses are two keys (it reads up to 32 bytes as one)."""
+    if os.name != "posix" or not sys.stdin.isatty():
+        return typer.getchar()
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        key = os.read(fd, 1)
+        if key == b"\x1b":  # an arrow or function key: take the rest of its sequence, already sent
+            while select.select([fd], [], [], 0.02)[0] and len(key) < 16:
+                key += os.read(fd, 1)
+        elif key and key[0] >= 0xC0:  # the first byte of a UTF-8 character: read its continuation bytes
+            key += os.read(fd, (key[0] >= 0xE0) + (key[0] >= 0xF0) + 1)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    if key == b"\x03":
+        raise KeyboardInterrupt
+    return "q" if key in (b"\x04", b"") else key.decode("utf-8", "replace")  # Ctrl-D, or the terminal went away
 
 
 def _prompt(question: str) -> str:

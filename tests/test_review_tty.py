@@ -1,4 +1,5 @@
-"""`wlb review` in a real pseudo-terminal of 80×24: it reads single keys, redraws from the top, and quits cleanly."""
+"""`wlb review` in a real pseudo-terminal of 80×24: it reads single keys (typed ahead too), redraws from the top,
+and quits cleanly."""
 
 from __future__ import annotations
 
@@ -49,10 +50,9 @@ def test_review_in_a_terminal_approves_with_one_key_and_quits(site):
     try:
         _read_until(main, r"q quit", seen)
         assert b"\x1b[2J" in seen, "each screen is drawn from the top of a cleared terminal"
-        os.write(main, b"a")
-        _read_until(main, rf"✓ #{ann} approved → community", seen)
-        os.write(main, b"q")
+        os.write(main, b"aq")  # typed ahead, in one write: two keys, neither lost
         out = _read_until(main, r"approved 1, rejected 0, skipped 0", seen)
+        assert re.search(rf"✓ #{ann} approved → community", re.sub(r"\x1b\[[0-9;]*m", "", out))
         assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
