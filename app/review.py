@@ -74,14 +74,16 @@ class Review:
 
     def run(self, getkey: Callable[[], str]) -> None:
         notice: Text | None = None
-        current = self._next()
+        current, drawn = self._next(), None
         while current is not None:
             try:
                 view = get_item(self.ws.db, self.ws.store, current, settings=self.ws.settings)
             except UsageError as exc:  # deleted since it was claimed
                 notice, current = _no(str(exc)), self._next()
                 continue
-            self.seen.setdefault(current, Status(view["status"]))
+            if current != drawn:  # shown anew (not redrawn after a key): decisions now expect what it shows
+                self.seen[current] = Status(view["status"])
+            drawn = current
             candidates = self._candidates(view)
             self._draw(view, candidates, notice)
             key = self._read(getkey)
@@ -99,7 +101,7 @@ class Review:
                 if step.goto != current:
                     leases.release(self.ws.db, self.owner, current)
                     self.passed.discard(current)  # not decided: it comes again
-                current = step.goto
+                current, drawn, self.contested = step.goto, None, None
         if notice is not None:
             self.out.console.print(notice)
         if current is None:
@@ -137,7 +139,7 @@ class Review:
             key = getkey() or ""
             if key in KEYS:
                 return key
-            if key.lower() in KEYS:  # caps lock: A without a refusal to override is a
+            if key.lower() in KEYS:  # caps lock: S is s
                 return key.lower()
 
     def _act(self, key: str, view: dict, candidates: list[dict], getkey: Callable[[], str]) -> Step:
@@ -225,7 +227,6 @@ class Review:
         verb = {"approve": "approved", "approve-forced": "approved", "reject": "rejected"}.get(undone.action, "duplicate")
         self.counts[verb] -= 1
         self.counts["undone"] = self.counts.get("undone", 0) + 1
-        self.seen[item] = Status(post.status)
         self.passed.discard(item)
         holder = leases.claim(self.ws.db, item, self.owner, settings=self.ws.settings)
         line = _ok(f"✓ #{item} undone: {undone.action} taken back, {post.status} again")
@@ -242,8 +243,6 @@ class Review:
             return Step(notice=_no(f"#{previous}: {holder}; press b again later, or go on"))
         self.trail.pop()
         self.passed.discard(previous)
-        self.contested = None
-        self.seen.pop(previous, None)  # decided against what is shown now
         return Step("goto", goto=previous)
 
     # Edits: the item stays on screen with the change

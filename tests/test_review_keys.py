@@ -244,3 +244,11 @@ def test_the_filters_choose_what_is_reviewed_and_an_empty_queue_says_so(site):
     empty = review(site, [], flt=ItemFilter(author="nobody"))
     assert empty.shown.startswith("nothing to review: no pending items by @nobody")
     assert empty.counts == {"approved": 0, "rejected": 0, "skipped": 0}
+
+
+def test_back_to_a_decided_item_then_undo_then_decide_again(site):
+    ann, ben = pending(site, "ann", "ben")
+    run = review(site, ["a", "b", "u", "r"], answers=["wrong one"])
+    assert "✗" not in run.shown, "each decision expects the status shown at that moment"
+    assert [a for _, a in history(site, ann)] == ["queue", "approve", "undo", "reject"]
+    assert show(site, ben)["status"] == "pending" and run.screens_of(ben) == 2
