@@ -82,7 +82,7 @@ def _targets(view: dict, channels: Sequence[str]) -> Text:
 
 def _licence(view: dict) -> Text:
     if view.get("needs_permission"):
-        return inert(f"✗ licence: {view['needs_permission']} — press f to force with how they agreed", "bold red")
+        return inert(f"✗ needs permission, press f to force with how they agreed: {view['needs_permission']}", "bold red")
     return Text.assemble("licence: ", inert(view.get("license") or "none stated"), (" ✓", "green"))
 
 
@@ -90,7 +90,7 @@ def _credit(view: dict) -> Text:
     if view.get("needs_credit"):
         found = view.get("suggested_credits") or []
         hint = f" (suggested, from #{found[0]['from']}: {found[0]['credit']})" if found else ""
-        return inert(f"✗ needs credit: no author could be determined — press k to set it{hint}", "bold red")
+        return inert(f"✗ needs credit, press k to set it: no author could be determined{hint}", "bold red")
     if view.get("credit"):
         return inert(f"credit: {view['credit']} (set by a reviewer)")
     return inert(f"credit: @{view['author']['handle']}")
@@ -151,7 +151,8 @@ def wrapped(console: Console, text: Text, width: int, rows: int) -> list[Text]:
 def info_lines(console: Console, view: dict, candidates: Sequence[dict], channels: Sequence[str],
                width: int, rows: int) -> list[Text]:
     """The item's facts in at most `rows` lines of `width`: what decides come first, the text gets what is left."""
-    facts = [_targets(view, channels), _licence(view), _credit(view)]
+    gates = [*wrapped(console, _licence(view), width, 2), *wrapped(console, _credit(view), width, 2)]  # never cut short
+    facts = [_targets(view, channels), *gates]
     if view.get("caption"):
         facts.insert(1, inert(f"caption: {view['caption']}", "cyan"))
     notes, history = _notes(view, candidates), _history(view)
@@ -217,7 +218,7 @@ def render(console: Console, view: dict, candidates: Sequence[dict], *, channels
     images = images or Images()
     width, height = console.width, console.height
     budget = max(3, height - 1)
-    tail = wrapped(console, notice, width, 2) if notice is not None else []
+    tail = wrapped(console, notice, width, 3) if notice is not None else []
     tail.append(_line(keys.copy()))
     rows = budget - len(tail)
     candidates = list(candidates)[:MAX_CANDIDATES]
