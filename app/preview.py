@@ -54,3 +54,26 @@ def previews(view: dict, width: int = 48) -> list:
             except (OSError, RefusedImage, ValueError):
                 continue
     return out
+
+
+def fitted(image: Image.Image, cols: int, rows: int) -> Text:
+    """The image as large as fits in `cols` × `rows` character cells, aspect kept (empty when nothing fits)."""
+    if cols < 1 or rows < 1 or image.width < 1 or image.height < 1:
+        return Text()
+    width = max(1, min(cols, int(rows * 2 * image.width / image.height)))
+    while width > 1 and _rows(image, width) > rows:  # rounding can add a row
+        width -= 1
+    return half_block(image, width) if _rows(image, width) <= rows else Text()
+
+
+def _rows(image: Image.Image, width: int) -> int:
+    return max(1, round(image.height / (image.width / width) / 2))
+
+
+def load(path: str | Path, cols: int, rows: int) -> Image.Image | None:
+    """A stored image, decoded small enough for a `cols` × `rows` preview; None when it cannot be read."""
+    side = min(1024, 2 * max(cols, 2 * rows, 1))  # twice the pixels shown: the box filter then averages
+    try:
+        return thumbnail_rgb(Path(path).read_bytes(), side)
+    except (OSError, RefusedImage, ValueError):
+        return None

@@ -88,3 +88,18 @@ def test_review_prints_a_hostile_item_and_its_possible_duplicate_as_text(site, m
     assert all(text in shown for text in (*READABLE, *MARKUP))
     assert f"possible duplicate of #{evil} (pending, @mallory@hostile.example):" in bare
     assert opened == [] and "only http(s) links are opened" in shown  # the url carries escape sequences
+
+
+def test_what_a_reviewer_types_is_shown_back_as_text(site):
+    site.source.add_status(images=[images.jpeg(41)], created_at=T0)
+    assert site.wlb("collect").code == 0
+    typed = iter(["\x1b]0;pwned\x07caption [bold]x[/bold]", "\x1b[2Jnowhere", "\x9b31m@x@y\x1b[8m"])
+    buf = io.StringIO()
+    out = Output(console=Console(file=buf, width=200, height=40, force_terminal=True, color_system="truecolor"))
+    keys = iter(["c", "t", "k", "r"])
+    review_loop(Pipeline(load_settings(site.config)), out, getkey=lambda: next(keys, "q"),
+                ask=lambda prompt: next(typed, ""), open_url=lambda url: None)
+    shown = buf.getvalue()
+    bare = SGR.sub("", shown)
+    assert not UNSAFE.search(bare), repr(UNSAFE.search(bare))
+    assert "caption: caption [bold]x[/bold]" in bare and "'nowhere' is not a publishing channel" in bare
