@@ -69,6 +69,12 @@ class Review:
         self.contested: int | None = None  # the item whose last decision was refused as changed/leased: A/R/D allowed
         self.counts = {"approved": 0, "rejected": 0, "skipped": 0}
         self.images = Images()
+        self.current: int | None = None  # the item on screen, whose lease keep_lease renews
+
+    def keep_lease(self) -> None:
+        """The reviewer is still looking at the screen (no key yet): keep the item theirs."""
+        if self.current is not None:
+            leases.renew(self.ws.db, self.owner, self.current, settings=self.ws.settings)
 
     # The loop
 
@@ -83,7 +89,7 @@ class Review:
                 continue
             if current != drawn:  # shown anew (not redrawn after a key): decisions now expect what it shows
                 self.seen[current] = Status(view["status"])
-            drawn = current
+            drawn = self.current = current
             candidates = self._candidates(view)
             self._draw(view, candidates, notice)
             key = self._read(getkey)
@@ -315,10 +321,14 @@ def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *,
     """
     if clear is None:
         clear = getkey is None and out.console.is_terminal and sys.stdin.isatty()
-    getkey = getkey or terminal_key
     asked = ask or _prompt
     review = Review(workspace, out, flt, actor=actor or reviewer(), ask=lambda question: strip_control(asked(question)),
                     open_url=open_url, clear=clear)  # typed text is stored and shown back: no control sequences
+    if getkey is None:  # a real terminal: while the reviewer looks without pressing a key, the lease is kept
+        renew_every = workspace.settings.review.lease_minutes * 60 / 3
+
+        def getkey() -> str:
+            return terminal_key(on_wait=review.keep_lease, every=renew_every)
     try:
         review.run(getkey)
     except (KeyboardInterrupt, click.exceptions.Abort):  # Ctrl-C at a key or a question: quit like q
@@ -331,9 +341,10 @@ def review_loop(workspace: Workspace, out: Output, flt: ItemFilter = PENDING, *,
     return counts
 
 
-def terminal_key() -> str:
+def terminal_key(on_wait: Callable[[], None] | None = None, every: float = 60.0) -> str:
     """One key press from the terminal. Unlike click.getchar, keys typed ahead are kept (it flushes them when
-    it enters raw mode) and two quick presses are two keys (it reads up to 32 bytes as one)."""
+    it enters raw mode) and two quick presses are two keys (it reads up to 32 bytes as one). `on_wait` runs
+    every `every` seconds while no key comes."""
     if os.name != "posix" or not sys.stdin.isatty():
         return typer.getchar()
     import termios
@@ -343,6 +354,8 @@ def terminal_key() -> str:
     old = termios.tcgetattr(fd)
     try:
         tty.setraw(fd, termios.TCSANOW)
+        while on_wait is not None and not select.select([fd], [], [], every)[0]:
+            on_wait()
         key = os.read(fd, 1)
         if key == b"\x1b":  # an arrow or function key: take the rest of its sequence, already sent
             while select.select([fd], [], [], 0.02)[0] and len(key) < 16:

@@ -64,3 +64,23 @@ def test_review_in_a_terminal_approves_with_one_key_and_quits(site):
     assert 20 <= len(lines) <= 23 + 1 and lines[-1] == "approved 1, rejected 0, skipped 0"  # the screen, the summary
     assert show(site, ann)["status"] == "approved" and history(site, ann)[-1][1] == "approve"
     assert show(site, ben)["status"] == "pending" and lease_of(site, ben) is None, "q gave the lease back"
+
+
+def test_waiting_for_a_key_keeps_the_lease_alive(monkeypatch):
+    """A reviewer who looks at an item longer than the lease without pressing a key keeps it: the key reader
+    renews while it waits."""
+    from app.review import terminal_key
+
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "r") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        renewed: list[float] = []
+
+        def renew() -> None:
+            renewed.append(time.monotonic())
+            if len(renewed) == 3:
+                os.write(master, b"a")  # the reviewer finally presses a key
+
+        key = terminal_key(on_wait=renew, every=0.05)
+    os.close(master)
+    assert key == "a" and len(renewed) == 3
