@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -32,6 +33,9 @@ PAGE = 48  # thumbnails per grid page: rows of 2, 3, 4, 6 or 8 come out even
 FILTER_KEYS = ("status", "channel", "author", "since", "possible_duplicates", "needs_permission", "needs_credit")
 FLAGS = ("possible_duplicates", "needs_permission", "needs_credit")
 MATCHES_SHOWN = 6
+# Bytes of a posted form: every form here fits (a 5,000-character caption of emoji is 60 KB percent-encoded), and
+# anyone may post to /login, so a body never grows past this in memory, nor an upload onto the disk.
+MAX_FORM, MAX_FIELDS = 256 * 1024, 100
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
@@ -75,6 +79,26 @@ def _to_login(request: Request) -> Response:
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
 
+async def read_form(request: Request) -> FormData:
+    """The posted form, read up to MAX_FORM bytes (413 beyond); only URL-encoded forms (415 otherwise, e.g. uploads)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("", "application/x-www-form-urlencoded"):
+        raise HTTPException(415, "only plain forms are accepted here")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FORM:  # refused before reading a byte of it
+        raise HTTPException(413, "this form is too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise HTTPException(413, "this form is too large")
+    try:
+        fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise HTTPException(413, "this form has too many fields") from None
+    return FormData(fields)
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never '//evil.example' or 'https://…'."""
     if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
@@ -100,7 +124,7 @@ def login_form(request: Request, message: str = "", status: int = 200, name: str
 
 
 async def login(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_login, request, form)
 
 
@@ -124,7 +148,7 @@ def _login(request: Request, form: FormData) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_logout, request, form)
 
 
@@ -245,7 +269,7 @@ def _side_by_side(ws: Workspace, view: dict) -> list[dict]:
 
 
 async def decide(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_decide, request, form)
 
 
