@@ -184,6 +184,8 @@ def grid(request: Request) -> Response:
     try:
         flt, clean = filter_from(request.query_params)
         offset = max(0, int(request.query_params.get("offset", "0") or 0))
+        if offset > actions.MAX_ID:
+            raise ValueError(offset)
     except (UsageError, ValueError) as exc:
         flt, clean, offset = ItemFilter(), {}, 0
         error = actions.web_words(str(exc)) if isinstance(exc, UsageError) else "offset: a number"
@@ -210,12 +212,18 @@ def item_page(request: Request) -> Response:
     item_id = request.path_params["item_id"]
     back = back_query(request.query_params)
     ws = _ws(request)
-    with ws.db.session() as session:
-        if session.get(Post, item_id) is None:
-            return PlainTextResponse(f"no item #{item_id}", 404)
+    if not _exists(ws, item_id):
+        return PlainTextResponse(f"no item #{item_id}", 404)
     holder = leases.claim(ws.db, item_id, reviewer.lease_owner, settings=ws.settings)
     flash = request.app.state.flash.pop(reviewer.session_id, None)
     return _with_cookie(show_item(request, reviewer, item_id, back, holder=holder, flash=flash), request, token)
+
+
+def _exists(ws: Workspace, item_id: int) -> bool:
+    if item_id > actions.MAX_ID:  # the URL takes any number of digits; the database does not
+        return False
+    with ws.db.session() as session:
+        return session.get(Post, item_id) is not None
 
 
 def back_query(params) -> str:
@@ -283,10 +291,12 @@ def _decide(request: Request, form: FormData) -> Response:
     item_id, verb = request.path_params["item_id"], request.path_params["verb"]
     ws = _ws(request)
     if verb == "renew":  # htmx, every minute while the page is open
-        return PlainTextResponse("ok" if leases.renew(ws.db, reviewer.lease_owner, item_id, settings=ws.settings)
+        return PlainTextResponse("ok" if item_id <= actions.MAX_ID and leases.renew(ws.db, reviewer.lease_owner, item_id, settings=ws.settings)
                                  else "lost", 200)
     if verb not in actions.VERBS:
         return PlainTextResponse("no such action", 404)
+    if not _exists(ws, item_id):  # else the refusal's page, which shows the item, has none to show
+        return PlainTextResponse(f"no item #{item_id}", 404)
     back = back_query(form)
     try:
         message = actions.apply(ws, reviewer, item_id, verb, form)
@@ -304,7 +314,10 @@ def _media_route(serve: Callable[[Workspace, Request, int], Response]):
         reviewer, token = _signed_in(request)
         if reviewer is None:
             return PlainTextResponse("sign in first", 401)
-        return _with_cookie(serve(_ws(request), request, request.path_params["media_id"]), request, token)
+        media_id = request.path_params["media_id"]
+        if media_id > actions.MAX_ID:
+            return PlainTextResponse("no such image", status_code=404)
+        return _with_cookie(serve(_ws(request), request, media_id), request, token)
 
     return route
 

@@ -33,3 +33,28 @@ def test_the_largest_caption_still_fits_in_a_form(web):
     answer = client.post(f"/items/{web.first}/edit", data={"csrf": csrf(page.text), "expected": "pending",
                                                            "caption": caption, "back": "status=pending"})
     assert answer.status_code == 303 and web.item(web.first)["caption"] == caption
+
+
+def test_a_missing_or_impossible_item_is_404_never_a_server_error(web):
+    client = web.signed_in()
+    token = csrf(client.get(f"/items/{web.first}").text)
+    huge = "9" * 25  # the route takes any digits; SQLite and PostgreSQL integers do not
+    for item_id in ("999999", huge):
+        assert client.get(f"/items/{item_id}").status_code == 404
+        for verb in ("approve", "reject", "duplicate", "edit"):
+            answer = client.post(f"/items/{item_id}/{verb}",
+                                 data={"csrf": token, "expected": "pending", "of": str(web.second)})
+            assert answer.status_code == 404 and f"no item #{item_id}" in answer.text, verb
+        assert client.post(f"/items/{item_id}/renew", headers={"X-CSRF-Token": token}).text == "lost"
+    for kind in ("media", "thumb"):
+        assert client.get(f"/{kind}/{huge}").status_code == 404
+    assert client.get(f"/?offset={huge}").status_code == 400
+
+
+def test_duplicate_of_must_be_a_plain_item_number(web):
+    client = web.signed_in()
+    token = csrf(client.get(f"/items/{web.first}").text)
+    for of in ("²", "9" * 12, "4294967296", "-1"):
+        answer = client.post(f"/items/{web.first}/duplicate", data={"csrf": token, "expected": "pending", "of": of})
+        assert answer.status_code == 400, of
+    assert web.item(web.first)["status"] == "pending"
