@@ -25,6 +25,7 @@ from curation import leases
 COOKIE = "wlb_session"
 LOGIN_COOKIE = "wlb_login"  # the sign-in form's own CSRF token (double submit): there is no session yet
 FAILURES, WINDOW = 5, 600  # failed sign-ins per address and name within WINDOW seconds before a pause
+TRACKED = 10_000  # (address, name) pairs remembered at most
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,22 @@ class Throttle:
         return times
 
     def blocked(self, address: str, name: str) -> bool:
-        return len(self._recent((address, name.lower()))) >= FAILURES
+        key = (address, name.lower())
+        return key in self.failed and len(self._recent(key)) >= FAILURES
 
     def fail(self, address: str, name: str) -> None:
         self._recent((address, name.lower())).append(self.clock())
-        if len(self.failed) > 10_000:  # bounded memory under a spray of names
-            self.failed.clear()
+        if len(self.failed) > TRACKED:
+            self._forget()
+
+    def _forget(self) -> None:
+        """Bounded memory under a spray of names, without forgetting whom it holds back (forgetting everything
+        let a spray of made-up names reset the pause on a real one): stale pairs first, then the fewest failures."""
+        for key in [k for k in self.failed if not self._recent(k)]:
+            del self.failed[key]
+        if len(self.failed) > TRACKED:
+            kept = sorted(self.failed.items(), key=lambda item: len(item[1]), reverse=True)[:TRACKED // 2]
+            self.failed = defaultdict(deque, kept)
 
     def succeed(self, address: str, name: str) -> None:
         self.failed.pop((address, name.lower()), None)

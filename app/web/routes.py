@@ -138,7 +138,8 @@ def _login(request: Request, form: FormData) -> Response:
         return login_form(request, "too many failed attempts; wait ten minutes and try again", 429, name)
     account = authenticate(ws.db, name, password) if name and password else None
     if account is None:
-        throttle.fail(address, name)
+        if password:  # only a checked password counts: one without costs nothing and could flood the throttle
+            throttle.fail(address, name)
         return login_form(request, "wrong name or password", 401, name)
     throttle.succeed(address, name)
     token, _ = auth.start_session(ws.db, account, ws.settings.web)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.web import routes
-from tests.web.conftest import csrf
+from app.web.auth import FAILURES, TRACKED, WINDOW, Throttle
+from tests.web.conftest import PASSWORD, csrf, sign_in
 
 
 def test_a_posted_form_is_bounded_before_sign_in(web):
@@ -58,3 +59,23 @@ def test_duplicate_of_must_be_a_plain_item_number(web):
         answer = client.post(f"/items/{web.first}/duplicate", data={"csrf": token, "expected": "pending", "of": of})
         assert answer.status_code == 400, of
     assert web.item(web.first)["status"] == "pending"
+
+
+def test_a_spray_of_made_up_names_does_not_lift_the_pause_on_a_real_one():
+    now = [0.0]
+    throttle = Throttle(clock=lambda: now[0])
+    for _ in range(FAILURES):
+        throttle.fail("203.0.113.9", "alice")
+    for n in range(TRACKED + 1):  # one failure each, from the same address or anywhere
+        throttle.fail("203.0.113.9", f"nobody{n}")
+    assert throttle.blocked("203.0.113.9", "Alice") and len(throttle.failed) <= TRACKED
+    now[0] += WINDOW
+    assert not throttle.blocked("203.0.113.9", "alice")
+
+
+def test_sign_ins_without_a_password_are_not_counted(web):
+    client = web.client()  # they cost no hashing, so a flood of them must not fill (and so reset) the throttle
+    for _ in range(FAILURES + 1):
+        assert sign_in(client, "alice", "").status_code == 401
+    assert not client.app.state.throttle.failed
+    assert sign_in(client, "alice", PASSWORD).status_code == 303
