@@ -54,7 +54,9 @@ def _trusted(address: str, web: WebSettings) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in web.trusted_proxies)
+    # Listening on '::', an IPv4 proxy arrives as ::ffff:10.0.0.5; trusted_proxies names it 10.0.0.5.
+    forms = [ip, *([ip.ipv4_mapped] if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else [])]
+    return any(f in ipaddress.ip_network(net, strict=False) for f in forms for net in web.trusted_proxies)
 
 
 def is_https(request: Request, web: WebSettings) -> bool:
@@ -100,8 +102,13 @@ def current(db: Database, request: Request, web: WebSettings) -> tuple[Reviewer 
     account (`wlb user remove`) locks the person out even while the proxy still lets them through.
     """
     found = _from_cookie(db, request)
-    named = request.headers.get(web.trusted_header, "").strip() if web.trusted_header else ""
-    if not named or not _trusted(peer(request), web):
+    given = request.headers.getlist(web.trusted_header) if web.trusted_header else []
+    if not given or not _trusted(peer(request), web):
+        return (found[0] if found else None), None
+    if len(given) > 1:  # a proxy that adds its header after the client's: which one is the proxy's? Neither.
+        return None, None
+    named = given[0].strip()
+    if not named:
         return (found[0] if found else None), None
     if found and found[0].name == named:
         return found[0], None

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from app.web import routes
+from starlette.testclient import TestClient
+
+from app.config import load_settings
+from app.web import create_app, routes
 from app.web.auth import FAILURES, TRACKED, WINDOW, Throttle
+from app.workspace import Workspace
 from tests.web.conftest import PASSWORD, csrf, sign_in
 
 
@@ -79,3 +83,26 @@ def test_sign_ins_without_a_password_are_not_counted(web):
         assert sign_in(client, "alice", "").status_code == 401
     assert not client.app.state.throttle.failed
     assert sign_in(client, "alice", PASSWORD).status_code == 303
+
+
+def _behind_proxy(web, proxies: str = '["10.0.0.5"]') -> Workspace:
+    web.site.write_config(extra=f'[web]\ntrusted_header = "X-Remote-User"\ntrusted_proxies = {proxies}')
+    return Workspace(load_settings(web.site.config, check_secrets=False))
+
+
+def test_the_proxy_is_recognised_when_it_arrives_as_an_ipv4_mapped_address(web):
+    with _behind_proxy(web) as ws:  # 'wlb web --host ::' sees an IPv4 peer as ::ffff:a.b.c.d
+        proxy = TestClient(create_app(ws), client=("::ffff:10.0.0.5", 40000), follow_redirects=False)
+        page = proxy.get("/", headers={"X-Remote-User": "bob", "X-Forwarded-Proto": "https"})
+        assert page.status_code == 200 and "signed in as <strong>bob</strong>" in page.text
+        assert "secure" in page.headers["set-cookie"].lower()
+        other = TestClient(create_app(ws), client=("::ffff:10.0.0.6", 40000), follow_redirects=False)
+        assert other.get("/", headers={"X-Remote-User": "bob"}).status_code == 303
+
+
+def test_a_trusted_header_sent_twice_signs_nobody_in(web):
+    with _behind_proxy(web) as ws:  # a proxy that appends its header after the client's own
+        proxy = TestClient(create_app(ws), client=("10.0.0.5", 40000), follow_redirects=False)
+        for pair in (("alice", "bob"), ("bob", "alice")):
+            answer = proxy.get("/", headers=[("X-Remote-User", pair[0]), ("X-Remote-User", pair[1])])
+            assert answer.status_code == 303 and "set-cookie" not in answer.headers
