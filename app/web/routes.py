@@ -61,7 +61,10 @@ def _local(ws: Workspace) -> Callable[[str | datetime | None], str]:
 def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
     ws = _ws(request)
     context = {"local": _local(ws), "publish_channels": ws.publish_channels(), **context}
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    # A page holds unpublished items and the session's CSRF token: no cache keeps it, no back button after sign-out.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _signed_in(request: Request) -> tuple[Reviewer | None, str | None]:

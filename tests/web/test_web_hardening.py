@@ -106,3 +106,15 @@ def test_a_trusted_header_sent_twice_signs_nobody_in(web):
         for pair in (("alice", "bob"), ("bob", "alice")):
             answer = proxy.get("/", headers=[("X-Remote-User", pair[0]), ("X-Remote-User", pair[1])])
             assert answer.status_code == 303 and "set-cookie" not in answer.headers
+
+
+def test_pages_are_never_stored_by_a_cache_and_images_only_by_the_browser(web):
+    client = web.client()
+    assert client.get("/login").headers["cache-control"] == "no-store"
+    client = web.signed_in()
+    page = client.get(f"/items/{web.first}")
+    for answer in (page, client.get("/"), client.get("/?status=nonsense")):
+        assert answer.headers["cache-control"] == "no-store"
+    media_id = web.item(web.first)["media"][0]["id"]
+    for kind in ("media", "thumb"):
+        assert client.get(f"/{kind}/{media_id}").headers["cache-control"].startswith("private")
