@@ -302,6 +302,16 @@ def test_bulk_approve_leaves_gated_and_leased_items_and_says_why(site):
     assert [it["id"] for it in site.queue("approved")] == [items[2]]
 
 
+def test_bulk_approve_never_forces_or_credits_a_whole_filter(site):
+    items = _collected(site, 2)
+    site.set_post(items[0], license="CC BY-NC 2.0")
+    for flags in (["--force", "--reason", "they said yes"], ["--credit", "Jo Photographer"]):
+        result = site.wlb("approve", "--where", "channel=source", "--yes", *flags)
+        assert result.code == 2 and "give item ids, not --where" in result.err
+    assert len(site.queue("pending")) == 2
+    assert all(site.wlb("show", str(i), "--json").json()["credit"] is None for i in items)
+
+
 def test_bulk_with_nothing_matching_changes_nothing(site):
     _collected(site)
     result = site.wlb("reject", "--where", "author=@nobody", "--yes")
