@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app.accounts import authenticate, has_accounts
+from app.accounts import MAX_PASSWORD, authenticate, has_accounts
 from app.web import actions, auth
 from app.web import media as media_files
 from app.web.auth import Reviewer
@@ -135,7 +135,7 @@ def _login(request: Request, form: FormData) -> Response:
     ws = _ws(request)
     if not auth.csrf_ok(request.cookies.get(auth.LOGIN_COOKIE), form.get("csrf")):
         return login_form(request, "the sign-in form expired; please try again", 403)
-    name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))[:1024]
+    name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))[:MAX_PASSWORD]
     throttle, address = request.app.state.throttle, auth.peer(request)
     if throttle.blocked(address, name):
         return login_form(request, "too many failed attempts; wait ten minutes and try again", 429, name)
