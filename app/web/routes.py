@@ -36,6 +36,9 @@ MATCHES_SHOWN = 6
 # Bytes of a posted form: every form here fits (a 5,000-character caption of emoji is 60 KB percent-encoded), and
 # anyone may post to /login, so a body never grows past this in memory, nor an upload onto the disk.
 MAX_FORM, MAX_FIELDS = 256 * 1024, 100
+# Sign-ins checked at once. Each waits for one of two 128 MiB hashes in a worker thread; without a bound, a flood
+# of posts to /login held every thread of the pool, and no page or image of anyone signed in could load.
+MAX_SIGNING_IN = 8
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
@@ -128,7 +131,14 @@ def login_form(request: Request, message: str = "", status: int = 200, name: str
 
 async def login(request: Request) -> Response:
     form = await read_form(request)
-    return await run_in_threadpool(_login, request, form)
+    state = request.app.state
+    if state.signing_in >= MAX_SIGNING_IN:  # counted on the event loop: no lock needed
+        return PlainTextResponse("too many sign-ins at once; try again in a moment", 503, headers={"Retry-After": "5"})
+    state.signing_in += 1
+    try:
+        return await run_in_threadpool(_login, request, form)
+    finally:
+        state.signing_in -= 1
 
 
 def _login(request: Request, form: FormData) -> Response:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
+import httpx
+from sqlmodel import select
 from starlette.testclient import TestClient
 
+from app import accounts
+
 from app.config import load_settings
-from app.web import create_app, routes
+from app.web import auth, create_app, routes
 from app.web.auth import FAILURES, TRACKED, WINDOW, Throttle
 from app.workspace import Workspace
+from core.models import Account
 from tests.web.conftest import PASSWORD, csrf, sign_in
 
 
@@ -118,3 +126,29 @@ def test_pages_are_never_stored_by_a_cache_and_images_only_by_the_browser(web):
     media_id = web.item(web.first)["media"][0]["id"]
     for kind in ("media", "thumb"):
         assert client.get(f"/{kind}/{media_id}").headers["cache-control"].startswith("private")
+
+
+def test_a_flood_of_sign_ins_leaves_the_pages_of_those_signed_in_working(web, monkeypatch):
+    app = create_app(web.ws)
+    with web.ws.db.session() as session:
+        alice = session.exec(select(Account).where(Account.name == "alice")).one()
+    token, _ = auth.start_session(web.ws.db, alice, web.ws.settings.web)
+    hashing, real_scrypt = threading.Event(), accounts._scrypt
+    monkeypatch.setattr(accounts, "_scrypt", lambda *a, **k: hashing.wait(10) and real_scrypt(*a, **k))
+
+    async def flood() -> tuple[list[int], int]:
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            form = await client.get("/login")
+            data = {"csrf": csrf(form.text), "username": "alice", "password": "guess"}
+            posts = [asyncio.create_task(client.post("/login", data=data)) for _ in range(60)]  # > 40 threads
+            await asyncio.sleep(0.5)
+            try:
+                page = await asyncio.wait_for(client.get("/", cookies={auth.COOKIE: token}), 5)
+            finally:
+                hashing.set()
+            return [p.status_code for p in await asyncio.gather(*posts)], page.status_code
+
+    statuses, page = asyncio.run(flood())
+    assert page == 200
+    assert statuses.count(503) == 60 - routes.MAX_SIGNING_IN and statuses.count(401) == routes.MAX_SIGNING_IN
