@@ -168,6 +168,9 @@ def approve(ctx: typer.Context, items: Ids = None,
     """Approve items for reposting. Example: wlb approve 12 14 --to community --expect-status pending"""
     from curation.queue import approve as approve_items
 
+    if where and (force or credit):  # else every match, gated or not, is forced and credited to one person
+        raise typer.BadParameter(f"{'--force' if force else '--credit'} speaks for one photographer: give item ids, "
+                                 f"not --where (bulk approval leaves items needing permission or credit)")
     def decide(ws, ids, expected):
         return approve_items(ws.db, ids, targets=to or [], publish_channels=ws.publish_channels(), caption=caption,
                              reason=reason, settings=ws.settings, force=force, credit=credit, expected=expected,

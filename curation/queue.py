@@ -72,17 +72,19 @@ def _override_note(refusal: Refused) -> str:
 
 def _decide(db: Database, ids: Sequence[int], expected: Expected, check: Callable[[Post], None],
             apply: Callable[[Session, Post], None], *, actor: str, override: bool = False,
-            lease_owner: str | None = None) -> list[Post]:
+            lease_owner: str | None = None, also_lock: Sequence[int] = ()) -> list[Post]:
     """Read what the decider sees, lock, compare, change: a decision never silently overwrites another.
 
     `expected`: the status the decider saw (one for all, or per id); default: what is stored now.
     `override`: decide anyway over a later decision or another reviewer's lease; recorded in the history.
+    `also_lock`: items `apply` reads, locked with the decided ones (in id order: no deadlocks), not decided.
     """
     with db.session() as session:
         current = {p.id: Status(p.status) for p in _items(session, ids)}
     seen = {i: (expected.get(i, s) if isinstance(expected, Mapping) else expected or s) for i, s in current.items()}
     with db.session() as session:
-        posts = lock_items(session, list(dict.fromkeys(ids)))
+        decided = set(ids)
+        posts = [p for p in lock_items(session, list(dict.fromkeys([*ids, *also_lock]))) if p.id in decided]
         missing = set(ids) - {p.id for p in posts}
         if missing:
             raise Refused(f"item #{min(missing)} was deleted meanwhile; list them with 'wlb queue --status all'",
@@ -201,12 +203,20 @@ def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = N
                           item_id=post.id, why="status", status=post.status)
 
     def apply(session: Session, post: Post) -> None:
-        session.exec(update(Post).where(Post.duplicate_of == post.id).values(duplicate_of=root))  # no chains
-        post.duplicate_of = root
+        # Read again, locked: #of may have been marked a duplicate of this item since (two reviewers each marking
+        # one of a pair), and following the earlier reading would leave both items duplicates of nothing.
+        locked = session.get(Post, of)
+        now_root = (locked.duplicate_of if locked else None) or of
+        if now_root == post.id:
+            raise Refused(f"#{of} was marked a duplicate of #{post.id} meanwhile; nothing changed",
+                          item_id=post.id, why="status", status=post.status)
+        session.exec(update(Post).where(Post.duplicate_of == post.id).values(duplicate_of=now_root))  # no chains
+        post.duplicate_of = now_root
         transition(session, post, Status.DUPLICATE, actor=actor, action="duplicate",
-                   reason=reason or f"same photo as #{root}")
+                   reason=reason or f"same photo as #{now_root}")
 
-    return _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)[0]
+    return _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   also_lock=[of])[0]
 
 
 def edit(db: Database, item_id: int, *, caption: str | None = None, targets: Sequence[str] | None = None,

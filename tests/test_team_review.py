@@ -185,6 +185,25 @@ def test_the_lease_holder_decides_without_override(archive):
     assert post.status == Status.APPROVED and post.lease_owner is None
 
 
+def test_marking_a_pair_as_each_others_duplicate_at_once_leaves_one_original(archive, monkeypatch):
+    db, ids = archive
+    one, two = ids["plain"], ids["lookalike"]
+    real_lock, raced = queue.lock_items, []
+
+    def bob_first(session, item_ids):  # bob's "#one is #two" commits after alice read #one, before she locks
+        if not raced:
+            raced.append("bob")
+            queue.mark_duplicate(db, one, two, actor="bob")
+        return real_lock(session, item_ids)
+
+    monkeypatch.setattr(queue, "lock_items", bob_first)
+    with pytest.raises(queue.Refused, match=f"#{one} was marked a duplicate of #{two} meanwhile"):
+        queue.mark_duplicate(db, two, one, actor="alice")
+    with db.session() as session:
+        assert (session.get(Post, one).status, session.get(Post, one).duplicate_of) == (Status.DUPLICATE, two)
+        assert (session.get(Post, two).status, session.get(Post, two).duplicate_of) == (Status.PENDING, None)
+
+
 def test_claims_from_many_processes_at_once_never_overlap(db_url):
     db = Database(db_url)
     with db.session() as session:
@@ -300,6 +319,16 @@ def test_bulk_approve_leaves_gated_and_leased_items_and_says_why(site):
     assert "✓ 1 approved" in done.out and "1 left as they were, needing credit" in done.out
     assert f"open on another reviewer's screen: #{items[1]}" in done.out
     assert [it["id"] for it in site.queue("approved")] == [items[2]]
+
+
+def test_bulk_approve_never_forces_or_credits_a_whole_filter(site):
+    items = _collected(site, 2)
+    site.set_post(items[0], license="CC BY-NC 2.0")
+    for flags in (["--force", "--reason", "they said yes"], ["--credit", "Jo Photographer"]):
+        result = site.wlb("approve", "--where", "channel=source", "--yes", *flags)
+        assert result.code == 2 and "give item ids, not --where" in result.err
+    assert len(site.queue("pending")) == 2
+    assert all(site.wlb("show", str(i), "--json").json()["credit"] is None for i in items)
 
 
 def test_bulk_with_nothing_matching_changes_nothing(site):
