@@ -324,9 +324,12 @@ def test_bulk_approve_leaves_gated_and_leased_items_and_says_why(site):
 def test_bulk_approve_never_forces_or_credits_a_whole_filter(site):
     items = _collected(site, 2)
     site.set_post(items[0], license="CC BY-NC 2.0")
-    for flags in (["--force", "--reason", "they said yes"], ["--credit", "Jo Photographer"]):
+    for flags in (["--force", "--reason", "they said yes"], ["--credit", "Jo Photographer"], ["--caption", "Same"],
+                  ["--override"], ["--expect-status", "pending"]):
         result = site.wlb("approve", "--where", "channel=source", "--yes", *flags)
-        assert result.code == 2 and "give item ids, not --where" in result.err
+        assert result.code == 2 and f"{flags[0]} is decided item by item: give item ids, not --where" in result.err
+    result = site.wlb("reject", "--where", "channel=source", "--yes", "--override")
+    assert result.code == 2 and "--override is decided item by item" in result.err
     assert len(site.queue("pending")) == 2
     assert all(site.wlb("show", str(i), "--json").json()["credit"] is None for i in items)
 
@@ -341,3 +344,10 @@ def test_review_without_a_terminal_is_one_line_and_exit_2(site):
     result = site.wlb("review")  # pytest's stdin is not a terminal
     assert result.code == 2 and "wlb review needs a terminal" in result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["show", "99999999999999999999"], ["approve", "99999999999999999999"],
+                                  ["reject", "0"]])
+def test_an_id_no_database_holds_is_a_usage_error(site, args):
+    result = site.wlb(*args)
+    assert result.code == 2 and "Invalid value" in result.err and "unexpected" not in result.err
