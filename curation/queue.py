@@ -25,6 +25,7 @@ UNDOABLE = ("approve", "approve-forced", "reject", "duplicate")
 NOT_DECISIONS = ("credit", "caption", "targets", "override")  # recorded changes that leave the status alone
 MAX_CAPTION = 5000
 Expected = Status | Mapping[int, Status] | None
+Version = int | Mapping[int, int] | None  # the item's last decision id when shown (views' "version"); 0: none
 
 
 class Refused(UsageError):
@@ -51,10 +52,16 @@ def last_decision(session: Session, post_id: int) -> Decision | None:
     return session.exec(select(Decision).where(Decision.post_id == post_id).order_by(col(Decision.id).desc())).first()
 
 
-def _conflict(session: Session, post: Post, seen: Status, lease_owner: str | None) -> Refused | None:
-    """The compare half of compare-and-set: someone decided since this decider looked, or is looking now."""
+def _conflict(session: Session, post: Post, seen: Status, lease_owner: str | None,
+              version: int | None = None) -> Refused | None:
+    """The compare half of compare-and-set: someone decided or edited since this decider looked, or is looking now."""
+    last = last_decision(session, post.id) if version is not None else None
+    if post.status == seen and version is not None and (last.id if last else 0) != version:
+        return Refused(f"item #{post.id} was changed by {last.actor} ({last.action} at {last.at:%Y-%m-%d %H:%M:%S} "
+                       f"UTC) since you looked; nothing changed: check it with 'wlb show {post.id}', then decide "
+                       f"again or add --override", item_id=post.id, why="changed", status=post.status)
     if post.status != seen:
-        last = last_decision(session, post.id)
+        last = last or last_decision(session, post.id)
         who = f"{last.actor} ({last.action} at {last.at:%Y-%m-%d %H:%M:%S} UTC)" if last else "someone"
         return Refused(f"item #{post.id} was changed from {seen} to {post.status} by {who} since you looked; nothing "
                        f"changed: check it with 'wlb show {post.id}', then decide again or add --override",
@@ -72,7 +79,7 @@ def _override_note(refusal: Refused) -> str:
 
 def _decide(db: Database, ids: Sequence[int], expected: Expected, check: Callable[[Post], None],
             apply: Callable[[Session, Post], None], *, actor: str, override: bool = False,
-            lease_owner: str | None = None, also_lock: Sequence[int] = ()) -> list[Post]:
+            lease_owner: str | None = None, version: Version = None, also_lock: Sequence[int] = ()) -> list[Post]:
     """Read what the decider sees, lock, compare, change: a decision never silently overwrites another.
 
     `expected`: the status the decider saw (one for all, or per id); default: what is stored now.
@@ -91,7 +98,8 @@ def _decide(db: Database, ids: Sequence[int], expected: Expected, check: Callabl
                           item_id=min(missing), why="missing")
         overridden: dict[int, Refused] = {}
         for post in posts:
-            conflict = _conflict(session, post, seen[post.id], lease_owner)
+            shown = version.get(post.id) if isinstance(version, Mapping) else version
+            conflict = _conflict(session, post, seen[post.id], lease_owner, shown)
             if conflict is not None and not override:
                 raise conflict
             if conflict is not None:
@@ -122,7 +130,8 @@ def _check_targets(targets: Sequence[str], publish_channels: Sequence[str]) -> N
 def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish_channels: Sequence[str],
             caption: str | None = None, actor: str | None = None, reason: str = "",
             settings: Settings | None = None, force: bool = False, credit: str | None = None,
-            expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> list[Post]:
+            expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+           version: Version = None) -> list[Post]:
     """Approve items for publishing to the given channels (default: every publishing channel)."""
     _check_targets(targets, publish_channels)
     if force and not reason.strip():
@@ -156,7 +165,8 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
                    reason=reason)
 
-    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)
+    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version)
 
 
 def _valid_credit(text: str, platform: str | None = None) -> str:
@@ -168,7 +178,8 @@ def _valid_credit(text: str, platform: str | None = None) -> str:
 
 
 def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | None = None,
-           expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> list[Post]:
+           expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+           version: Version = None) -> list[Post]:
     """Reject items; they stay in the archive so re-posts of the same photo stay out of the queue."""
     actor = actor or reviewer()
 
@@ -180,11 +191,13 @@ def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | N
     def apply(session: Session, post: Post) -> None:
         transition(session, post, Status.REJECTED, actor=actor, action="reject", reason=reason or "rejected by reviewer")
 
-    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)
+    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version)
 
 
 def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = None, reason: str = "",
-                   expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> Post:
+                   expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+         version: Version = None) -> Post:
     """A reviewer's "same photo as #of": the item joins that one's duplicates and leaves the queue."""
     actor = actor or reviewer()
     with db.session() as session:
@@ -216,12 +229,13 @@ def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = N
                    reason=reason or f"same photo as #{now_root}")
 
     return _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
-                   also_lock=[of])[0]
+                   version=version, also_lock=[of])[0]
 
 
 def edit(db: Database, item_id: int, *, caption: str | None = None, targets: Sequence[str] | None = None,
          credit: str | None = None, publish_channels: Sequence[str] = (), actor: str | None = None,
-         expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> Post:
+         expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+         version: Version = None) -> Post:
     """Set an item's caption, targets or credit without deciding it (each change recorded)."""
     actor = actor or reviewer()
     if targets is not None:
@@ -253,7 +267,8 @@ def edit(db: Database, item_id: int, *, caption: str | None = None, targets: Seq
                                  actor=actor, reason=value[:500]))
         session.add(post)
 
-    posts = _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)
+    posts = _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version)
     return posts[0]
 
 

@@ -19,7 +19,7 @@ from core.errors import UsageError
 from core.models import POSSIBLE, Author, Decision, ImageMatch, Media, MediaState, Post, Status, utcnow
 from curation import leases, queue
 from curation.filters import ItemFilter, parse_since, parse_where
-from curation.views import count_items, list_items, matching_ids
+from curation.views import count_items, get_item, list_items, matching_ids
 from tests.race_worker import claim_until_empty, decide_by_cli
 from tests.site import Site
 
@@ -351,3 +351,23 @@ def test_review_without_a_terminal_is_one_line_and_exit_2(site):
 def test_an_id_no_database_holds_is_a_usage_error(site, args):
     result = site.wlb(*args)
     assert result.code == 2 and "Invalid value" in result.err and "unexpected" not in result.err
+
+
+def test_an_edit_by_a_colleague_since_the_item_was_shown_refuses_the_decision(archive):
+    """Same status, different item: bob re-captioned it after ann's screen was drawn; her approval would publish
+    a caption she never saw."""
+    from core.media import MediaStore
+
+    db, ids = archive
+    item = ids["plain"]
+    shown = get_item(db, MediaStore(Path("/nonexistent-media")), item)
+    queue.edit(db, item, caption="bob's caption", actor="bob")
+    with pytest.raises(queue.Refused, match=r"was changed by bob \(caption at") as refused:
+        queue.approve(db, [item], targets=[], publish_channels=["community"], actor="ann",
+                      expected=Status(shown["status"]), version=shown["version"])
+    assert refused.value.why == "changed"
+    fresh = get_item(db, MediaStore(Path("/nonexistent-media")), item)
+    assert fresh["version"] > shown["version"] and fresh["status"] == "pending"
+    queue.approve(db, [item], targets=[], publish_channels=["community"], actor="ann", expected=Status.PENDING,
+                  version=fresh["version"])  # decided on what she now sees: goes through
+    assert get_item(db, MediaStore(Path("/nonexistent-media")), item)["status"] == "approved"

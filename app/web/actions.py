@@ -47,8 +47,10 @@ def apply(ws: Workspace, reviewer: Reviewer, item_id: int, verb: str, form: Form
         expected = Status(str(form.get("expected", "")))
     except ValueError:
         raise Refusal("this form lacks the status the page showed; reload the page", "form", 400) from None
+    shown = str(form.get("version", ""))  # the item's last decision on the page: a colleague's edit since refuses
+    version = int(shown) if re.fullmatch(r"[0-9]{1,18}", shown) else None
     common = {"actor": reviewer.name, "expected": expected, "override": form.get("override") == "1",
-              "lease_owner": reviewer.lease_owner}
+              "lease_owner": reviewer.lease_owner, "version": version}
     try:
         return _VERB[verb](ws, item_id, form, common)
     except queue.Refused as exc:
