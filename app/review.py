@@ -295,9 +295,13 @@ class Review:
     def _refused(self, view: dict, exc: Refused) -> Step:
         """A refusal keeps the item on screen with what to press; one the item's status settles moves on."""
         why = exc.why
+        said = str(exc).split("; nothing changed")[0]
+        if why == "undo":
+            return Step(notice=_no(str(exc)))
+        if exc.item_id != view["id"]:  # `u` on an earlier item: A/R/D or moving on would act on the one shown
+            return Step(notice=_no(f"{said}; nothing undone"))
         if why in ("changed", "leased"):
             self.contested = view["id"]
-            said = str(exc).split("; nothing changed")[0]
             return Step(notice=_no(f"{said}; press A, R or D (capital) to decide over it, recorded as an "
                                    "override, or s to leave it"))
         if why == "licence":
@@ -305,8 +309,6 @@ class Review:
         if why == "credit":
             return Step(notice=_no(f"#{view['id']} needs credit: no author could be determined; press k to set it "
                                    "(o opens the post)"))
-        if why == "undo":
-            return Step(notice=_no(str(exc)))
         self.counts["skipped"] += 1
         return Step("next", _no(f"{exc}; moved on"))  # status, publishing, missing: nothing to press here
 
