@@ -208,7 +208,7 @@ class Review:
             answer = self.ask(f"duplicate of which? {', '.join(f'#{i}' for i in ids)} (Enter cancels)").strip().lstrip("#")
             if not answer:
                 return Step(notice=inert("nothing changed", "dim"))
-            if not answer.isdigit() or int(answer) not in ids:
+            if not answer.isdecimal() or int(answer) not in ids:
                 return Step(notice=_no(f"{answer!r} is not one of {', '.join(f'#{i}' for i in ids)}; nothing changed"))
             of = int(answer)
         try:
@@ -268,7 +268,7 @@ class Review:
         answer = self.ask(f"targets: {menu} (numbers or names; Enter: every publishing channel)")
         chosen = []
         for word in answer.replace(",", " ").split():
-            name = channels[int(word) - 1] if word.isdigit() and 0 < int(word) <= len(channels) else word
+            name = channels[int(word) - 1] if word.isdecimal() and 0 < int(word) <= len(channels) else word
             if name not in channels:
                 return Step(notice=_no(f"{word!r} is not a publishing channel ({', '.join(channels)}); nothing changed"))
             chosen += [name] if name not in chosen else []

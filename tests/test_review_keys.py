@@ -114,6 +114,15 @@ def test_d_asks_which_when_several_are_shown(site):
     assert show(site, ann)["duplicate_of"] == cat
 
 
+@pytest.mark.parametrize("key, answer", [("d", "²"), ("t", "²"), ("t", "⑴")])
+def test_a_typed_digit_int_cannot_read_is_refused_not_a_crash(site, key, answer):
+    ann, ben, cat = pending(site, "ann", "ben", "cat")
+    possible(site, ann, ben, cat)
+    run = review(site, [key, "s"], answers=[answer])
+    assert f"{answer!r} is not" in run.shown and "nothing changed" in run.shown
+    assert run.counts["skipped"] == 1 and history(site, ann) == [("wlb", "queue")]
+
+
 def test_d_without_a_candidate_changes_nothing(site):
     ann, = pending(site, "ann")
     run = review(site, ["d"])
