@@ -162,7 +162,7 @@ def info_lines(console: Console, view: dict, candidates: Sequence[dict], channel
     extra += [inert(f"alt: {alt}", "dim")] if alt else []
     body = _body(view)
     text_rows = len(body.wrap(console, max(1, width), overflow="fold"))
-    must = must[:rows]
+    must = must[:rows - (rows > 2)]  # the text's first line outranks the last facts: it is what is reviewed
     room = rows - len(must)
     text_min = min(text_rows, 3, room)
     extra = extra[:max(0, room - text_min)]

@@ -116,6 +116,21 @@ def test_gates_and_history_are_on_the_screen_with_the_key_to_press(site, width, 
     assert "f force" in lines[-1] and "k credit" in lines[-1] and "q quit" in lines[-1]
 
 
+@pytest.mark.parametrize("width, height", SIZES)
+def test_the_text_keeps_a_line_when_every_fact_and_note_wants_one(site, width, height):
+    item, dirk = _collage(site, text="Sunset over the Atomium from the Heysel")
+    site.set_post(item, license="All rights reserved", needs_credit=True, caption="For the weekend")
+    with Workspace(load_settings(site.config)) as ws:
+        queue.reject(ws.db, [item], reason="blurry", actor="bob")
+        queue.undo(ws.db, item, actor="bob")
+    lines = _screen(site, item, width, height)
+    shown = "\n".join(lines)
+    assert len(lines) <= height - 1, shown
+    assert "Sunset over the Atomium" in shown, "the post's own text, whatever else the screen must say"
+    assert "caption: For the weekend" in shown and f"looks like #{dirk}" in shown
+    assert "needs permission" in shown and "needs credit" in shown
+
+
 def test_history_shows_only_beyond_what_the_system_records_for_every_item():
     quiet = [{"actor": "wlb", "action": "queue"}, {"actor": "wlb", "action": "collected"}]
     assert worth_showing(quiet) == []
