@@ -181,6 +181,10 @@ class Review:
 
     def _approve(self, view: dict, candidates: list[dict], override: bool, *, reason: str = "") -> Step:
         channels = self.ws.publish_channels()
+        gone = [t for t in view["targets"] if t not in channels]  # chosen before config.toml changed
+        if gone:
+            return Step(notice=_no(f"#{view['id']}'s target {gone[0]} is no longer a publishing channel; press t to "
+                                   "choose its targets"))
         posts = queue.approve(self.ws.db, [view["id"]], targets=view["targets"], publish_channels=channels,
                               settings=self.ws.settings, force=bool(reason), reason=reason, **self._common(view, override))
         forced = f" (forced: {reason})" if reason else ""

@@ -163,6 +163,16 @@ def test_t_chooses_targets_among_the_publishing_channels(site):
     assert ("tester", "targets") in history(site, ann)
 
 
+def test_a_with_a_target_no_longer_publishing_says_to_press_t(site):
+    ann, = pending(site, "ann")
+    _two_publishing_channels(site)
+    review(site, ["t"], answers=["second"])
+    site.write_config()  # `second` left config.toml
+    run = review(site, ["a", "t", "a"], answers=[""])
+    assert f"#{ann}'s target second is no longer a publishing channel; press t" in run.shown and "--to" not in run.shown
+    assert show(site, ann)["status"] == "approved" and f"✓ #{ann} approved → community" in run.shown
+
+
 def test_k_sets_the_credit_that_a_needs(site):
     ann, = pending(site, "ann")
     site.set_post(ann, needs_credit=True)
