@@ -161,7 +161,7 @@ class Review:
         if key == "?":
             if self.clear:
                 self.out.console.clear()
-            self.out.console.print(help_screen(self.out.console.width))
+            self.out.console.print(help_screen(self.out.console.width, self.out.console.height))
             getkey()
             return Step()
         handler = {"a": self._approve, "r": self._reject, "d": self._duplicate, "f": self._force, "b": self._back,

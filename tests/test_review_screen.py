@@ -10,7 +10,7 @@ from rich.console import Console
 
 from app.config import load_settings
 from app.preview import UPPER_HALF
-from app.review_screen import key_hint, render, worth_showing
+from app.review_screen import HELP, help_screen, key_hint, render, worth_showing
 from app.workspace import Workspace
 from curation import queue
 from curation.views import get_item
@@ -153,3 +153,17 @@ def test_a_tiny_terminal_still_draws_without_error(site):
     item, _ = _collage(site)
     lines = _screen(site, item, 40, 10)
     assert len(lines) <= 9 and lines[0].startswith(f"#{item} ")
+
+
+@pytest.mark.parametrize("width, height", [(80, 24), (40, 10), (30, 6)])
+def test_the_help_fits_the_terminal_with_every_key(width, height):
+    console = Console(width=width, height=height, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(help_screen(width, height))
+    console.file.close()
+    lines = console.export_text(styles=False).rstrip("\n").split("\n")
+    assert len(lines) <= height - 1, "\n".join(lines)
+    assert all(len(line.rstrip()) <= width for line in lines)
+    keys = {word for line in lines[1:-1] for word in line.split()}
+    assert {key for key, _ in HELP if len(key) == 1} <= keys, "every key is on the screen"
+    if height >= 24:
+        assert any("force past a licence" in line for line in lines), "one per line where there is room"
