@@ -164,7 +164,7 @@ class Review:
         if key == "?":
             if self.clear:
                 self.out.console.clear()
-            self.out.console.print(help_screen(self.out.console.width))
+            self.out.console.print(help_screen(self.out.console.width, self.out.console.height))
             getkey()
             return Step()
         handler = {"a": self._approve, "r": self._reject, "d": self._duplicate, "f": self._force, "b": self._back,
@@ -189,6 +189,10 @@ class Review:
 
     def _approve(self, view: dict, candidates: list[dict], override: bool, *, reason: str = "") -> Step:
         channels = self.ws.publish_channels()
+        gone = [t for t in view["targets"] if t not in channels]  # chosen before config.toml changed
+        if gone:
+            return Step(notice=_no(f"#{view['id']}'s target {gone[0]} is no longer a publishing channel; press t to "
+                                   "choose its targets"))
         posts = queue.approve(self.ws.db, [view["id"]], targets=view["targets"], publish_channels=channels,
                               settings=self.ws.settings, force=bool(reason), reason=reason, **self._common(view, override))
         forced = f" (forced: {reason})" if reason else ""
@@ -216,7 +220,7 @@ class Review:
             answer = self.ask(f"duplicate of which? {', '.join(f'#{i}' for i in ids)} (Enter cancels)").strip().lstrip("#")
             if not answer:
                 return Step(notice=inert("nothing changed", "dim"))
-            if not answer.isdigit() or int(answer) not in ids:
+            if not answer.isdecimal() or int(answer) not in ids:
                 return Step(notice=_no(f"{answer!r} is not one of {', '.join(f'#{i}' for i in ids)}; nothing changed"))
             of = int(answer)
         try:
@@ -276,7 +280,7 @@ class Review:
         answer = self.ask(f"targets: {menu} (numbers or names; Enter: every publishing channel)")
         chosen = []
         for word in answer.replace(",", " ").split():
-            name = channels[int(word) - 1] if word.isdigit() and 0 < int(word) <= len(channels) else word
+            name = channels[int(word) - 1] if word.isdecimal() and 0 < int(word) <= len(channels) else word
             if name not in channels:
                 return Step(notice=_no(f"{word!r} is not a publishing channel ({', '.join(channels)}); nothing changed"))
             chosen += [name] if name not in chosen else []
@@ -303,9 +307,13 @@ class Review:
     def _refused(self, view: dict, exc: Refused) -> Step:
         """A refusal keeps the item on screen with what to press; one the item's status settles moves on."""
         why = exc.why
+        said = str(exc).split("; nothing changed")[0]
+        if why == "undo":
+            return Step(notice=_no(str(exc)))
+        if exc.item_id != view["id"]:  # `u` on an earlier item: A/R/D or moving on would act on the one shown
+            return Step(notice=_no(f"{said}; nothing undone"))
         if why in ("changed", "leased"):
             self.contested = view["id"]
-            said = str(exc).split("; nothing changed")[0]
             return Step(notice=_no(f"{said}; press A, R or D (capital) to decide over it, recorded as an "
                                    "override, or s to leave it"))
         if why == "licence":
@@ -313,8 +321,6 @@ class Review:
         if why == "credit":
             return Step(notice=_no(f"#{view['id']} needs credit: no author could be determined; press k to set it "
                                    "(o opens the post)"))
-        if why == "undo":
-            return Step(notice=_no(str(exc)))
         self.counts["skipped"] += 1
         return Step("next", _no(f"{exc}; moved on"))  # status, publishing, missing: nothing to press here
 

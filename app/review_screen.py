@@ -162,7 +162,7 @@ def info_lines(console: Console, view: dict, candidates: Sequence[dict], channel
     extra += [inert(f"alt: {alt}", "dim")] if alt else []
     body = _body(view)
     text_rows = len(body.wrap(console, max(1, width), overflow="fold"))
-    must = must[:rows]
+    must = must[:rows - (rows > 2)]  # the text's first line outranks the last facts: it is what is reviewed
     room = rows - len(must)
     text_min = min(text_rows, 3, room)
     extra = extra[:max(0, room - text_min)]
@@ -264,10 +264,18 @@ def _stacked(console: Console, view: dict, candidates: list[dict], channels: Seq
     return [*info, grid]
 
 
-def help_screen(width: int) -> Group:
-    """Every key and what it does."""
-    lines = [Text("wlb review keys", "bold")]
-    for key, what in HELP:
-        lines.append(_line(Text.assemble((f"{key:>5}  ", "bold cyan"), what)))
-    lines.append(Text("press any key to go back to the item", "dim"))
-    return Group(*lines)
+def help_screen(width: int, height: int | None = None) -> Group:
+    """Every key and what it does; in columns when the terminal is too short for one per line."""
+    rows = len(HELP) if height is None else max(1, min(len(HELP), height - 3))  # a title, a footer, the prompt's line
+    columns = -(-len(HELP) // rows)
+    if columns == 1:
+        body = [_line(Text.assemble((f"{key:>5}  ", "bold cyan"), what)) for key, what in HELP]
+    else:
+        entries = [_line(Text.assemble((key, "bold cyan"), f" {what}")) for key, what in HELP]
+        grid = Table.grid(padding=(0, GAP, 0, 0), pad_edge=False)
+        for _ in range(columns):
+            grid.add_column(width=max(1, (width - GAP * (columns - 1)) // columns), no_wrap=True)
+        for row in range(rows):
+            grid.add_row(*(entries[i] if i < len(entries) else Text() for i in range(row, rows * columns, rows)))
+        body = [grid]
+    return Group(_line(Text("wlb review keys", "bold")), *body, _line(Text("press any key to go back to the item", "dim")))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import select
 
 from core.db import Database
-from core.models import Author, Post, Status, utcnow
+from core.models import Author, Post, Publication, Status, utcnow
 from curation import leases, queue
 from curation.views import PENDING
 from app.config import load_settings
@@ -135,6 +135,35 @@ def test_a_status_refusal_moves_on_with_the_reason(site):
     assert f"item #{first} is already published; it cannot be rejected; moved on" in run.shown
     assert show(site, first)["status"] == "published" and show(site, second)["status"] == "approved"
     assert run.counts == {"approved": 2, "rejected": 0, "skipped": 1}
+
+
+def test_u_refused_for_an_earlier_item_offers_no_override_of_the_one_on_screen(site):
+    first, second = pending(site, "first", "second")
+
+    def bob_opens_first_then_u(ws: Workspace) -> str:
+        assert leases.claim(ws.db, first, leases.new_owner("bob"), settings=ws.settings) is None
+        return "u"
+
+    run = review(site, ["a", bob_opens_first_then_u, "A"])
+    assert f"item #{first}: bob is reviewing it (until" in run.shown and "nothing undone" in run.shown
+    assert "press A, R or D" not in run.shown, "A would decide the item on screen, not the one refused"
+    assert history(site, second) == [("wlb", "queue"), ("tester", "approve")], "A is a plain approval, no override"
+    assert show(site, first)["status"] == "approved"
+
+
+def test_u_refused_for_an_earlier_item_keeps_the_one_on_screen(site):
+    first, second = pending(site, "first", "second")
+
+    def first_being_published_then_u(ws: Workspace) -> str:
+        with ws.db.session() as session:  # the nightly run has sent it: too late to take back
+            session.add(Publication(post_id=first, channel="community", idempotency_key="k1", attempts=1))
+            session.commit()
+        return "u"
+
+    run = review(site, ["a", first_being_published_then_u, "r"], answers=["blurry"])
+    assert f"item #{first} is already being published to community" in run.shown and "nothing undone" in run.shown
+    assert "moved on" not in run.shown and run.screens_of(second) == 2
+    assert show(site, second)["status"] == "rejected" and run.counts == {"approved": 1, "rejected": 1, "skipped": 0}
 
 
 def _add_pending(db_url: str, n: int, prefix: str) -> None:

@@ -114,6 +114,15 @@ def test_d_asks_which_when_several_are_shown(site):
     assert show(site, ann)["duplicate_of"] == cat
 
 
+@pytest.mark.parametrize("key, answer", [("d", "²"), ("t", "²"), ("t", "⑴")])
+def test_a_typed_digit_int_cannot_read_is_refused_not_a_crash(site, key, answer):
+    ann, ben, cat = pending(site, "ann", "ben", "cat")
+    possible(site, ann, ben, cat)
+    run = review(site, [key, "s"], answers=[answer])
+    assert f"{answer!r} is not" in run.shown and "nothing changed" in run.shown
+    assert run.counts["skipped"] == 1 and history(site, ann) == [("wlb", "queue")]
+
+
 def test_d_without_a_candidate_changes_nothing(site):
     ann, = pending(site, "ann")
     run = review(site, ["d"])
@@ -152,6 +161,16 @@ def test_t_chooses_targets_among_the_publishing_channels(site):
     assert "'nowhere' is not a publishing channel (community, second); nothing changed" in run.shown
     assert show(site, ann)["targets"] == ["second"] and f"✓ #{ann} approved → second" in run.shown
     assert ("tester", "targets") in history(site, ann)
+
+
+def test_a_with_a_target_no_longer_publishing_says_to_press_t(site):
+    ann, = pending(site, "ann")
+    _two_publishing_channels(site)
+    review(site, ["t"], answers=["second"])
+    site.write_config()  # `second` left config.toml
+    run = review(site, ["a", "t", "a"], answers=[""])
+    assert f"#{ann}'s target second is no longer a publishing channel; press t" in run.shown and "--to" not in run.shown
+    assert show(site, ann)["status"] == "approved" and f"✓ #{ann} approved → community" in run.shown
 
 
 def test_k_sets_the_credit_that_a_needs(site):

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from app.config import load_settings
 from app.preview import UPPER_HALF
-from app.review_screen import key_hint, render, worth_showing
+from app.review_screen import HELP, help_screen, key_hint, render, worth_showing
 from app.workspace import Workspace
 from curation import queue
 from curation.views import get_item
@@ -116,6 +116,21 @@ def test_gates_and_history_are_on_the_screen_with_the_key_to_press(site, width, 
     assert "f force" in lines[-1] and "k credit" in lines[-1] and "q quit" in lines[-1]
 
 
+@pytest.mark.parametrize("width, height", SIZES)
+def test_the_text_keeps_a_line_when_every_fact_and_note_wants_one(site, width, height):
+    item, dirk = _collage(site, text="Sunset over the Atomium from the Heysel")
+    site.set_post(item, license="All rights reserved", needs_credit=True, caption="For the weekend")
+    with Workspace(load_settings(site.config)) as ws:
+        queue.reject(ws.db, [item], reason="blurry", actor="bob")
+        queue.undo(ws.db, item, actor="bob")
+    lines = _screen(site, item, width, height)
+    shown = "\n".join(lines)
+    assert len(lines) <= height - 1, shown
+    assert "Sunset over the Atomium" in shown, "the post's own text, whatever else the screen must say"
+    assert "caption: For the weekend" in shown and f"looks like #{dirk}" in shown
+    assert "needs permission" in shown and "needs credit" in shown
+
+
 def test_history_shows_only_beyond_what_the_system_records_for_every_item():
     quiet = [{"actor": "wlb", "action": "queue"}, {"actor": "wlb", "action": "collected"}]
     assert worth_showing(quiet) == []
@@ -138,3 +153,17 @@ def test_a_tiny_terminal_still_draws_without_error(site):
     item, _ = _collage(site)
     lines = _screen(site, item, 40, 10)
     assert len(lines) <= 9 and lines[0].startswith(f"#{item} ")
+
+
+@pytest.mark.parametrize("width, height", [(80, 24), (40, 10), (30, 6)])
+def test_the_help_fits_the_terminal_with_every_key(width, height):
+    console = Console(width=width, height=height, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(help_screen(width, height))
+    console.file.close()
+    lines = console.export_text(styles=False).rstrip("\n").split("\n")
+    assert len(lines) <= height - 1, "\n".join(lines)
+    assert all(len(line.rstrip()) <= width for line in lines)
+    keys = {word for line in lines[1:-1] for word in line.split()}
+    assert {key for key, _ in HELP if len(key) == 1} <= keys, "every key is on the screen"
+    if height >= 24:
+        assert any("force past a licence" in line for line in lines), "one per line where there is room"

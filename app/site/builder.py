@@ -188,7 +188,7 @@ def clean_stale(target: Path) -> None:
         for path in target.parent.glob(f"{glob.escape(target.name)}.{kind}-*"):
             pid = path.name.rsplit(f".{kind}-", 1)[1].split("-", 1)[0]
             ours = (path / MARKER).is_file() or (path.is_dir() and not any(path.iterdir()))
-            if ours and pid.isdigit() and not path.is_symlink() and not _running(int(pid)):
+            if ours and pid.isascii() and pid.isdigit() and not path.is_symlink() and not _running(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
 
 

@@ -235,6 +235,15 @@ def test_a_killed_exports_working_folder_is_cleaned_up(archive, capsys, tmp_path
     assert not dead.exists() and (someone_elses / "notes.txt").exists()
 
 
+def test_a_leftover_folder_whose_pid_is_not_a_number_is_left_alone(archive, capsys, tmp_path):
+    site = tmp_path / "public"
+    odd = tmp_path / "public.tmp-²-abcd"  # str.isdigit() says yes, int() cannot read it
+    odd.mkdir()
+    _, report, err = export(archive, capsys, site)
+    assert "unexpected" not in err and report["items"] > 0
+    assert odd.is_dir() and (site / builder.MARKER).is_file()
+
+
 def test_an_empty_archive_exports_a_valid_empty_site(tmp_path, capsys, archive):
     with archive.workspace() as ws, ws.db.session() as session:
         for post in session.exec(select(Post)):
