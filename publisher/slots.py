@@ -132,26 +132,31 @@ def _channel(settings: Settings, name: str, candidates: list[Candidate], history
             planned.append(Slot(c.item, name, now, False, c.who, c.group, "retry"))
         else:
             pending.append(c)
+    latest: dict[int, tuple[str, str]] = {}
+    queue = fair(pending) if slotted else sorted(pending, key=lambda c: (c.approved_at, c.item))
+    rank = {c.item: i for i, c in enumerate(queue)}  # once: each slot takes the first eligible, the mix is kept
     for at, end, is_slot in _moments(channel, tz, slotted, now, until, runs):
         when = max(at, now)
         day = when.astimezone(tz).date()
         room = cap - used[day]
         if slotted:  # one post per slot; between slots (the marker at now) none
             room = min(room, 1 - sum(1 for s in history if at <= s.at < end)) if is_slot else 0
-        for c in _order(pending, when, slotted):
-            if c.pin_at is not None and c.pin_at > when:
-                waited.setdefault(c.item, ("pinned", f"pinned to {shown(c.pin_at, tz)}"))
-                continue
-            if room <= 0:
-                waited.setdefault(c.item, ("cap", f"daily cap of {cap} reached on {name}") if cap - used[day] <= 0
-                                  else ("slot", f"one post per slot ({shown(at, tz)} is taken)") if is_slot
-                                  else ("slot", "no posting slot now"))
-                continue
+        for c in _order(pending, when, rank):
             free = last.get(c.photographer, now - rotation) + rotation
-            if rotation and free > when and not (c.pin_at or c.pin_next):
-                waited.setdefault(c.item, ("rotation", f"{c.who} was posted on {name} less than "
-                                                       f"{settings.publish.rotation_days} days before; free from "
-                                                       f"{shown(free, tz)}"))
+            if c.pin_at is not None and c.pin_at > when:
+                reason = ("pinned", f"pinned to {shown(c.pin_at, tz)}")
+            elif rotation and free > when and not (c.pin_at or c.pin_next):
+                reason = ("rotation", f"{c.who} was posted on {name} less than {settings.publish.rotation_days} "
+                                      f"days before; free from {shown(free, tz)}")
+            elif room <= 0:
+                reason = (("cap", f"daily cap of {cap} reached on {name}") if cap - used[day] <= 0
+                          else ("slot", f"one post per slot ({shown(at, tz)} is taken)") if is_slot
+                          else ("slot", "no posting slot now"))
+            else:
+                reason = None
+            if reason:
+                waited.setdefault(c.item, reason)
+                latest[c.item] = reason
                 continue
             why = "pinned" if c.pin_at else "next" if c.pin_next else "queue"
             planned.append(Slot(c.item, name, when, is_slot, c.who, c.group, why, waited.get(c.item)))
@@ -160,7 +165,7 @@ def _channel(settings: Settings, name: str, candidates: list[Candidate], history
             used[day] += 1
             last[c.photographer] = when
     for c in pending:
-        reason, why = waited.get(c.item, ("slot", "no posting slot"))
+        reason, why = latest.get(c.item, ("slot", "no posting slot"))
         free = last.get(c.photographer)
         held.append(Held(c.item, name, reason, f"{why}; nothing free before {shown(until, tz)}" if reason in
                          ("slot", "cap") else why,
@@ -185,12 +190,12 @@ def _moments(channel, tz: ZoneInfo, slotted: bool, now: datetime, until: datetim
             yield w.start, w.end, True
 
 
-def _order(pending: list[Candidate], when: datetime, slotted: bool) -> list[Candidate]:
-    """Pinned (their slot reached) first, then "next", then the rest: oldest approval first, mixed with slots."""
+def _order(pending: list[Candidate], when: datetime, rank: dict[int, int]) -> list[Candidate]:
+    """Pinned first (by pin), then "next" (by approval), then the rest in the channel's queue order (`rank`)."""
     pinned = sorted((c for c in pending if c.pin_at is not None), key=lambda c: (c.pin_at, c.approved_at, c.item))
     first = sorted((c for c in pending if c.pin_at is None and c.pin_next), key=lambda c: (c.approved_at, c.item))
-    rest = sorted((c for c in pending if c.pin_at is None and not c.pin_next), key=lambda c: (c.approved_at, c.item))
-    return pinned + first + (fair(rest) if slotted else rest)
+    rest = sorted((c for c in pending if c.pin_at is None and not c.pin_next), key=lambda c: rank[c.item])
+    return pinned + first + rest
 
 
 def fair(items: list[Candidate]) -> list[Candidate]:
