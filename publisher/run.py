@@ -1,8 +1,8 @@
 """The publish stage: approved items → reposts, never twice, never against a later decision.
 
 Per item and channel, in three steps:
-- gate: may it go now? Its status, targets, licence and credit (publisher.claim.publishable), its
-  origin's verdict (publisher.origin), the channel's daily cap;
+- gate: may it go now? The plan (publisher.slots: slots, daily cap, rotation, pins), its status, targets,
+  licence and credit (publisher.claim.publishable), its origin's verdict (publisher.origin);
 - plan: the text, images and idempotency key (publisher.plan), and the publication row so far;
 - send: claim the publication (publisher.claim: re-reads the decision under the item's row lock and
   counts the attempt, committed), call the platform, record the remote id.
@@ -69,6 +69,9 @@ def publish(db: Database, settings: Settings, store: MediaStore, publishers: dic
     final = plan(settings, without(candidates, handled), [*history, *sent], now, until or now, channels=channels,
                  runs=runs)
     plans.held = final.waiting()
+    for h in plans.held:
+        if h.reason in ("licence", "credit", "gate"):  # a reviewer must act: said as before the plan existed
+            report.warnings.append(f"item #{h.item} → {h.channel}: {h.why}; not reposted")
     for channel in channels:
         cap = settings.channels[channel].daily_cap
         cap = settings.publish.daily_cap if cap is None else cap
