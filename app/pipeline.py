@@ -14,7 +14,7 @@ from app.lock import run_lock
 from app.workspace import Workspace
 from collector.base import Collector
 from collector.run import collect_channel, download_pending
-from core.errors import UsageError
+from core.errors import ConfigError, UsageError
 from core.http import Http
 from core.report import Progress, RunReport
 from core.models import utcnow
@@ -112,7 +112,10 @@ class Pipeline(Workspace):
 
 def nightly_runs(settings: Settings, now: datetime, until: datetime) -> list[datetime]:
     """When the nightly run publishes after `now` (channels without slots post then), up to `until`."""
-    trigger = CronTrigger.from_crontab(settings.schedule.nightly, timezone=settings.timezone)
+    try:
+        trigger = CronTrigger.from_crontab(settings.schedule.nightly, timezone=settings.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{settings.path}: 'schedule.nightly': {exc}") from None
     runs, at = [], trigger.get_next_fire_time(None, now + timedelta(seconds=1))
     while at is not None and at <= until and len(runs) < 400:
         runs.append(at.astimezone(UTC))

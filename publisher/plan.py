@@ -40,7 +40,9 @@ class Planned:
 class Plans(list):
     """A publish run's Planned items in order, and `held`: what waits, why and until when (publisher.slots.Held)."""
 
-    held: list = []
+    def __init__(self, planned: list[Planned] = ()):
+        super().__init__(planned)
+        self.held: list = []
 
 
 @dataclass(frozen=True)
