@@ -356,7 +356,8 @@ def schedule_output(out: Output, schedule: Any) -> None:
     tz = ZoneInfo(schedule.timezone)
     rows = [{"item": s.item, "channel": s.channel, "at": s.at.isoformat(), "now": s.at <= schedule.now,
              "slot": s.slot, "photographer": s.who, "platform": s.group[0], "language": s.group[1] or None,
-             "why": s.why, "waited": s.waited[1] if s.waited else None}
+             "why": s.why, "waited": s.waited[1] if s.waited else None,
+             "waited_reason": s.waited[0] if s.waited else None}
             for s in sorted(schedule.planned, key=lambda s: (s.at, s.channel, s.item))]
     if out.json_mode:
         return out.json_line({"now": schedule.now.isoformat(), "until": schedule.until.isoformat(),
@@ -369,7 +370,8 @@ def schedule_output(out: Output, schedule: Any) -> None:
         for r, s in zip(rows, sorted(schedule.planned, key=lambda s: (s.at, s.channel, s.item)), strict=True):
             when = "now" if r["now"] else _at(s.at, tz) + ("" if s.slot else " (run)")
             note = {"pinned": "pinned", "next": "next", "retry": "finishing an interrupted attempt"}.get(s.why, "")
-            note = ", ".join(n for n in (note, f"waited: {r['waited']}" if r["waited"] else "") if n)
+            waited = r["waited"] if r["waited_reason"] not in (None, "slot") else ""  # queueing is the table itself
+            note = ", ".join(n for n in (note, f"waited: {waited}" if waited else "") if n)
             table.add_row(Text(when), inert(s.channel), Text(f"#{s.item}"), inert(s.who),
                           inert(" · ".join(x for x in s.group if x)), inert(note, "dim"))
         out.console.print(table)
