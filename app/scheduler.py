@@ -103,9 +103,12 @@ def slot_job(settings: Settings, make: Callable[[], Pipeline], tried: dict[str, 
     try:
         with make() as pipeline:
             report, plans = pipeline.publish(channels=list(due), now=at)
-    except WlbError as exc:  # a busy run lock: the slot is tried again next minute
-        log.warning("slot at %s skipped: %s; tried again in a minute", _when(at, settings), exc)
+    except WlbError as exc:  # a busy run lock (a collect job): the slot is tried again next minute
+        log.info("slot at %s waits: %s; tried again in a minute", _when(at, settings), exc)
         return None
+    except Exception:
+        tried.update(due)  # an unexpected failure is logged by the scheduler once, not retried every minute
+        raise
     tried.update(due)
     for channel in report.channels.values():
         for error in channel.errors:

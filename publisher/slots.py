@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from core.models import Author, Decision, Post, PubState, Publication, Status
 from core.settings import Settings
@@ -217,9 +217,10 @@ def load(session: Session, settings: Settings, channels: Sequence[str], now: dat
     approved_at = {post_id: at for post_id, at in session.exec(select(Decision.post_id, func.max(Decision.at)).where(
         col(Decision.action).in_(("approve", "approve-forced"))).group_by(Decision.post_id))}
     pubs: dict[int, dict[str, Publication]] = defaultdict(dict)
+    since = now - timedelta(days=settings.publish.rotation_days + 2)  # caps count today, rotation N days
     rows = session.exec(select(Publication, Post).join(Post, Post.id == Publication.post_id).where(
-        col(Publication.channel).in_(list(channels))))
-    since = now - timedelta(days=settings.publish.rotation_days + 2)
+        col(Publication.channel).in_(list(channels)),
+        or_(Post.status == Status.APPROVED, Publication.created_at >= since)))
     history = []
     for pub, post in rows:
         pubs[pub.post_id][pub.channel] = pub

@@ -182,3 +182,15 @@ def test_serve_adds_the_minute_job_only_when_a_channel_has_slots(tmp_path):
     assert "slots" in {j.id for j in with_slots.get_jobs()}
     plain = Settings(database=f"sqlite:///{tmp_path}/wlb.db", path=tmp_path / "config.toml")
     assert "slots" not in {j.id for j in build_scheduler(plain, lambda: None, BackgroundScheduler()).get_jobs()}
+
+
+def test_an_item_dropped_at_its_origin_frees_its_place_in_the_dry_run_as_in_the_real_one(site):
+    ids = approved(site, 4)
+    site.write_config(extra="[publish]\ndaily_cap = 2")
+    first = [i for i in site.queue("approved") if i["id"] == ids[0]][0]
+    site.source.delete_status(first["post_url"].rsplit("/", 1)[1])
+    dry = site.wlb("publish", "--dry-run", "--json").json()
+    assert [i["item"] for i in dry["items"]] == [ids[1], ids[2]], "the deleted one's place goes to the next"
+    real = site.wlb("publish", "--json").json()
+    assert [i["item"] for i in real["items"]] == [ids[1], ids[2]] and len(site.community.published) == 2
+    assert [(h["item"], h["reason"]) for h in real["held"]] == [(ids[3], "cap")]
