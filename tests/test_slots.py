@@ -215,3 +215,17 @@ def test_each_channel_has_its_own_slots_cap_and_rotation():
     assert [(x.item, x.channel, x.at) for x in p.planned] == [
         (1, "community", bxl("2026-12-02 08:30")), (1, "night", bxl("2026-12-02 21:00"))]
     assert {(h.item, h.channel, h.reason) for h in p.held} == {(2, "community", "rotation"), (2, "night", "rotation")}
+
+
+@pytest.mark.parametrize(("start", "expected"), [
+    # spring: 02:30 does not exist on the 29th and is posted at 03:30 summer time (01:30 UTC)
+    ("2026-03-28 12:00", ["2026-03-28 11:00", "2026-03-29 01:30", "2026-03-29 10:00", "2026-03-30 00:30"]),
+    # autumn: 02:30 happens twice on the 25th and is posted once, summer time (00:30 UTC)
+    ("2026-10-24 12:00", ["2026-10-24 10:00", "2026-10-25 00:30", "2026-10-25 11:00", "2026-10-26 01:30"]),
+])
+def test_the_plan_across_a_daylight_saving_change_posts_each_slot_once(start, expected):
+    s = settings(community=channel(slots=("02:30", "12:00")))
+    p = run(s, [item(n) for n in range(1, 6)], start, days=2)
+    utc = [x.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M") for x in p.planned]
+    assert utc[:4] == expected
+    assert len(set(utc)) == len(utc)
