@@ -164,13 +164,12 @@ def _channel(settings: Settings, name: str, candidates: list[Candidate], history
             room -= 1
             used[day] += 1
             last[c.photographer] = when
-    for c in pending:
+    for c in pending:  # not planned before `until`: the last reason it was passed over
         reason, why = latest.get(c.item, ("slot", "no posting slot"))
-        free = last.get(c.photographer)
-        held.append(Held(c.item, name, reason, f"{why}; nothing free before {shown(until, tz)}" if reason in
-                         ("slot", "cap") else why,
-                         until=c.pin_at if reason == "pinned" else free + rotation if reason == "rotation" and free
-                         else None))
+        if reason in ("slot", "cap"):
+            why = f"{why}; nothing free before {shown(until, tz)}"
+        free = c.pin_at if reason == "pinned" else last[c.photographer] + rotation if reason == "rotation" else None
+        held.append(Held(c.item, name, reason, why, until=free))
     return planned, held
 
 
