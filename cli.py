@@ -94,13 +94,15 @@ def run(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 def _run(ctx: typer.Context, json: bool, *, publish: bool) -> None:
-    from app.output import ProgressBars
+    from app.output import ProgressBars, publish_summary
     from app.pipeline import Pipeline
 
     settings = _settings(ctx)
     with ProgressBars() as bars, Pipeline(settings, progress=bars) as pipeline:
         report = pipeline.run(publish=publish)
     _output(json).report(report)
+    if pipeline.plans is not None:
+        publish_summary(_output(json), pipeline.plans, timezone=settings.timezone)
     _exit_for(report)
 
 

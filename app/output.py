@@ -332,12 +332,19 @@ def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool, 
             out.console.print(problem_line(f"failed   {c.channel}: {error}", "red"), soft_wrap=True)
     for warning in report.all_warnings():
         out.console.print(problem_line(f"warning  {warning}", "yellow"), soft_wrap=True)
+    publish_summary(out, plans, timezone=timezone, dry_run=dry_run)
+
+
+def publish_summary(out: Output, plans: list, *, timezone: str, dry_run: bool = False) -> None:
+    """The end of every publish (`wlb publish`, `wlb run`): item → channel → URL, then what waits, why, until when."""
+    if out.json_mode:
+        return
     tz = ZoneInfo(timezone)
     for plan in plans:
         where = "would send" if dry_run else plan.url or plan.result
         out.console.print(inert(f"  #{plan.item} → {plan.channel} → {where}", "green" if plan.url else ""),
                           soft_wrap=True)
-    for h in held:
+    for h in getattr(plans, "held", []):
         until = f" until {_at(h.until, tz)}" if h.until else ""
         out.console.print(inert(f"  held     #{h.item} → {h.channel}{until}: {h.why}", "dim"), soft_wrap=True)
 

@@ -48,6 +48,7 @@ class Pipeline(Workspace):
         super().__init__(settings)
         self.http = Http(settings.network, transport=transport, sleep=sleep or time.sleep)
         self.progress = progress or Progress()
+        self.plans: Plans | None = None  # what the last run() published and held back, for its summary
 
     def close(self) -> None:
         self.http.close()
@@ -63,7 +64,7 @@ class Pipeline(Workspace):
             self._collect(report)
             self._curate(report)
             if publish:
-                self._publish(report)
+                self.plans = self._publish(report)
         return report
 
     def publish(self, *, channel: str | None = None, dry_run: bool = False, now: datetime | None = None,

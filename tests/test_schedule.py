@@ -194,3 +194,14 @@ def test_an_item_dropped_at_its_origin_frees_its_place_in_the_dry_run_as_in_the_
     real = site.wlb("publish", "--json").json()
     assert [i["item"] for i in real["items"]] == [ids[1], ids[2]] and len(site.community.published) == 2
     assert [(h["item"], h["reason"]) for h in real["held"]] == [(ids[3], "cap")]
+
+
+def test_wlb_run_ends_with_the_publish_summary(site):
+    site.source.add_status(images=[images.jpeg(350)], created_at=T0, acct="runner")
+    assert site.wlb("collect").code == 0
+    (item,) = site.queue("pending")
+    assert site.wlb("approve", str(item["id"])).code == 0
+    done = site.wlb("run")
+    assert done.code == 0, done.err
+    assert f"#{item['id']} → community → https://community.social/" in done.out
+    assert "→ community →" not in site.wlb("collect").out
