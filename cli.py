@@ -26,7 +26,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", envvar="WLB_CONFIG",
                                                 help="config file (default: ./config.toml)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
-Ids = Annotated[list[int] | None, typer.Argument(help="item ids, as shown by 'wlb queue'")]
+MAX_ID = 2**63 - 1  # the database's largest id: a longer number is a typo, not an item
+Ids = Annotated[list[int] | None, typer.Argument(min=1, max=MAX_ID, help="item ids, as shown by 'wlb queue'")]
 # The queue's filters, shared by queue, review and the web view (curation/filters.py); bulk decisions take --where.
 ChannelOpt = Annotated[str | None, typer.Option(help="only items collected from this channel")]
 PossibleOpt = Annotated[bool, typer.Option("--possible-duplicates", help="only items that look like another one")]
@@ -140,7 +141,7 @@ def _filter(status: str, channel: str | None, possible_duplicates: bool, needs_p
 
 
 @app.command()
-def show(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")], json: JsonOpt = False,
+def show(ctx: typer.Context, item: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="item id")], json: JsonOpt = False,
          preview: Annotated[bool, typer.Option(help="draw the image in the terminal")] = True) -> None:
     """Everything about one item: author, text, images, duplicates, history. Example: wlb show 12"""
     from app.workspace import Workspace
@@ -182,7 +183,8 @@ def approve(ctx: typer.Context, items: Ids = None,
                              reason=reason, settings=ws.settings, force=force, credit=credit, expected=expected,
                              override=override, publish_at=pin, publish_next=next_slot)
 
-    _decide_command(ctx, "approve", items, where, expect_status, yes, decide)
+    _decide_command(ctx, "approve", items, where, expect_status, yes, decide,
+                    one_item={"--force": force, "--credit": credit, "--caption": caption, "--override": override})
 
 
 @app.command()
@@ -195,16 +197,22 @@ def reject(ctx: typer.Context, items: Ids = None, reason: Annotated[str, typer.O
     def decide(ws, ids, expected):
         return reject_items(ws.db, ids, reason=reason, expected=expected, override=override)
 
-    _decide_command(ctx, "reject", items, where, expect_status, yes, decide)
+    _decide_command(ctx, "reject", items, where, expect_status, yes, decide, one_item={"--override": override})
 
 
 def _decide_command(ctx: typer.Context, verb: str, items: list[int] | None, where: str | None,
-                    expect_status: str | None, yes: bool, decide) -> None:
+                    expect_status: str | None, yes: bool, decide, one_item: dict[str, object]) -> None:
     from app.decide import decide_by_filter, decide_by_id
     from app.workspace import Workspace
 
     if bool(items) == bool(where):
         raise typer.BadParameter(f"give item ids or --where, not {'both' if items else 'neither'}")
+    # What speaks for one photographer or overrules one colleague is said item by item, never over a filter.
+    per_item = [flag for flag, value in one_item.items() if value] + (["--expect-status"] if expect_status else [])
+    if where and per_item:
+        raise typer.BadParameter(f"{per_item[0]} is decided item by item: give item ids, not --where (a bulk "
+                                 f"decision leaves items that need permission, credit or a colleague's say, and "
+                                 f"checks each against the status it was listed with)")
     with Workspace(_settings(ctx, check_secrets=False)) as ws:
         if items:
             decide_by_id(ws, _output(), verb, items, expect_status, decide)

@@ -26,7 +26,7 @@ from curation import leases
 # string carries its own parameters, so raising them later leaves existing hashes working.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 MAX_N = 2**20  # a stored hash asking for more is refused, not computed (a tampered row must not exhaust memory)
-MIN_PASSWORD = 8
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024  # the sign-in form reads no more than MAX_PASSWORD characters
 NAME = re.compile(r"[\w.@-]{1,64}")  # letters, digits, . _ @ -: no spaces, no '#' (the lease owner's separator)
 _HASHING = threading.Semaphore(2)  # at most two 128 MiB hashes at once, however many sign-ins arrive
 
@@ -79,6 +79,8 @@ def add_user(db: Database, name: str, password: str) -> Account:
     valid_name(name)
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"the password is too short: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UsageError(f"the password is too long: at most {MAX_PASSWORD} characters (the sign-in form reads no more)")
     with db.session() as session:
         if session.exec(select(Account).where(func.lower(Account.name) == name.lower())).first():
             raise UsageError(f"user {name} already exists; remove it first with 'wlb user remove {name}'")

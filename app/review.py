@@ -66,6 +66,7 @@ class Review:
         self.trail: list[int] = []  # items moved on from, for `b`
         self.decided: list[int] = []  # items decided in this session, latest last, for `u`
         self.seen: dict[int, Status] = {}  # the status each item had when it was shown: what decisions expect
+        self.version: dict[int, int] = {}  # its last decision when drawn: a colleague's edit since refuses ours
         self.contested: int | None = None  # the item whose last decision was refused as changed/leased: A/R/D allowed
         self.counts = {"approved": 0, "rejected": 0, "skipped": 0}
         self.images = Images()
@@ -89,6 +90,8 @@ class Review:
                 continue
             if current != drawn:  # shown anew (not redrawn after a key): decisions now expect what it shows
                 self.seen[current] = Status(view["status"])
+                self.version[current] = view["version"]
+            self.version.setdefault(current, view["version"])  # after our own edit: what is drawn now
             drawn = self.current = current
             candidates = self._candidates(view)
             self._draw(view, candidates, notice)
@@ -177,7 +180,12 @@ class Review:
 
     def _common(self, view: dict, override: bool) -> dict:
         return {"actor": self.actor, "expected": self.seen[view["id"]], "override": override,
-                "lease_owner": self.owner}
+                "lease_owner": self.owner, "version": self.version.get(view["id"])}
+
+    def _edited(self, view: dict, line: str) -> Step:
+        """Our own edit moved the item's version on: the redrawn screen is what the next decision expects."""
+        self.version.pop(view["id"], None)
+        return Step(notice=_ok(line))
 
     def _approve(self, view: dict, candidates: list[dict], override: bool, *, reason: str = "") -> Step:
         channels = self.ws.publish_channels()
@@ -258,7 +266,7 @@ class Review:
         if not answer:
             return Step(notice=inert("caption unchanged", "dim"))
         queue.edit(self.ws.db, view["id"], caption="" if answer == "-" else answer, **self._common(view, override))
-        return Step(notice=_ok(f"✓ #{view['id']} caption {'reset to the post text' if answer == '-' else 'set'}"))
+        return self._edited(view, f"✓ #{view['id']} caption {'reset to the post text' if answer == '-' else 'set'}")
 
     def _targets(self, view: dict, candidates: list[dict], override: bool) -> Step:
         channels = self.ws.publish_channels()
@@ -273,14 +281,14 @@ class Review:
                 return Step(notice=_no(f"{word!r} is not a publishing channel ({', '.join(channels)}); nothing changed"))
             chosen += [name] if name not in chosen else []
         queue.edit(self.ws.db, view["id"], targets=chosen, publish_channels=channels, **self._common(view, override))
-        return Step(notice=_ok(f"✓ #{view['id']} targets → {', '.join(chosen) or 'every publishing channel'}"))
+        return self._edited(view, f"✓ #{view['id']} targets → {', '.join(chosen) or 'every publishing channel'}")
 
     def _credit(self, view: dict, candidates: list[dict], override: bool) -> Step:
         credit = ask_credit(self.out, self.ask, view.get("platform"))
         if credit is None:
             return Step(notice=inert("credit unchanged", "dim"))
         queue.edit(self.ws.db, view["id"], credit=credit, **self._common(view, override))
-        return Step(notice=_ok(f"✓ #{view['id']} credit: {credit}"))
+        return self._edited(view, f"✓ #{view['id']} credit: {credit}")
 
     def _open(self, view: dict, candidates: list[dict], override: bool) -> Step:
         url = view["post_url"]

@@ -28,6 +28,7 @@ UNDOABLE = ("approve", "approve-forced", "reject", "duplicate")
 NOT_DECISIONS = ("credit", "caption", "targets", "override", "pin")  # recorded changes that leave the status alone
 MAX_CAPTION = 5000
 Expected = Status | Mapping[int, Status] | None
+Version = int | Mapping[int, int] | None  # the item's last decision id when shown (views' "version"); 0: none
 
 
 class Refused(UsageError):
@@ -54,10 +55,16 @@ def last_decision(session: Session, post_id: int) -> Decision | None:
     return session.exec(select(Decision).where(Decision.post_id == post_id).order_by(col(Decision.id).desc())).first()
 
 
-def _conflict(session: Session, post: Post, seen: Status, lease_owner: str | None) -> Refused | None:
-    """The compare half of compare-and-set: someone decided since this decider looked, or is looking now."""
+def _conflict(session: Session, post: Post, seen: Status, lease_owner: str | None,
+              version: int | None = None) -> Refused | None:
+    """The compare half of compare-and-set: someone decided or edited since this decider looked, or is looking now."""
+    last = last_decision(session, post.id) if version is not None else None
+    if post.status == seen and version is not None and (last.id if last else 0) != version:
+        return Refused(f"item #{post.id} was changed by {last.actor} ({last.action} at {last.at:%Y-%m-%d %H:%M:%S} "
+                       f"UTC) since you looked; nothing changed: check it with 'wlb show {post.id}', then decide "
+                       f"again or add --override", item_id=post.id, why="changed", status=post.status)
     if post.status != seen:
-        last = last_decision(session, post.id)
+        last = last or last_decision(session, post.id)
         who = f"{last.actor} ({last.action} at {last.at:%Y-%m-%d %H:%M:%S} UTC)" if last else "someone"
         return Refused(f"item #{post.id} was changed from {seen} to {post.status} by {who} since you looked; nothing "
                        f"changed: check it with 'wlb show {post.id}', then decide again or add --override",
@@ -75,24 +82,27 @@ def _override_note(refusal: Refused) -> str:
 
 def _decide(db: Database, ids: Sequence[int], expected: Expected, check: Callable[[Post], None],
             apply: Callable[[Session, Post], None], *, actor: str, override: bool = False,
-            lease_owner: str | None = None) -> list[Post]:
+            lease_owner: str | None = None, version: Version = None, also_lock: Sequence[int] = ()) -> list[Post]:
     """Read what the decider sees, lock, compare, change: a decision never silently overwrites another.
 
     `expected`: the status the decider saw (one for all, or per id); default: what is stored now.
     `override`: decide anyway over a later decision or another reviewer's lease; recorded in the history.
+    `also_lock`: items `apply` reads, locked with the decided ones (in id order: no deadlocks), not decided.
     """
     with db.session() as session:
         current = {p.id: Status(p.status) for p in _items(session, ids)}
     seen = {i: (expected.get(i, s) if isinstance(expected, Mapping) else expected or s) for i, s in current.items()}
     with db.session() as session:
-        posts = lock_items(session, list(dict.fromkeys(ids)))
+        decided = set(ids)
+        posts = [p for p in lock_items(session, list(dict.fromkeys([*ids, *also_lock]))) if p.id in decided]
         missing = set(ids) - {p.id for p in posts}
         if missing:
             raise Refused(f"item #{min(missing)} was deleted meanwhile; list them with 'wlb queue --status all'",
                           item_id=min(missing), why="missing")
         overridden: dict[int, Refused] = {}
         for post in posts:
-            conflict = _conflict(session, post, seen[post.id], lease_owner)
+            shown = version.get(post.id) if isinstance(version, Mapping) else version
+            conflict = _conflict(session, post, seen[post.id], lease_owner, shown)
             if conflict is not None and not override:
                 raise conflict
             if conflict is not None:
@@ -124,7 +134,8 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             caption: str | None = None, actor: str | None = None, reason: str = "",
             settings: Settings | None = None, force: bool = False, credit: str | None = None,
             expected: Expected = None, override: bool = False, lease_owner: str | None = None,
-            publish_at: datetime | None = None, publish_next: bool = False, now: datetime | None = None) -> list[Post]:
+            version: Version = None, publish_at: datetime | None = None, publish_next: bool = False,
+            now: datetime | None = None) -> list[Post]:
     """Approve items for publishing to the given channels (default: every publishing channel).
 
     `publish_at`: pin to that slot (a future slot of every target channel that has slots; core/slots.py);
@@ -174,7 +185,8 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
                    reason=reason)
 
-    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)
+    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version)
 
 
 def _valid_credit(text: str, platform: str | None = None) -> str:
@@ -186,7 +198,8 @@ def _valid_credit(text: str, platform: str | None = None) -> str:
 
 
 def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | None = None,
-           expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> list[Post]:
+           expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+           version: Version = None) -> list[Post]:
     """Reject items; they stay in the archive so re-posts of the same photo stay out of the queue."""
     actor = actor or reviewer()
 
@@ -198,11 +211,13 @@ def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | N
     def apply(session: Session, post: Post) -> None:
         transition(session, post, Status.REJECTED, actor=actor, action="reject", reason=reason or "rejected by reviewer")
 
-    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)
+    return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version)
 
 
 def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = None, reason: str = "",
-                   expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> Post:
+                   expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+         version: Version = None) -> Post:
     """A reviewer's "same photo as #of": the item joins that one's duplicates and leaves the queue."""
     actor = actor or reviewer()
     with db.session() as session:
@@ -221,17 +236,26 @@ def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = N
                           item_id=post.id, why="status", status=post.status)
 
     def apply(session: Session, post: Post) -> None:
-        session.exec(update(Post).where(Post.duplicate_of == post.id).values(duplicate_of=root))  # no chains
-        post.duplicate_of = root
+        # Read again, locked: #of may have been marked a duplicate of this item since (two reviewers each marking
+        # one of a pair), and following the earlier reading would leave both items duplicates of nothing.
+        locked = session.get(Post, of)
+        now_root = (locked.duplicate_of if locked else None) or of
+        if now_root == post.id:
+            raise Refused(f"#{of} was marked a duplicate of #{post.id} meanwhile; nothing changed",
+                          item_id=post.id, why="status", status=post.status)
+        session.exec(update(Post).where(Post.duplicate_of == post.id).values(duplicate_of=now_root))  # no chains
+        post.duplicate_of = now_root
         transition(session, post, Status.DUPLICATE, actor=actor, action="duplicate",
-                   reason=reason or f"same photo as #{root}")
+                   reason=reason or f"same photo as #{now_root}")
 
-    return _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)[0]
+    return _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version, also_lock=[of])[0]
 
 
 def edit(db: Database, item_id: int, *, caption: str | None = None, targets: Sequence[str] | None = None,
          credit: str | None = None, publish_channels: Sequence[str] = (), actor: str | None = None,
-         expected: Expected = None, override: bool = False, lease_owner: str | None = None) -> Post:
+         expected: Expected = None, override: bool = False, lease_owner: str | None = None,
+         version: Version = None) -> Post:
     """Set an item's caption, targets or credit without deciding it (each change recorded)."""
     actor = actor or reviewer()
     if targets is not None:
@@ -263,7 +287,8 @@ def edit(db: Database, item_id: int, *, caption: str | None = None, targets: Seq
                                  actor=actor, reason=value[:500]))
         session.add(post)
 
-    posts = _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner)
+    posts = _decide(db, [item_id], expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
+                   version=version)
     return posts[0]
 
 

@@ -148,8 +148,11 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
             {"channel": p.channel, "state": p.state, "url": p.remote_url, "attempts": p.attempts, "error": p.error,
              "published_at": p.published_at.isoformat() if p.published_at else None}
             for p in session.exec(select(Publication).where(Publication.post_id == post.id))]
+        decisions = history(session, post.id)
         view["history"] = [{"at": d.at.isoformat(), "action": d.action, "from": d.from_status, "to": d.to_status,
-                            "actor": d.actor, "reason": d.reason} for d in history(session, post.id)]
+                            "actor": d.actor, "reason": d.reason} for d in decisions]
+        # What a decision made from this view expects: any later decision or edit (caption, targets, credit) refuses it.
+        view["version"] = max((d.id for d in decisions), default=0)
     return view
 
 

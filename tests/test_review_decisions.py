@@ -179,3 +179,20 @@ def test_the_first_screen_reads_one_item_whatever_the_backlog(site):
     _add_pending(site.db_url, 5000, "big")
     many = _items_read_before_the_first_key(site)
     assert 1 <= ten == many <= 2, (ten, many)
+
+
+def test_a_colleagues_edit_while_on_screen_refuses_a_and_our_own_edit_does_not(site):
+    first, second = pending(site, "first", "second")
+
+    def bob_recaptions_then_a(ws: Workspace) -> str:
+        expire_leases(site, first)
+        queue.edit(ws.db, first, caption="bob's caption", actor="bob")
+        return "a"
+
+    run = review(site, [bob_recaptions_then_a, "A", "c", "a"], answers=["my caption"])
+    assert f"item #{first} was changed by bob (caption at" in run.shown
+    assert show(site, first)["status"] == "approved" and show(site, first)["caption"] == "bob's caption"
+    assert history(site, first)[-3:] == [("bob", "caption"), ("tester", "override"), ("tester", "approve")]
+    second_item = show(site, second)  # our own caption, then a: no refusal
+    assert second_item["status"] == "approved" and second_item["caption"] == "my caption"
+    assert f"item #{second} was changed" not in run.shown

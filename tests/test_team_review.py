@@ -19,7 +19,7 @@ from core.errors import UsageError
 from core.models import POSSIBLE, Author, Decision, ImageMatch, Media, MediaState, Post, Status, utcnow
 from curation import leases, queue
 from curation.filters import ItemFilter, parse_since, parse_where
-from curation.views import count_items, list_items, matching_ids
+from curation.views import count_items, get_item, list_items, matching_ids
 from tests.race_worker import claim_until_empty, decide_by_cli
 from tests.site import Site
 
@@ -185,6 +185,25 @@ def test_the_lease_holder_decides_without_override(archive):
     assert post.status == Status.APPROVED and post.lease_owner is None
 
 
+def test_marking_a_pair_as_each_others_duplicate_at_once_leaves_one_original(archive, monkeypatch):
+    db, ids = archive
+    one, two = ids["plain"], ids["lookalike"]
+    real_lock, raced = queue.lock_items, []
+
+    def bob_first(session, item_ids):  # bob's "#one is #two" commits after alice read #one, before she locks
+        if not raced:
+            raced.append("bob")
+            queue.mark_duplicate(db, one, two, actor="bob")
+        return real_lock(session, item_ids)
+
+    monkeypatch.setattr(queue, "lock_items", bob_first)
+    with pytest.raises(queue.Refused, match=f"#{one} was marked a duplicate of #{two} meanwhile"):
+        queue.mark_duplicate(db, two, one, actor="alice")
+    with db.session() as session:
+        assert (session.get(Post, one).status, session.get(Post, one).duplicate_of) == (Status.DUPLICATE, two)
+        assert (session.get(Post, two).status, session.get(Post, two).duplicate_of) == (Status.PENDING, None)
+
+
 def test_claims_from_many_processes_at_once_never_overlap(db_url):
     db = Database(db_url)
     with db.session() as session:
@@ -302,6 +321,19 @@ def test_bulk_approve_leaves_gated_and_leased_items_and_says_why(site):
     assert [it["id"] for it in site.queue("approved")] == [items[2]]
 
 
+def test_bulk_approve_never_forces_or_credits_a_whole_filter(site):
+    items = _collected(site, 2)
+    site.set_post(items[0], license="CC BY-NC 2.0")
+    for flags in (["--force", "--reason", "they said yes"], ["--credit", "Jo Photographer"], ["--caption", "Same"],
+                  ["--override"], ["--expect-status", "pending"]):
+        result = site.wlb("approve", "--where", "channel=source", "--yes", *flags)
+        assert result.code == 2 and f"{flags[0]} is decided item by item: give item ids, not --where" in result.err
+    result = site.wlb("reject", "--where", "channel=source", "--yes", "--override")
+    assert result.code == 2 and "--override is decided item by item" in result.err
+    assert len(site.queue("pending")) == 2
+    assert all(site.wlb("show", str(i), "--json").json()["credit"] is None for i in items)
+
+
 def test_bulk_with_nothing_matching_changes_nothing(site):
     _collected(site)
     result = site.wlb("reject", "--where", "author=@nobody", "--yes")
@@ -312,3 +344,30 @@ def test_review_without_a_terminal_is_one_line_and_exit_2(site):
     result = site.wlb("review")  # pytest's stdin is not a terminal
     assert result.code == 2 and "wlb review needs a terminal" in result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["show", "99999999999999999999"], ["approve", "99999999999999999999"],
+                                  ["reject", "0"]])
+def test_an_id_no_database_holds_is_a_usage_error(site, args):
+    result = site.wlb(*args)
+    assert result.code == 2 and "Invalid value" in result.err and "unexpected" not in result.err
+
+
+def test_an_edit_by_a_colleague_since_the_item_was_shown_refuses_the_decision(archive):
+    """Same status, different item: bob re-captioned it after ann's screen was drawn; her approval would publish
+    a caption she never saw."""
+    from core.media import MediaStore
+
+    db, ids = archive
+    item = ids["plain"]
+    shown = get_item(db, MediaStore(Path("/nonexistent-media")), item)
+    queue.edit(db, item, caption="bob's caption", actor="bob")
+    with pytest.raises(queue.Refused, match=r"was changed by bob \(caption at") as refused:
+        queue.approve(db, [item], targets=[], publish_channels=["community"], actor="ann",
+                      expected=Status(shown["status"]), version=shown["version"])
+    assert refused.value.why == "changed"
+    fresh = get_item(db, MediaStore(Path("/nonexistent-media")), item)
+    assert fresh["version"] > shown["version"] and fresh["status"] == "pending"
+    queue.approve(db, [item], targets=[], publish_channels=["community"], actor="ann", expected=Status.PENDING,
+                  version=fresh["version"])  # decided on what she now sees: goes through
+    assert get_item(db, MediaStore(Path("/nonexistent-media")), item)["status"] == "approved"

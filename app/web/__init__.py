@@ -64,6 +64,7 @@ def create_app(ws: Workspace) -> Starlette:
     app.state.ws = ws
     app.state.throttle = Throttle()
     app.state.flash = {}
+    app.state.signing_in = 0
     return app
 
 

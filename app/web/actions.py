@@ -16,6 +16,7 @@ from curation.views import get_item
 
 VERBS = ("approve", "reject", "duplicate", "edit")
 MAX_REASON = 1000
+MAX_ID = 2**31 - 1  # the largest id a PostgreSQL integer column holds: a larger number names no item
 # What the reviewer can do about a refusal, in the page's words rather than the CLI's flags.
 NEXT_STEP = {
     "changed": "Nothing changed. The page now shows the item as it is: decide again, or tick "
@@ -46,8 +47,10 @@ def apply(ws: Workspace, reviewer: Reviewer, item_id: int, verb: str, form: Form
         expected = Status(str(form.get("expected", "")))
     except ValueError:
         raise Refusal("this form lacks the status the page showed; reload the page", "form", 400) from None
+    shown = str(form.get("version", ""))  # the item's last decision on the page: a colleague's edit since refuses
+    version = int(shown) if re.fullmatch(r"[0-9]{1,18}", shown) else None
     common = {"actor": reviewer.name, "expected": expected, "override": form.get("override") == "1",
-              "lease_owner": reviewer.lease_owner}
+              "lease_owner": reviewer.lease_owner, "version": version}
     try:
         return _VERB[verb](ws, item_id, form, common)
     except queue.Refused as exc:
@@ -89,8 +92,10 @@ def _reject(ws: Workspace, item_id: int, form: FormData, common: dict) -> str:
 
 def _duplicate(ws: Workspace, item_id: int, form: FormData, common: dict) -> str:
     of = str(form.get("of", "")).strip().lstrip("#")
-    if not of.isdigit():
+    if not re.fullmatch(r"[0-9]{1,10}", of):  # "²".isdigit() is true, and int() refuses it
         raise UsageError("say which item this one duplicates (its number)")
+    if int(of) > MAX_ID:
+        raise UsageError(f"no item #{of}")
     post = queue.mark_duplicate(ws.db, item_id, int(of), reason=_text(form, "reason"), **common)
     return f"✓ #{post.id} marked as a duplicate of #{post.duplicate_of}"
 

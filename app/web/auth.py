@@ -25,6 +25,7 @@ from curation import leases
 COOKIE = "wlb_session"
 LOGIN_COOKIE = "wlb_login"  # the sign-in form's own CSRF token (double submit): there is no session yet
 FAILURES, WINDOW = 5, 600  # failed sign-ins per address and name within WINDOW seconds before a pause
+TRACKED = 10_000  # (address, name) pairs remembered at most
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ def _trusted(address: str, web: WebSettings) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in web.trusted_proxies)
+    # Listening on '::', an IPv4 proxy arrives as ::ffff:10.0.0.5; trusted_proxies names it 10.0.0.5.
+    forms = [ip, *([ip.ipv4_mapped] if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else [])]
+    return any(f in ipaddress.ip_network(net, strict=False) for f in forms for net in web.trusted_proxies)
 
 
 def is_https(request: Request, web: WebSettings) -> bool:
@@ -99,8 +102,13 @@ def current(db: Database, request: Request, web: WebSettings) -> tuple[Reviewer 
     account (`wlb user remove`) locks the person out even while the proxy still lets them through.
     """
     found = _from_cookie(db, request)
-    named = request.headers.get(web.trusted_header, "").strip() if web.trusted_header else ""
-    if not named or not _trusted(peer(request), web):
+    given = request.headers.getlist(web.trusted_header) if web.trusted_header else []
+    if not given or not _trusted(peer(request), web):
+        return (found[0] if found else None), None
+    if len(given) > 1:  # a proxy that adds its header after the client's: which one is the proxy's? Neither.
+        return None, None
+    named = given[0].strip()
+    if not named:
         return (found[0] if found else None), None
     if found and found[0].name == named:
         return found[0], None
@@ -138,12 +146,22 @@ class Throttle:
         return times
 
     def blocked(self, address: str, name: str) -> bool:
-        return len(self._recent((address, name.lower()))) >= FAILURES
+        key = (address, name.lower())
+        return key in self.failed and len(self._recent(key)) >= FAILURES
 
     def fail(self, address: str, name: str) -> None:
         self._recent((address, name.lower())).append(self.clock())
-        if len(self.failed) > 10_000:  # bounded memory under a spray of names
-            self.failed.clear()
+        if len(self.failed) > TRACKED:
+            self._forget()
+
+    def _forget(self) -> None:
+        """Bounded memory under a spray of names, without forgetting whom it holds back (forgetting everything
+        let a spray of made-up names reset the pause on a real one): stale pairs first, then the fewest failures."""
+        for key in [k for k in self.failed if not self._recent(k)]:
+            del self.failed[key]
+        if len(self.failed) > TRACKED:
+            kept = sorted(self.failed.items(), key=lambda item: len(item[1]), reverse=True)[:TRACKED // 2]
+            self.failed = defaultdict(deque, kept)
 
     def succeed(self, address: str, name: str) -> None:
         self.failed.pop((address, name.lower()), None)

@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app.accounts import authenticate, has_accounts
+from app.accounts import MAX_PASSWORD, authenticate, has_accounts
 from app.web import actions, auth
 from app.web import media as media_files
 from app.web.auth import Reviewer
@@ -32,6 +33,12 @@ PAGE = 48  # thumbnails per grid page: rows of 2, 3, 4, 6 or 8 come out even
 FILTER_KEYS = ("status", "channel", "author", "since", "possible_duplicates", "needs_permission", "needs_credit")
 FLAGS = ("possible_duplicates", "needs_permission", "needs_credit")
 MATCHES_SHOWN = 6
+# Bytes of a posted form: every form here fits (a 5,000-character caption of emoji is 60 KB percent-encoded), and
+# anyone may post to /login, so a body never grows past this in memory, nor an upload onto the disk.
+MAX_FORM, MAX_FIELDS = 256 * 1024, 100
+# Sign-ins checked at once. Each waits for one of two 128 MiB hashes in a worker thread; without a bound, a flood
+# of posts to /login held every thread of the pool, and no page or image of anyone signed in could load.
+MAX_SIGNING_IN = 8
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
@@ -57,7 +64,10 @@ def _local(ws: Workspace) -> Callable[[str | datetime | None], str]:
 def render(request: Request, name: str, context: dict, status: int = 200) -> Response:
     ws = _ws(request)
     context = {"local": _local(ws), "publish_channels": ws.publish_channels(), **context}
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    # A page holds unpublished items and the session's CSRF token: no cache keeps it, no back button after sign-out.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _signed_in(request: Request) -> tuple[Reviewer | None, str | None]:
@@ -73,6 +83,26 @@ def _with_cookie(response: Response, request: Request, token: str | None) -> Res
 def _to_login(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, read up to MAX_FORM bytes (413 beyond); only URL-encoded forms (415 otherwise, e.g. uploads)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("", "application/x-www-form-urlencoded"):
+        raise HTTPException(415, "only plain forms are accepted here")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FORM:  # refused before reading a byte of it
+        raise HTTPException(413, "this form is too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise HTTPException(413, "this form is too large")
+    try:
+        fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise HTTPException(413, "this form has too many fields") from None
+    return FormData(fields)
 
 
 def _safe_next(target: str | None) -> str:
@@ -100,21 +130,29 @@ def login_form(request: Request, message: str = "", status: int = 200, name: str
 
 
 async def login(request: Request) -> Response:
-    form = await request.form()
-    return await run_in_threadpool(_login, request, form)
+    form = await read_form(request)
+    state = request.app.state
+    if state.signing_in >= MAX_SIGNING_IN:  # counted on the event loop: no lock needed
+        return PlainTextResponse("too many sign-ins at once; try again in a moment", 503, headers={"Retry-After": "5"})
+    state.signing_in += 1
+    try:
+        return await run_in_threadpool(_login, request, form)
+    finally:
+        state.signing_in -= 1
 
 
 def _login(request: Request, form: FormData) -> Response:
     ws = _ws(request)
     if not auth.csrf_ok(request.cookies.get(auth.LOGIN_COOKIE), form.get("csrf")):
         return login_form(request, "the sign-in form expired; please try again", 403)
-    name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))[:1024]
+    name, password = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))[:MAX_PASSWORD]
     throttle, address = request.app.state.throttle, auth.peer(request)
     if throttle.blocked(address, name):
         return login_form(request, "too many failed attempts; wait ten minutes and try again", 429, name)
     account = authenticate(ws.db, name, password) if name and password else None
     if account is None:
-        throttle.fail(address, name)
+        if password:  # only a checked password counts: one without costs nothing and could flood the throttle
+            throttle.fail(address, name)
         return login_form(request, "wrong name or password", 401, name)
     throttle.succeed(address, name)
     token, _ = auth.start_session(ws.db, account, ws.settings.web)
@@ -124,7 +162,7 @@ def _login(request: Request, form: FormData) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_logout, request, form)
 
 
@@ -160,6 +198,8 @@ def grid(request: Request) -> Response:
     try:
         flt, clean = filter_from(request.query_params)
         offset = max(0, int(request.query_params.get("offset", "0") or 0))
+        if offset > actions.MAX_ID:
+            raise ValueError(offset)
     except (UsageError, ValueError) as exc:
         flt, clean, offset = ItemFilter(), {}, 0
         error = actions.web_words(str(exc)) if isinstance(exc, UsageError) else "offset: a number"
@@ -186,12 +226,18 @@ def item_page(request: Request) -> Response:
     item_id = request.path_params["item_id"]
     back = back_query(request.query_params)
     ws = _ws(request)
-    with ws.db.session() as session:
-        if session.get(Post, item_id) is None:
-            return PlainTextResponse(f"no item #{item_id}", 404)
+    if not _exists(ws, item_id):
+        return PlainTextResponse(f"no item #{item_id}", 404)
     holder = leases.claim(ws.db, item_id, reviewer.lease_owner, settings=ws.settings)
     flash = request.app.state.flash.pop(reviewer.session_id, None)
     return _with_cookie(show_item(request, reviewer, item_id, back, holder=holder, flash=flash), request, token)
+
+
+def _exists(ws: Workspace, item_id: int) -> bool:
+    if item_id > actions.MAX_ID:  # the URL takes any number of digits; the database does not
+        return False
+    with ws.db.session() as session:
+        return session.get(Post, item_id) is not None
 
 
 def back_query(params) -> str:
@@ -245,7 +291,7 @@ def _side_by_side(ws: Workspace, view: dict) -> list[dict]:
 
 
 async def decide(request: Request) -> Response:
-    form = await request.form()
+    form = await read_form(request)
     return await run_in_threadpool(_decide, request, form)
 
 
@@ -259,10 +305,12 @@ def _decide(request: Request, form: FormData) -> Response:
     item_id, verb = request.path_params["item_id"], request.path_params["verb"]
     ws = _ws(request)
     if verb == "renew":  # htmx, every minute while the page is open
-        return PlainTextResponse("ok" if leases.renew(ws.db, reviewer.lease_owner, item_id, settings=ws.settings)
+        return PlainTextResponse("ok" if item_id <= actions.MAX_ID and leases.renew(ws.db, reviewer.lease_owner, item_id, settings=ws.settings)
                                  else "lost", 200)
     if verb not in actions.VERBS:
         return PlainTextResponse("no such action", 404)
+    if not _exists(ws, item_id):  # else the refusal's page, which shows the item, has none to show
+        return PlainTextResponse(f"no item #{item_id}", 404)
     back = back_query(form)
     try:
         message = actions.apply(ws, reviewer, item_id, verb, form)
@@ -280,7 +328,10 @@ def _media_route(serve: Callable[[Workspace, Request, int], Response]):
         reviewer, token = _signed_in(request)
         if reviewer is None:
             return PlainTextResponse("sign in first", 401)
-        return _with_cookie(serve(_ws(request), request, request.path_params["media_id"]), request, token)
+        media_id = request.path_params["media_id"]
+        if media_id > actions.MAX_ID:
+            return PlainTextResponse("no such image", status_code=404)
+        return _with_cookie(serve(_ws(request), request, media_id), request, token)
 
     return route
 

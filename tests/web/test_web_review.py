@@ -18,7 +18,8 @@ from tests.web.conftest import PASSWORD, T0, Web, csrf
 def decide(client, item_id: int, verb: str, **fields):
     page = client.get(f"/items/{item_id}?status=pending")
     expected = re.search(r'name="expected" value="([a-z]+)"', page.text)[1]
-    data = {"csrf": csrf(page.text), "expected": expected, "back": "status=pending", **fields}
+    version = re.search(r'name="version" value="([0-9]+)"', page.text)[1]
+    data = {"csrf": csrf(page.text), "expected": expected, "version": version, "back": "status=pending", **fields}
     return client.post(f"/items/{item_id}/{verb}", data=data)
 
 
@@ -71,6 +72,22 @@ def test_a_decision_on_an_item_changed_since_the_page_was_shown_is_refused_then_
     assert [(h["actor"], h["action"]) for h in item["history"]][-3:] == [
         ("bob", "reject"), ("alice", "override"), ("alice", "approve")]
     assert "changed from pending to rejected by bob" in item["history"][-2]["reason"]
+
+
+def test_a_colleagues_edit_since_the_page_was_shown_refuses_the_decision(web):
+    """Same status, other caption: approving would publish bob's caption, which alice never saw."""
+    alice = web.signed_in("alice")
+    page = alice.get(f"/items/{web.first}")
+    version = re.search(r'name="version" value="([0-9]+)"', page.text)[1]
+    form = {"csrf": csrf(page.text), "expected": "pending", "version": version, "targets": "community"}
+    queue.edit(web.ws.db, web.first, caption="bob's words", actor="bob", override=True)  # bob, in a terminal
+    refused = alice.post(f"/items/{web.first}/approve", data=form)
+    assert refused.status_code == 409 and f"item #{web.first} was changed by bob (caption at" in refused.text
+    assert web.item(web.first)["status"] == "pending"
+    again = alice.get(f"/items/{web.first}")  # reloaded: bob's caption is on the page, and the form expects it
+    assert "bob&#39;s words" in again.text or "bob's words" in again.text
+    assert decide(alice, web.first, "approve", targets="community").status_code == 303
+    assert web.item(web.first)["status"] == "approved"
 
 
 def test_an_item_open_in_another_browser_shows_who_and_refuses_until_overridden(web):
