@@ -95,13 +95,15 @@ def run(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 def _run(ctx: typer.Context, json: bool, *, publish: bool) -> None:
-    from app.output import ProgressBars
+    from app.output import ProgressBars, publish_summary
     from app.pipeline import Pipeline
 
     settings = _settings(ctx)
     with ProgressBars() as bars, Pipeline(settings, progress=bars) as pipeline:
         report = pipeline.run(publish=publish)
     _output(json).report(report)
+    if pipeline.plans is not None:
+        publish_summary(_output(json), pipeline.plans, timezone=settings.timezone)
     _exit_for(report)
 
 
@@ -165,14 +167,21 @@ def approve(ctx: typer.Context, items: Ids = None,
             credit: Annotated[str | None, typer.Option(help="who took the photo, for items that need credit: "
                                                        "'@user@host' or a name (recorded)")] = None,
             expect_status: ExpectOpt = None, override: OverrideOpt = False, where: WhereOpt = None,
-            yes: YesOpt = False) -> None:
+            yes: YesOpt = False,
+            at: Annotated[str | None, typer.Option("--at", help="pin to this posting slot, local time: "
+                                                   "'2026-12-05 12:30'")] = None,
+            next_slot: Annotated[bool, typer.Option("--next", help="post at the next free slot")] = False) -> None:
     """Approve items for reposting. Example: wlb approve 12 14 --to community --expect-status pending"""
+    from zoneinfo import ZoneInfo
+
+    from core.slots import parse_local
     from curation.queue import approve as approve_items
 
     def decide(ws, ids, expected):
+        pin = parse_local(at, ZoneInfo(ws.settings.timezone)) if at is not None else None
         return approve_items(ws.db, ids, targets=to or [], publish_channels=ws.publish_channels(), caption=caption,
                              reason=reason, settings=ws.settings, force=force, credit=credit, expected=expected,
-                             override=override)
+                             override=override, publish_at=pin, publish_next=next_slot)
 
     _decide_command(ctx, "approve", items, where, expect_status, yes, decide,
                     one_item={"--force": force, "--credit": credit, "--caption": caption, "--override": override})
@@ -268,7 +277,7 @@ def publish(ctx: typer.Context, channel: Annotated[str | None, typer.Option(help
 
     with Pipeline(_settings(ctx)) as pipeline:
         report, plans = pipeline.publish(channel=channel, dry_run=dry_run)
-    plans_output(_output(json), plans, report, dry_run=dry_run)
+    plans_output(_output(json), plans, report, dry_run=dry_run, timezone=pipeline.settings.timezone)
     _exit_for(report)
 
 
@@ -383,6 +392,18 @@ def report(ctx: typer.Context, since: Annotated[str, typer.Option(help="the peri
     out.team_report(figures)
     if chart:
         out.message(f"chart written to {chart}", "dim")
+
+
+@app.command()
+def schedule(ctx: typer.Context, days: Annotated[int, typer.Option(min=1, max=60, help="how far ahead")] = 7,
+             json: JsonOpt = False) -> None:
+    """Which item goes to which channel when, and what waits, why and until when. Example: wlb schedule --days 3"""
+    from app.output import schedule_output
+    from app.pipeline import schedule as plan_schedule
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        schedule_output(_output(json), plan_schedule(ws, days=days))
 
 
 def main(argv: list[str] | None = None) -> int:

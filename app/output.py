@@ -311,10 +311,13 @@ class ProgressBars(StageProgress):
             self.progress.advance(self.tasks[name], n)
 
 
-def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) -> None:
-    """`wlb publish`: what was (or, with --dry-run, would be) sent, then problems."""
+def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool, timezone: str = "UTC") -> None:
+    """`wlb publish`: what was (or, with --dry-run, would be) sent, then problems, then the summary: item → channel
+    → URL, and what was held back, why and until when."""
+    held = list(getattr(plans, "held", []))
     if out.json_mode:
-        return out.json_line({"dry_run": dry_run, "items": [asdict(p) for p in plans], **report.to_dict()})
+        return out.json_line({"dry_run": dry_run, "items": [asdict(p) for p in plans],
+                              "held": [_held(h) for h in held], **report.to_dict()})
     if not plans:
         out.message("Nothing to publish." if not report.failed else "", "dim")
     for plan in plans:
@@ -329,3 +332,59 @@ def plans_output(out: Output, plans: list, report: RunReport, *, dry_run: bool) 
             out.console.print(problem_line(f"failed   {c.channel}: {error}", "red"), soft_wrap=True)
     for warning in report.all_warnings():
         out.console.print(problem_line(f"warning  {warning}", "yellow"), soft_wrap=True)
+    publish_summary(out, plans, timezone=timezone, dry_run=dry_run)
+
+
+def publish_summary(out: Output, plans: list, *, timezone: str, dry_run: bool = False) -> None:
+    """The end of every publish (`wlb publish`, `wlb run`): item → channel → URL, then what waits, why, until when."""
+    if out.json_mode:
+        return
+    tz = ZoneInfo(timezone)
+    for plan in plans:
+        where = "would send" if dry_run else plan.url or plan.result
+        out.console.print(inert(f"  #{plan.item} → {plan.channel} → {where}", "green" if plan.url else ""),
+                          soft_wrap=True)
+    for h in getattr(plans, "held", []):
+        until = f" until {_at(h.until, tz)}" if h.until else ""
+        out.console.print(inert(f"  held     #{h.item} → {h.channel}{until}: {h.why}", "dim"), soft_wrap=True)
+
+
+def _held(h: Any) -> dict:
+    return {"item": h.item, "channel": h.channel, "reason": h.reason, "why": h.why,
+            "until": h.until.isoformat() if h.until else None}
+
+
+def _at(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%a %d %b %H:%M")
+
+
+def schedule_output(out: Output, schedule: Any) -> None:
+    """`wlb schedule`: which item goes to which channel when, then what waits, why and until when."""
+    tz = ZoneInfo(schedule.timezone)
+    rows = [{"item": s.item, "channel": s.channel, "at": s.at.isoformat(), "now": s.at <= schedule.now,
+             "slot": s.slot, "photographer": s.who, "platform": s.group[0], "language": s.group[1] or None,
+             "why": s.why, "waited": s.waited[1] if s.waited else None,
+             "waited_reason": s.waited[0] if s.waited else None}
+            for s in sorted(schedule.planned, key=lambda s: (s.at, s.channel, s.item))]
+    if out.json_mode:
+        return out.json_line({"now": schedule.now.isoformat(), "until": schedule.until.isoformat(),
+                              "timezone": schedule.timezone, "planned": rows,
+                              "waiting": [_held(h) for h in schedule.held]})
+    out.console.print(Text.assemble(("wlb schedule  ", "bold"), inert(
+        f"{_at(schedule.now, tz)} → {_at(schedule.until, tz)} ({schedule.timezone})")))
+    if rows:
+        table = Table("when", "channel", "item", "photographer", "from", "note", box=box.SIMPLE_HEAD, pad_edge=False)
+        for r, s in zip(rows, sorted(schedule.planned, key=lambda s: (s.at, s.channel, s.item)), strict=True):
+            when = "now" if r["now"] else _at(s.at, tz) + ("" if s.slot else " (run)")
+            note = {"pinned": "pinned", "next": "next", "retry": "finishing an interrupted attempt"}.get(s.why, "")
+            waited = r["waited"] if r["waited_reason"] not in (None, "slot") else ""  # queueing is the table itself
+            note = ", ".join(n for n in (note, f"waited: {waited}" if waited else "") if n)
+            table.add_row(Text(when), inert(s.channel), Text(f"#{s.item}"), inert(s.who),
+                          inert(" · ".join(x for x in s.group if x)), inert(note, "dim"))
+        out.console.print(table)
+    else:
+        out.message("Nothing planned: no approved item can go in this period.", "dim")
+    for h in schedule.held:
+        until = f" until {_at(h.until, tz)}" if h.until else ""
+        out.console.print(inert(f"  waits  #{h.item} → {h.channel}{until}: {h.reason}: {h.why}", "yellow"),
+                          soft_wrap=True)

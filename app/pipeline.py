@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from apscheduler.triggers.cron import CronTrigger
 
 from app.lock import run_lock
 from app.workspace import Workspace
 from collector.base import Collector
 from collector.run import collect_channel, download_pending
-from core.errors import UsageError
+from core.errors import ConfigError, UsageError
 from core.http import Http
 from core.report import Progress, RunReport
+from core.models import utcnow
 from core.settings import ChannelSettings, Settings
 from curation.curate import curate
 from platforms.registry import module, platform
 from publisher.base import Publisher
-from publisher.run import Planned, publish
+from publisher.plan import Plans
+from publisher.run import publish
+from publisher.slots import Schedule, load, plan
 
 log = logging.getLogger("wlb")
+HELD_DAYS = 7  # a publish run says until when what it held back waits, looking this far ahead
 
 
 def collector_for(channel: ChannelSettings, settings: Settings, http: Http) -> Collector:
@@ -42,6 +48,7 @@ class Pipeline(Workspace):
         super().__init__(settings)
         self.http = Http(settings.network, transport=transport, sleep=sleep or time.sleep)
         self.progress = progress or Progress()
+        self.plans: Plans | None = None  # what the last run() published and held back, for its summary
 
     def close(self) -> None:
         self.http.close()
@@ -57,14 +64,15 @@ class Pipeline(Workspace):
             self._collect(report)
             self._curate(report)
             if publish:
-                self._publish(report)
+                self.plans = self._publish(report)
         return report
 
-    def publish(self, *, channel: str | None = None, dry_run: bool = False) -> tuple[RunReport, list[Planned]]:
-        """Only the publish stage (`wlb publish`), under the run lock."""
+    def publish(self, *, channel: str | None = None, dry_run: bool = False, now: datetime | None = None,
+                channels: Sequence[str] | None = None) -> tuple[RunReport, Plans]:
+        """Only the publish stage (`wlb publish`, and `wlb serve` at the slots), under the run lock."""
         report = RunReport()
         with run_lock(self.settings):
-            return report, self._publish(report, channel=channel, dry_run=dry_run)
+            return report, self._publish(report, channel=channel, dry_run=dry_run, now=now, channels=channels)
 
     def collectors(self, *, collecting: bool = True) -> dict[str, Collector]:
         """Each channel's collector: those that collect, or (collecting=False) every one that can ask an origin."""
@@ -87,13 +95,43 @@ class Pipeline(Workspace):
                       on_start=lambda total: self.progress.stage("curate", total),
                       on_item=lambda _p: self.progress.advance("curate"))
 
-    def _publish(self, report: RunReport, *, channel: str | None = None, dry_run: bool = False) -> list[Planned]:
-        names = self.publish_channels()
+    def _publish(self, report: RunReport, *, channel: str | None = None, dry_run: bool = False,
+                 now: datetime | None = None, channels: Sequence[str] | None = None) -> Plans:
+        names = [n for n in self.publish_channels() if channels is None or n in channels]
         if channel is not None:
             if channel not in names:
                 raise UsageError(f"--channel {channel}: not a publishing channel (publishing: {', '.join(names) or 'none'})")
             names = [channel]
         publishers = {n: publisher_for(self.settings.channels[n], self.settings, self.http) for n in names}
         self.progress.stage("publish", None)
+        now = now or utcnow()
+        until = now + timedelta(days=HELD_DAYS)
         return publish(self.db, self.settings, self.store, publishers, self.collectors(collecting=False), report,
-                       dry_run=dry_run, on_item=lambda _p: self.progress.advance("publish"), http=self.http)
+                       dry_run=dry_run, on_item=lambda _p: self.progress.advance("publish"), http=self.http,
+                       now=now, until=until, runs=nightly_runs(self.settings, now, until))
+
+
+def nightly_runs(settings: Settings, now: datetime, until: datetime) -> list[datetime]:
+    """When the nightly run publishes after `now` (channels without slots post then), up to `until`."""
+    try:
+        trigger = CronTrigger.from_crontab(settings.schedule.nightly, timezone=settings.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"{settings.path}: 'schedule.nightly': {exc}") from None
+    runs, at = [], trigger.get_next_fire_time(None, now + timedelta(seconds=1))
+    while at is not None and at <= until and len(runs) < 400:
+        runs.append(at.astimezone(UTC))
+        at = trigger.get_next_fire_time(at, at + timedelta(seconds=1))
+    return runs
+
+
+def schedule(ws: Workspace, *, days: int, now: datetime | None = None) -> Schedule:
+    """`wlb schedule`: the plan from now for `days` days, read from the archive (nothing remote is asked)."""
+    if not 1 <= days <= 60:
+        raise UsageError(f"--days {days}: between 1 and 60")
+    now = now or utcnow()
+    until = now + timedelta(days=days)
+    channels = ws.publish_channels()
+    with ws.db.session() as session:
+        candidates, history = load(session, ws.settings, channels, now)
+    return plan(ws.settings, candidates, history, now, until, channels=channels,
+                runs=nightly_runs(ws.settings, now, until))

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from app.pipeline import Pipeline
 from app.report import build_report
 from app.workspace import Workspace
+from core import slots
 from core.errors import ConfigError, WlbError
 from core.http import Http, HttpError
 from core.models import utcnow
@@ -82,6 +84,45 @@ def did(report: RunReport, *, publish: bool) -> str:
     errors = sum(len(c.errors) for c in channels)
     words = [f"{n:,} {what}" for n, what in figures if n] + ([f"{errors} error{'s' * (errors != 1)}"] if errors else [])
     return ", ".join(words) or "nothing new"
+
+
+def slotted(settings: Settings) -> list[str]:
+    """The publishing channels with posting slots."""
+    return [n for n in settings.publishing_channels() if settings.channels[n].slots is not None]
+
+
+def slot_job(settings: Settings, make: Callable[[], Pipeline], tried: dict[str, datetime], *,
+             now: Clock = utcnow) -> tuple[RunReport, list] | None:
+    """Every minute: publish on each channel whose current slot has not had its go yet (one go per slot, whatever
+    became of it: an item refused by its platform is not retried every minute). Quiet when nothing is due."""
+    at, clock, tz = now(), time.monotonic(), ZoneInfo(settings.timezone)
+    due = {n: w.start for n in slotted(settings)
+           if (w := slots.current(settings.channels[n], tz, at)) and tried.get(n) != w.start}
+    if not due:
+        return None
+    try:
+        with make() as pipeline:
+            report, plans = pipeline.publish(channels=list(due), now=at)
+    except WlbError as exc:  # a busy run lock (a collect job): the slot is tried again next minute
+        log.info("slot at %s waits: %s; tried again in a minute", _when(at, settings), exc)
+        return None
+    except Exception:
+        tried.update(due)  # an unexpected failure is logged by the scheduler once, not retried every minute
+        raise
+    tried.update(due)
+    for channel in report.channels.values():
+        for error in channel.errors:
+            log.warning("slot: %s: %s", channel.channel, error)
+    for warning in report.all_warnings():
+        log.warning("slot: %s", warning)
+    sent = "; ".join(f"#{p.item} → {p.channel} → {p.url or p.result}" for p in plans) or "nothing due"
+    held = Counter(h.reason for h in getattr(plans, "held", []))
+    waits = f"; waiting: {', '.join(f'{n} {why}' for why, n in held.most_common())}" if held else ""
+    following = [x for n in due if (x := slots.next_slot(settings.channels[n], tz, at))]
+    log.info("slot %s ran at %s (%s): %s%s; %s", ", ".join(f"{n} {w.astimezone(tz):%H:%M}" for n, w in due.items()),
+             _when(at, settings), _took(clock), sent, waits,
+             f"next slot at {_when(min(following), settings)}" if following else "no later slot")
+    return report, plans
 
 
 def report_job(settings: Settings, *, now: Clock = utcnow, next_run: NextRun | None = None,
@@ -188,6 +229,9 @@ def build_scheduler(settings: Settings, make: Callable[[], Pipeline], scheduler:
         every = IntervalTrigger(minutes=minutes, timezone=settings.timezone)
         scheduler.add_job(collect_job, every, args=(settings, make), kwargs={"next_run": next_of(every)},
                           id="collect", max_instances=1, coalesce=True)
+    if slotted(settings):  # channels with posting slots: a look every minute, a post when a slot has come
+        minute = CronTrigger(minute="*", timezone=settings.timezone)
+        scheduler.add_job(slot_job, minute, args=(settings, make, {}), id="slots", max_instances=1, coalesce=True)
     weekly = weekly_trigger(settings)
     if weekly:
         scheduler.add_job(report_job, weekly, args=(settings,), kwargs={"next_run": next_of(weekly)},
@@ -229,7 +273,13 @@ def serve(settings: Settings) -> None:
     weekly = (f"; weekly report {settings.report.weekly}" if settings.report.weekly else "")
     log.info("wlb serve: nightly at '%s' %s; collecting every %s minutes%s", settings.schedule.nightly,
              settings.timezone, settings.schedule.collect_every_minutes or "(off)", weekly)
-    for job in scheduler.get_jobs():
+    tz = ZoneInfo(settings.timezone)
+    for name in slotted(settings):
+        channel, first = settings.channels[name], slots.next_slot(settings.channels[name], tz, utcnow())
+        weekends = "the same" if channel.weekend_slots is None else ", ".join(channel.weekend_slots) or "none"
+        log.info("posting slots on %s: %s (weekends: %s); first at %s", name, ", ".join(channel.slots), weekends,
+                 _when(first, settings) if first else "none in the next week")
+    for job in [j for j in scheduler.get_jobs() if j.id != "slots"]:
         log.info("first %s %s", {"nightly": "nightly run", "report": "weekly report"}.get(job.id, job.id),
                  _next(next_of(job.trigger), utcnow, settings).removeprefix("next "))
     if settings.report.webhook_url_env and not settings.report.webhook_url():

@@ -177,6 +177,12 @@ def _v7_team_review(op: Operations) -> None:
     )
 
 
+def _v8_pins(op: Operations) -> None:
+    """A reviewer's pin of an approved item: to a posting slot (`approve --at`) or to the next free one (`--next`)."""
+    op.add_column("post", sa.Column("publish_at", UTCDateTime))
+    op.add_column("post", sa.Column("publish_next", sa.Boolean, nullable=False, server_default=sa.false()))
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
@@ -185,6 +191,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     5: _v5_queue_order,
     6: _v6_wide_watermarks,
     7: _v7_team_review,
+    8: _v8_pins,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

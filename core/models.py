@@ -96,6 +96,9 @@ class Post(SQLModel, table=True):
     # another session skips it; a decision by someone else is refused until the lease ends, or --override.
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A reviewer's pin (`wlb approve --at/--next`): the slot this item goes at, or "the next free slot".
+    publish_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    publish_next: bool = False
 
 
 class Media(SQLModel, table=True):

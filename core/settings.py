@@ -88,6 +88,7 @@ class PublishSettings(Strict):
     alt_fallback: str = "Photo of Brussels shared with #welovebrussels"
     daily_cap: int = Field(10, ge=0)
     visibility: Literal["public", "unlisted", "private"] = "public"
+    rotation_days: int = Field(0, ge=0, le=365)  # the same photographer at most once per N days per channel; 0: off
 
     @field_validator("template")
     @classmethod
@@ -151,6 +152,7 @@ class WebSettings(Strict):
 
 
 _WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) +([01]?\d|2[0-3]):([0-5]\d)")
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -218,6 +220,9 @@ class ChannelSettings(Strict):
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
     template: str | None = None
+    # Posting slots: local "HH:MM" times in [timezone], one post each (core/slots.py); None: publish at run time.
+    slots: list[str] | None = None
+    weekend_slots: list[str] | None = None  # Saturday and Sunday (default: slots); [] posts nothing at weekends
     # instagram: the professional account's id, and the public storage Instagram fetches reposted photos from:
     # a folder the community's web server serves, or an S3-compatible bucket (credentials from the named variables).
     ig_user_id: str | None = Field(None, pattern=r"^\d{1,32}$")
@@ -246,6 +251,31 @@ class ChannelSettings(Strict):
             raise ValueError("write the URL with its scheme, e.g. https://mastodon.social")
         # A feed URL is used as written: "/feed/" and "/feed" can be different resources.
         return value.rstrip("/") if value and info.field_name == "base_url" else value
+
+    @field_validator("slots", "weekend_slots")
+    @classmethod
+    def _slots(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        if not value and info.field_name == "slots":
+            raise ValueError('list at least one time such as ["12:30"], or remove slots to publish at run time')
+        for text in value:
+            if not _HHMM.fullmatch(text):
+                raise ValueError(f'{text!r} is not a time; write 24-hour "HH:MM" such as "08:30"')
+        twice = next((t for t in value if value.count(t) > 1), None)
+        if twice:
+            raise ValueError(f"{twice!r} is listed twice; each slot is one post")
+        if value != sorted(value):
+            raise ValueError(f'list the times earliest first, e.g. {sorted(value)!r}'.replace("'", '"'))
+        return value
+
+    @model_validator(mode="after")
+    def _slots_need_publish(self) -> ChannelSettings:
+        if self.weekend_slots is not None and self.slots is None:
+            raise ValueError("weekend_slots needs slots (the weekday times)")
+        if self.slots is not None and not self.publish:
+            raise ValueError("slots are posting times: set publish = true, or remove slots")
+        return self
 
     @field_validator("page_id", mode="before")
     @classmethod

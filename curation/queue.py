@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -13,8 +15,9 @@ from core.credit import BARE_HANDLES, parse_credit
 from core.db import Database
 from core.decisions import claimed, licence_problem, lock_items, reviewer, transition
 from core.errors import UsageError
-from core.models import Decision, Post, Status
+from core.models import Decision, Post, Status, utcnow
 from core.settings import Settings
+from core.slots import pin_problem, shown
 from curation.leases import held_by_other
 
 # Which statuses a person may move an item from. Published items are final: their repost exists.
@@ -22,7 +25,7 @@ APPROVABLE = {Status.PENDING, Status.REJECTED, Status.DUPLICATE, Status.APPROVED
 REJECTABLE = {Status.NEW, Status.PENDING, Status.APPROVED, Status.DUPLICATE, Status.REJECTED}
 EDITABLE = REJECTABLE
 UNDOABLE = ("approve", "approve-forced", "reject", "duplicate")
-NOT_DECISIONS = ("credit", "caption", "targets", "override")  # recorded changes that leave the status alone
+NOT_DECISIONS = ("credit", "caption", "targets", "override", "pin")  # recorded changes that leave the status alone
 MAX_CAPTION = 5000
 Expected = Status | Mapping[int, Status] | None
 Version = int | Mapping[int, int] | None  # the item's last decision id when shown (views' "version"); 0: none
@@ -131,9 +134,21 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             caption: str | None = None, actor: str | None = None, reason: str = "",
             settings: Settings | None = None, force: bool = False, credit: str | None = None,
             expected: Expected = None, override: bool = False, lease_owner: str | None = None,
-           version: Version = None) -> list[Post]:
-    """Approve items for publishing to the given channels (default: every publishing channel)."""
+            version: Version = None, publish_at: datetime | None = None, publish_next: bool = False,
+            now: datetime | None = None) -> list[Post]:
+    """Approve items for publishing to the given channels (default: every publishing channel).
+
+    `publish_at`: pin to that slot (a future slot of every target channel that has slots; core/slots.py);
+    `publish_next`: the next free slot. Without either, an approval clears an earlier pin."""
     _check_targets(targets, publish_channels)
+    if publish_at is not None and publish_next:
+        raise UsageError("choose one of --at and --next")
+    if publish_at is not None:
+        if settings is None:
+            raise UsageError("--at needs the settings (its time zone and slots)")
+        problem = pin_problem(settings, list(targets) or list(publish_channels), publish_at, now or utcnow())
+        if problem:
+            raise UsageError(problem)
     if force and not reason.strip():
         raise UsageError("--force needs --reason: say how the photographer gave permission (it is recorded)")
     credits: dict[int, str] = {}  # checked per item: "@user" names an account on Instagram only
@@ -162,6 +177,11 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             session.add(Decision(post_id=post.id, action="credit", from_status=post.status, to_status=post.status,
                                  actor=actor, reason=credits[post.id]))
             post.credit = credits[post.id]
+        post.publish_at, post.publish_next = publish_at, publish_next
+        if publish_at is not None or publish_next:
+            when = shown(publish_at, ZoneInfo(settings.timezone)) if publish_at else "the next free slot"
+            session.add(Decision(post_id=post.id, action="pin", from_status=post.status, to_status=post.status,
+                                 actor=actor, reason=when))
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
                    reason=reason)
 

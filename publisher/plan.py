@@ -33,6 +33,16 @@ class Planned:
     idempotency_key: str = ""
     result: str = "planned"
     url: str | None = None
+    at: str | None = None  # when the plan had it go (ISO, UTC): now, or the slot now falls in
+    why: str | None = None  # queue, pinned, next, or retry (an interrupted attempt finished)
+
+
+class Plans(list):
+    """A publish run's Planned items in order, and `held`: what waits, why and until when (publisher.slots.Held)."""
+
+    def __init__(self, planned: list[Planned] = ()):
+        super().__init__(planned)
+        self.held: list = []
 
 
 @dataclass(frozen=True)

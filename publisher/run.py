@@ -1,8 +1,8 @@
 """The publish stage: approved items → reposts, never twice, never against a later decision.
 
 Per item and channel, in three steps:
-- gate: may it go now? Its status, targets, licence and credit (publisher.claim.publishable), its
-  origin's verdict (publisher.origin), the channel's daily cap;
+- gate: may it go now? The plan (publisher.slots: slots, daily cap, rotation, pins), its status, targets,
+  licence and credit (publisher.claim.publishable), its origin's verdict (publisher.origin);
 - plan: the text, images and idempotency key (publisher.plan), and the publication row so far;
 - send: claim the publication (publisher.claim: re-reads the decision under the item's row lock and
   counts the attempt, committed), call the platform, record the remote id.
@@ -12,64 +12,72 @@ the same Idempotency-Key, so neither a crash nor a lost answer makes a second po
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from datetime import datetime, time
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from core.db import Database
 from core.errors import NotCreated, PlatformError
 from core.http import Http
 from core.images import RefusedImage
 from core.media import MediaStore
-from core.models import Post, PubState, Publication, Status
+from core.models import Post, Status, utcnow
 from core.posts import OriginSource
 from core.report import RunReport
 from core.settings import Settings
 from publisher.base import Publisher
 from publisher.claim import Changed, Refused, checkpoint, claim, publishable, record, system_decision
 from publisher.origin import Verdict, check_origin
-from publisher.plan import Plan, Planned, plan
+from publisher.plan import Plan, Planned, Plans, plan as plan_request
+from publisher.slots import Sent, load, plan, without
 
 MAX_ATTEMPTS = 3
 
 
 def publish(db: Database, settings: Settings, store: MediaStore, publishers: dict[str, Publisher],
             origins: dict[str, OriginSource], report: RunReport, *, dry_run: bool = False,
-            on_item: Callable[[Planned], None] | None = None, http: Http | None = None) -> list[Planned]:
-    """Publish every due approved item to each of its channels, within each channel's daily cap."""
-    plans: list[Planned] = []
+            on_item: Callable[[Planned], None] | None = None, http: Http | None = None, now: datetime | None = None,
+            until: datetime | None = None, runs: Sequence[datetime] = ()) -> Plans:
+    """Publish what the plan (publisher.slots) says is due at `now`, in its order; the same walk with --dry-run.
+
+    An item dropped on the way (its origin disagrees, a reviewer changed it) frees its place: the plan is made
+    again without it, so the next item takes that slot, in a dry run as in a real one."""
+    now = now or utcnow()
     run = _Run(db, settings, store, origins, report, http, dry_run)
-    for channel, publisher in publishers.items():
-        with db.session() as session:
-            due = _due(session, channel)
-        for post_id in due:
-            if run.cap_reached(channel):
-                break
-            planned = run.one(publisher, post_id, channel)
-            if planned:
-                plans.append(planned)
-                if on_item:
-                    on_item(planned)
+    channels = list(publishers)
+    with db.session() as session:
+        candidates, history = load(session, settings, channels, now)
+    whose = {c.item: c.photographer for c in candidates}
+    handled: set[tuple[int, str]] = set()
+    sent: list[Sent] = []
+    plans = Plans()
+    while due := plan(settings, without(candidates, handled), [*history, *sent], now, now, channels=channels).due():
+        slot = due[0]
+        handled.add((slot.item, slot.channel))
+        planned = run.one(publishers[slot.channel], slot.item, slot.channel)
+        if planned is None:
+            continue
+        planned.at, planned.why = slot.at.isoformat(), slot.why
+        plans.append(planned)
+        if slot.why != "retry":  # an interrupted attempt was counted when it was claimed
+            sent.append(Sent(slot.channel, now, whose[slot.item]))
+        if on_item:
+            on_item(planned)
+    final = plan(settings, without(candidates, handled), [*history, *sent], now, until or now, channels=channels,
+                 runs=runs)
+    plans.held = final.waiting()
+    for h in plans.held:
+        if h.reason in ("licence", "credit", "gate"):  # a reviewer must act: said as before the plan existed
+            report.warnings.append(f"item #{h.item} → {h.channel}: {h.why}; not reposted")
+    for channel in channels:
+        cap = settings.channels[channel].daily_cap
+        cap = settings.publish.daily_cap if cap is None else cap
+        if any(h.channel == channel and h.reason == "cap" and h.why.startswith("daily cap") for h in plans.held):
+            report.warnings.append(f"{channel}: daily cap of {cap} reached; the rest waits for tomorrow")
     return plans
-
-
-def _due(session: Session, channel: str) -> list[int]:
-    """Ids only: each item is read again, locked, when its publication is claimed."""
-    done = select(Publication.post_id).where(Publication.channel == channel, Publication.state != PubState.PENDING)
-    posts = session.exec(select(Post).where(Post.status == Status.APPROVED, col(Post.id).not_in(done)).order_by(Post.id))
-    return [p.id for p in posts if not p.targets or channel in p.targets]
-
-
-def _used_today(session: Session, channel: str, tz: ZoneInfo) -> int:
-    """Reposts to `channel` attempted since midnight in `tz`, failed ones not counted."""
-    start = datetime.combine(datetime.now(tz).date(), time(), tz)
-    return session.exec(select(func.count()).select_from(Publication).where(
-        Publication.channel == channel, Publication.created_at >= start, Publication.state != PubState.FAILED,
-        Publication.attempts > 0)).one()
 
 
 @dataclass
@@ -85,16 +93,6 @@ class _Run:
     dry_run: bool
     # The origin's answer per item, asked once a run: an item approved for two channels is one post there.
     verdicts: dict[int, Verdict] = field(default_factory=dict)
-
-    def cap_reached(self, channel: str) -> bool:
-        """Gate: whether `channel` has had its daily cap of reposts today (then say so: the rest waits)."""
-        cap = self.settings.channels[channel].daily_cap
-        cap = self.settings.publish.daily_cap if cap is None else cap
-        with self.db.session() as session:
-            if _used_today(session, channel, ZoneInfo(self.settings.timezone)) < cap:
-                return False
-        self.report.warnings.append(f"{channel}: daily cap of {cap} reached; the rest waits for tomorrow")
-        return True
 
     def one(self, publisher: Publisher, post_id: int, channel: str) -> Planned | None:
         """Check, claim and post one item to one channel; a changed approval is read again (a few times)."""
@@ -115,7 +113,7 @@ class _Run:
         self.report.channel(channel)  # in the run's report from its first attempt, whatever becomes of the item
         try:
             with self.db.session() as session:
-                item = plan(session, self.settings, self.store, publisher, self._gate(session, post_id, channel),
+                item = plan_request(session, self.settings, self.store, publisher, self._gate(session, post_id, channel),
                             channel)
             found = self._recover(publisher, item)
             if found is not None:
