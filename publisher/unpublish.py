@@ -25,8 +25,6 @@ from core.models import Post, PubState, Publication, Status, utcnow
 from core.redact import redact
 from publisher.base import PublishRequest, Published
 
-WITHDRAWN = "withdrawn before it went out"
-
 
 class ByHand(PlatformError):
     """The platform's API cannot delete the post: a person must, where the message says."""
@@ -81,11 +79,11 @@ def withdraw(db: Database, post_id: int, *, actor: str, reason: str, channel: st
         if channel is not None:
             query = query.where(Publication.channel == channel)
         for pub in session.exec(query):
+            # An interrupted attempt (pending, attempts > 0) may have posted: look for it, then delete. A row never
+            # sent stays as it is: the decision below stops every later claim (publisher/claim.publishable).
             if pub.state == PubState.PUBLISHED or (pub.state == PubState.PENDING and pub.attempts):
-                pub.state = PubState.DELETING  # an interrupted attempt may have posted: look for it, then delete
-            elif pub.state == PubState.PENDING:
-                pub.state, pub.error = PubState.FAILED, WITHDRAWN  # never sent: nothing to delete
-            session.add(pub)
+                pub.state = PubState.DELETING
+                session.add(pub)
         decided = _decide(session, post, actor=actor, reason=reason, channel=channel, publishing=publishing or [])
         session.commit()
         return decided
@@ -99,12 +97,16 @@ def _decide(session, post: Post, *, actor: str, reason: str, channel: str | None
         transition(session, post, Status.REJECTED, actor=actor, action="unpublish", reason=reason)
         return True
     targets = post.targets or publishing
-    if channel not in targets and session.exec(select(Publication.id).where(
+    if post.status == Status.REJECTED or (channel not in targets and session.exec(select(Publication.id).where(
             Publication.post_id == post.id, Publication.channel == channel,
-            col(Publication.state).in_([PubState.DELETED, PubState.BY_HAND, PubState.FAILED]))).first():
+            col(Publication.state).in_([PubState.DELETED, PubState.BY_HAND, PubState.DELETING]))).first()):
         return False
-    post.targets = [c for c in targets if c != channel]
-    transition(session, post, Status(post.status), actor=actor, action="unpublish", reason=f"{channel}: {reason}")
+    left = [c for c in targets if c != channel]
+    if left:
+        post.targets = left
+        transition(session, post, Status(post.status), actor=actor, action="unpublish", reason=f"{channel}: {reason}")
+    else:  # no targets reads "every channel": an item left with none is out of future runs altogether
+        transition(session, post, Status.REJECTED, actor=actor, action="unpublish", reason=f"{channel}: {reason}")
     return True
 
 

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from core.db import Database
 from core.http import Http
-from core.models import Decision, Publication
+from core.models import Decision, Post, Publication
 from core.settings import NetworkSettings
 from platforms.bluesky import BlueskyAPI, SessionFile, session_path
 from platforms.facebook import FacebookAPI
@@ -21,6 +21,7 @@ from publisher.unpublish import ByHand
 from publisher.x import XPublisher
 from tests.fakes import images
 from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.facebook import PAGE_ID, PAGE_TOKEN, FakeGraph
 from tests.fakes.x import USER_TOKEN, FakeX
 from tests.site import Site
@@ -40,8 +41,9 @@ def published_item(site: Site, seed: int = 1) -> int:
 
 def rows(site: Site, model, item: int) -> list:
     db = Database(site.db_url)
+    key = model.id if model is Post else model.post_id
     with db.session() as session:
-        found = list(session.exec(select(model).where(model.post_id == item).order_by(model.id)))
+        found = list(session.exec(select(model).where(key == item).order_by(model.id)))
     db.dispose()
     return found
 
@@ -158,3 +160,60 @@ def test_instagram_says_it_must_be_deleted_by_hand_and_sends_nothing():
         assert "by hand in the Instagram app" in str(exc)
     else:
         raise AssertionError("Instagram cannot delete: it must say so")
+
+
+def test_one_channel_only_drops_that_channel_and_records_it(site):
+    item = published_item(site)
+    done = site.wlb("unpublish", str(item), "--channel", "community", "--reason", "wrong crop", "--json")
+    assert done.code == 0 and [r["result"] for r in done.json()["removals"]] == ["deleted"]
+    (shown,) = [i for i in site.queue("all") if i["id"] == item]
+    assert shown["status"] == "rejected"  # its only channel: no targets left would read "every channel"
+    last = rows(site, Decision, item)[-1]
+    assert (last.action, last.reason) == ("unpublish", "community: wrong crop")
+    again = site.wlb("unpublish", str(item), "--channel", "community", "--reason", "wrong crop", "--json")
+    assert again.json() == {"removals": [], "decided": [], "ok": True}
+    assert site.wlb("publish", "--json").json()["items"] == []
+    assert len(site.community.published) == 1
+
+
+def two_channels(site: Site, other: FakeMastodon) -> None:
+    second = site.community_channel().replace("[channels.community]", "[channels.second]").replace(
+        site.community.base_url, other.base_url)
+    site.write_config(channels=f"""
+[channels.source]
+kind = "mastodon"
+base_url = "{site.source.base_url}"
+
+{site.community_channel()}
+{second}""", origins=[other.origin])
+
+
+def test_one_failing_channel_costs_that_channel_not_the_others(site):
+    with FakeMastodon(domain="second.social", token="pub-token-123") as other:
+        two_channels(site, other)
+        item = published_item(site)
+        assert len(other.published) == 1
+        site.community.fail_next(3, 503, path_prefix="/api/v1/statuses/")
+        done = site.wlb("unpublish", str(item), "--reason", "asked", "--json")
+        assert done.code == 1
+        assert {r["channel"]: r["result"] for r in done.json()["removals"]} == {"community": "failed",
+                                                                                "second": "deleted"}
+        assert other.deleted_by_api == [other.published[0]["id"]] and site.community.deleted_by_api == []
+        assert {p.channel: p.state for p in rows(site, Publication, item)} == {"community": "deleting",
+                                                                              "second": "deleted"}
+        rerun = site.wlb("unpublish", str(item), "--reason", "asked", "--json")
+        assert rerun.code == 0 and [(r["channel"], r["result"]) for r in rerun.json()["removals"]] == [
+            ("community", "deleted")]
+        assert len([r for r in other.requests if r.method == "DELETE"]) == 1, "the done channel is not asked again"
+
+
+def test_one_channel_of_two_keeps_the_other(site):
+    with FakeMastodon(domain="second.social", token="pub-token-123") as other:
+        two_channels(site, other)
+        item = published_item(site)
+        done = site.wlb("unpublish", str(item), "--channel", "second", "--reason", "wrong crop", "--json")
+        assert done.code == 0 and [(r["channel"], r["result"]) for r in done.json()["removals"]] == [
+            ("second", "deleted")]
+        (shown,) = [i for i in site.queue("all") if i["id"] == item]
+        assert shown["status"] == "published" and site.community.deleted_by_api == []
+        assert rows(site, Post, item)[0].targets == ["community"]
