@@ -74,7 +74,8 @@ def _scope(session: Session, handle: str | None, item: int | None) -> tuple[list
             raise UsageError(f"no item #{item}; 'wlb queue --status all' lists them")
         return [post.author_id], [item]
     wanted = handle.strip().lstrip("@").lower()
-    found = list(session.exec(select(Author).where((func.lower(Author.handle) == wanted) | (Author.key == handle))))
+    found = list(session.exec(select(Author).where((func.lower(Author.handle) == wanted) | (Author.key == handle),
+                                                   col(Author.key).not_like(f"{PLACEHOLDER}:%"))))
     if not found:
         raise UsageError(f"no author @{wanted} in the archive; 'wlb queue --status all --author {wanted}' lists theirs")
     if len(found) > 1:
