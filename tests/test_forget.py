@@ -103,3 +103,11 @@ def test_forget_one_item_and_bad_input_are_one_line(site):
     assert site.wlb("forget", "--reason", "x").code == 2
     nobody = site.wlb("forget", "--author", "nobody", "--reason", "x")
     assert nobody.code == 2 and "no author @nobody" in nobody.err
+
+
+def test_a_forgotten_author_cannot_be_found_again_by_the_placeholder(site):
+    alice_published(site)
+    assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked").code == 0
+    again = site.wlb("forget", "--author", "forgotten", "--reason", "x")
+    assert again.code == 2 and "no author @forgotten" in again.err
+    assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "x").code == 2

@@ -217,3 +217,25 @@ def test_one_channel_of_two_keeps_the_other(site):
         (shown,) = [i for i in site.queue("all") if i["id"] == item]
         assert shown["status"] == "published" and site.community.deleted_by_api == []
         assert rows(site, Post, item)[0].targets == ["community"]
+
+
+def test_killed_after_the_delete_before_recording_it_a_rerun_finishes_without_harm(site, monkeypatch):
+    import publisher.unpublish as unpublish
+
+    item = published_item(site)
+    status_id = site.community.published[0]["id"]
+    real = unpublish._finish
+
+    def dying(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(unpublish, "_finish", dying)
+    assert site.wlb("unpublish", str(item), "--reason", "asked").code == 1
+    assert site.community.deleted_by_api == [status_id]
+    assert rows(site, Publication, item)[0].state == "deleting", "the intent was committed before the call"
+
+    monkeypatch.setattr(unpublish, "_finish", real)
+    rerun = site.wlb("unpublish", str(item), "--reason", "asked", "--json")
+    assert rerun.code == 0 and rerun.json()["removals"][0]["result"] == "already gone"
+    assert rows(site, Publication, item)[0].state == "deleted"
+    assert [d.action for d in rows(site, Decision, item)].count("unpublish") == 1
