@@ -406,6 +406,39 @@ def schedule(ctx: typer.Context, days: Annotated[int, typer.Option(min=1, max=60
         schedule_output(_output(json), plan_schedule(ws, days=days))
 
 
+def unpublish(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")],
+              reason: Annotated[str, typer.Option(help="why (recorded in the item's history)")],
+              channel: Annotated[str | None, typer.Option(help="only this publishing channel")] = None,
+              json: JsonOpt = False) -> None:
+    """Delete our reposts of an item and keep it out of future runs. Example: wlb unpublish 12 --reason 'asked by author'"""
+    from app.output import takedown_output
+    from app.pipeline import Pipeline
+    from app.takedown import unpublish as take_down
+
+    with Pipeline(_settings(ctx)) as pipeline:
+        result = take_down(pipeline, item, reason=reason, channel=channel)
+    takedown_output(_output(json), result.to_dict())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def forget(ctx: typer.Context, reason: Annotated[str, typer.Option(help="the request: who asked, how (kept in the audit)")],
+           author: Annotated[str | None, typer.Option(help="the photographer's handle: all their items")] = None,
+           item: Annotated[int | None, typer.Option(help="only this item")] = None, json: JsonOpt = False) -> None:
+    """Forget a photographer: reposts, files and personal data go; their photos are refused from then on.
+    Example: wlb forget --author dirk@mastodon.social --reason 'email of 2 Dec'"""
+    from app.output import takedown_output
+    from app.pipeline import Pipeline
+    from app.takedown import forget as forget_them
+
+    with Pipeline(_settings(ctx)) as pipeline:
+        result = forget_them(pipeline, author=author, item=item, reason=reason)
+    takedown_output(_output(json), result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error reaches this one place and becomes one red line and an exit code."""
     try:

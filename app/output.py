@@ -388,3 +388,27 @@ def schedule_output(out: Output, schedule: Any) -> None:
         until = f" until {_at(h.until, tz)}" if h.until else ""
         out.console.print(inert(f"  waits  #{h.item} → {h.channel}{until}: {h.reason}: {h.why}", "yellow"),
                           soft_wrap=True)
+
+
+_REMOVAL_STYLE = {"deleted": "green", "already gone": "green", "by hand": "yellow", "not found": "yellow",
+                  "failed": "red"}
+
+
+def takedown_output(out: Output, result: dict) -> None:
+    """`wlb unpublish` and `wlb forget`: one line per repost taken down (or not), then the audit record."""
+    if out.json_mode:
+        return out.json(result)
+    audit = result.get("forget")
+    if audit:
+        reposts = sum(audit["reposts"].values())
+        out.message(f"✓ forget #{audit['id']}: {len(audit['items'])} item(s), {audit['authors']} author(s) made "
+                    f"anonymous, {audit['media_files']} file(s) deleted, {reposts} repost(s) taken down; their photos "
+                    f"are refused from now on")
+    elif result.get("decided"):
+        out.message(f"✓ #{', #'.join(map(str, result['decided']))} withdrawn: kept out of future runs")
+    if not result["removals"] and not audit:
+        out.message("Nothing left to take down.", "dim")
+    for r in result["removals"]:
+        line = f"{r['result']:<13}#{r['item']} → {r['channel']}" + (f" {r['url']}" if r.get("url") else "")
+        line += f": {r['detail']}" if r.get("detail") else ""
+        out.console.print(problem_line(line, _REMOVAL_STYLE.get(r["result"], "")), soft_wrap=True)

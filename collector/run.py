@@ -15,6 +15,7 @@ from collector.media import Fetched, fetch_all
 from core.media import MediaStore
 from core.bounds import EARLIEST, Skip, bound_post, bound_watermark
 from core.db import Database
+from core.denylist import FORGOTTEN, denied_authors
 from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
 from core.errors import PlatformError
 from core.fingerprints import record_hashes
@@ -128,9 +129,13 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     """Insert the page's new posts and advance the watermark in the same transaction."""
     own_handles, own_urls = own
     fresh: dict[str, PostData] = {}
-    for data in _bounded(page.posts, platform, utcnow(), report):
+    posts = _bounded(page.posts, platform, utcnow(), report)
+    forgotten = denied_authors(session, {v for d in posts for v in (d.author.key, d.author.uid) if v})
+    for data in posts:
         if data.author.handle.lower() in own_handles or data.url in own_urls or data.key in own_urls:
             report.skipped["own account or repost"] += 1
+        elif forgotten and (data.author.key in forgotten or data.author.uid in forgotten):
+            report.skipped[FORGOTTEN] += 1  # wlb forget: never stored again, on any platform
         else:
             fresh.setdefault(data.key, data)
     rows = session.exec(select(Post.key, Post.channel).where(col(Post.key).in_(list(fresh)))) if fresh else []

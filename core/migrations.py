@@ -183,6 +183,33 @@ def _v8_pins(op: Operations) -> None:
     op.add_column("post", sa.Column("publish_next", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
+def _v9_takedown(op: Operations) -> None:
+    """Taking reposts down (publication.deleted_at) and the right to be forgotten: its audit and its deny-list."""
+    op.add_column("publication", sa.Column("deleted_at", UTCDateTime))
+    op.create_table(
+        "forget_request",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("reason", sa.String, nullable=False),
+        sa.Column("scope", sa.String(16), nullable=False),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("items", sa.JSON, nullable=False),
+        sa.Column("authors", sa.Integer, nullable=False),
+        sa.Column("media_files", sa.Integer, nullable=False),
+        sa.Column("reposts", sa.JSON, nullable=False),
+        sa.Column("done_at", UTCDateTime),
+    )
+    op.create_table(
+        "denied",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("forget_id", sa.Integer, sa.ForeignKey("forget_request.id"), nullable=False, index=True),
+        sa.Column("phash", sa.BigInteger),
+        sa.Column("dhash", sa.BigInteger),
+        sa.Column("sha256", sa.String(64)),
+        sa.Column("author_digest", sa.String(64), index=True),
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
@@ -192,6 +219,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     6: _v6_wide_watermarks,
     7: _v7_team_review,
     8: _v8_pins,
+    9: _v9_takedown,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

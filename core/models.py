@@ -50,6 +50,11 @@ class PubState(StrEnum):
     PENDING = "pending"  # row and idempotency key written; the call may or may not have happened
     PUBLISHED = "published"
     FAILED = "failed"  # gave up on this target; reported
+    # Taking a repost down (publisher/unpublish.py): DELETING is written, committed, before the remote delete, so a
+    # rerun after a crash finishes it; BY_HAND: the platform's API cannot delete it (Instagram), a person must.
+    DELETING = "deleting"
+    DELETED = "deleted"
+    BY_HAND = "delete-by-hand"
 
 
 class Author(SQLModel, table=True):
@@ -201,6 +206,36 @@ class Publication(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when our repost was taken down
+
+
+class ForgetRequest(SQLModel, table=True):
+    """A photographer's request to be forgotten (`wlb forget`): who asked, when, and what was removed, in counts and
+    ids only; nothing of theirs."""
+
+    __tablename__ = "forget_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=128)  # the reviewer who recorded the request
+    reason: str = ""
+    scope: str = Field(max_length=16)  # "author" or "item"
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    items: list[int] = Field(default_factory=list, sa_type=JSON)  # the item ids whose personal data went
+    authors: int = 0  # author rows made anonymous
+    media_files: int = 0  # image files deleted from the media folder
+    reposts: dict = Field(default_factory=dict, sa_type=JSON)  # channel -> how many of our reposts were taken down
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: interrupted, `wlb forget` again
+
+
+class Denied(SQLModel, table=True):
+    """The deny-list a forget leaves: a photo's perceptual hashes, or an author's key or uid as a SHA-256 digest."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    forget_id: int = Field(foreign_key="forget_request.id", index=True)
+    phash: int | None = Field(default=None, sa_type=BigInteger)
+    dhash: int | None = Field(default=None, sa_type=BigInteger)
+    sha256: str | None = Field(default=None, max_length=64)  # the exact file
+    author_digest: str | None = Field(default=None, index=True, max_length=64)
 
 
 class Cursor(SQLModel, table=True):

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from core.media import MediaStore
 from core.db import Database
+from core.denylist import FORGOTTEN, denied_images, is_denied
 from core.images import RefusedImage
 from core.models import Author, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
 from core.report import RunReport
@@ -150,10 +151,12 @@ def curate(db: Database, settings: Settings, store: MediaStore, report: RunRepor
                                   .order_by(Post.created_at, Post.id)))
         index = load_index(session)
         match_rules = rules(settings.dedup)
+        denied = denied_images(session)
         if on_start:
             on_start(len(posts))
         for done, post in enumerate(posts, 1):
-            _curate_one(session, store, index, match_rules, post, settings, report)
+            if not (denied and _forgotten(session, store, post, denied, settings, report)):
+                _curate_one(session, store, index, match_rules, post, settings, report)
             if done % COMMIT_EVERY == 0:
                 session.commit()
             if on_item:
@@ -174,6 +177,19 @@ def _usable(session: Session, store: MediaStore, media: list[Media]) -> list[tup
             m.state, m.refused_reason = MediaState.REFUSED, f"stored image unreadable: {getattr(exc, 'reason', exc)}"
             session.add(m)
     return usable
+
+
+def _forgotten(session: Session, store: MediaStore, post: Post, denied: list, settings: Settings,
+               report: RunReport) -> bool:
+    """A photo on the deny-list `wlb forget` left (within the merge distance): rejected, whoever posts it again."""
+    media = list(session.exec(select(Media).where(Media.post_id == post.id)))
+    hit = any(is_denied(denied, h.phash, h.dhash, m.sha256, phash_limit=settings.dedup.phash_distance,
+                        dhash_limit=settings.dedup.dhash_distance) for m, h in _usable(session, store, media))
+    if hit:
+        transition(session, post, Status.REJECTED, actor=SYSTEM_ACTOR, action="auto-reject", reason=FORGOTTEN)
+        report.channel(post.channel).rejected += 1
+        report.channel(post.channel).skipped[FORGOTTEN] += 1
+    return hit
 
 
 def _curate_one(session: Session, store: MediaStore, index: HashIndex, match_rules: Rules, post: Post,

@@ -275,6 +275,23 @@ class BlueskyAPI:
             return client.com.atproto.repo.put_record(data)
         return self.call("putRecord", put)
 
+    def delete_record(self, uri: str) -> None:
+        """com.atproto.repo.deleteRecord for our post at this at:// uri.
+
+        The lexicon (bluesky-social/atproto lexicons/com/atproto/repo/deleteRecord.json) reads "Delete a repository
+        record, or ensure it doesn't exist": the PDS (packages/pds/src/api/com/atproto/repo/deleteRecord.ts) answers
+        200 when there is no record at the key, so a rerun after a crash is no error. Input {repo, collection, rkey};
+        only our own repository: another DID's post is refused here, before anything is sent.
+        """
+        did, collection, rkey = split_uri(uri)
+
+        def delete(client: Client) -> Any:
+            if did != self._session.did:
+                raise PlatformError(f"{uri} is not in our repository ({self._session.did}); it cannot be ours")
+            data = models.ComAtprotoRepoDeleteRecord.Data(repo=did, collection=collection, rkey=rkey)
+            return client.com.atproto.repo.delete_record(data)
+        self.call("deleteRecord", delete)
+
     def resolve_handle(self, handle: str) -> str | None:
         """The DID behind a handle, or None if it does not resolve."""
         params = models.ComAtprotoIdentityResolveHandle.Params(handle=handle)

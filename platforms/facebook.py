@@ -176,6 +176,23 @@ class FacebookAPI:
             raise PlatformError(f"Facebook did not answer POST {path} ({exc}); the post may have been made: the next "
                                 f"run looks for it on the Page before trying again") from None
 
+    def delete_post(self, post_id: str) -> bool:
+        """DELETE /{post-id} with the Page token (Pages API posts guide, "Delete a post"; needs pages_manage_posts)
+        → {"success": true}. True if deleted now; False if Graph says there is no such object (code 100, subcode
+        33: deleted already, or the token cannot see it).
+        """
+        if not _POST_ID.fullmatch(post_id or ""):
+            raise PlatformError(f"{post_id!r} is not a Facebook post id; check the publication row")
+        try:
+            body = self._call("DELETE", f"/{post_id}")
+        except GraphError as exc:
+            if exc.code == 100 and exc.subcode == 33:
+                return False
+            raise
+        if body.get("success") is not True:
+            raise PlatformError(f"Facebook answered DELETE /{post_id} without success; check the Page")
+        return True
+
     def own_posts(self, *, since: datetime | None = None, page_size: int = 25, max_pages: int = 4) -> Iterator[dict]:
         """The Page's published posts, newest first (id, message, created_time, permalink_url), made since `since`.
 

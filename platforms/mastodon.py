@@ -147,6 +147,23 @@ class MastodonAPI:
                 raise DuplicateIdempotencyKey(str(exc)) from None
             raise
 
+    def delete_status(self, status_id: str) -> bool:
+        """DELETE /api/v1/statuses/:id (our own status); True if deleted now, False if it was already gone.
+
+        Mastodon (app/controllers/api/v1/statuses_controller.rb#destroy) finds the id among the token's own
+        statuses, discards it and answers 200 with the deleted Status (its source `text`); any other id, or one
+        deleted before, is 404 {"error": "Record not found"}. Pixelfed's ApiV1Controller::statusDelete likewise
+        looks the id up among the token's profile's statuses. Mastodon allows 30 deletes per 30 minutes
+        (docs.joinmastodon.org/api/rate-limits): core/http waits on a 429.
+        """
+        if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", status_id or ""):
+            raise PlatformError(f"{status_id!r} is not a status id; check the publication row")
+        try:
+            self._call("DELETE", f"/api/v1/statuses/{status_id}")
+        except NotFound:
+            return False
+        return True
+
 
 def _error_text(body: Any) -> str:
     """The server's own explanation ("error" field of its JSON body), when it gave one."""

@@ -167,6 +167,26 @@ class XAPI:
             raise PlatformError("X accepted the post but sent back no post id; check the account")
         return data
 
+    def delete_post(self, post_id: str) -> bool:
+        """DELETE /2/tweets/:id (OpenAPI operationId deletePosts; scopes tweet.read tweet.write users.read) →
+        {"data": {"deleted": true}} (schema TweetDeleteResponse); True if deleted now, False if already gone.
+
+        A post that no longer exists is a 404 problem (resource-not-found), or a 200 whose `data.deleted` is false
+        with an `errors` entry: either way it is gone.
+        """
+        if not NUMERIC_ID.fullmatch(post_id or ""):
+            raise PlatformError(f"{post_id!r} is not an X post id; check the publication row")
+        try:
+            body = self._object("DELETE", f"/2/tweets/{post_id}")
+        except NotFound:
+            return False
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        if data.get("deleted") is True:
+            return True
+        if body.get("errors"):
+            return False
+        raise PlatformError(f"X answered DELETE /2/tweets/{post_id} without saying it was deleted; check the account")
+
 
 def post_url(username: str, post_id: str) -> str:
     return f"https://x.com/{username}/status/{post_id}"

@@ -104,6 +104,11 @@ class BlueskyPublisher:
             return None
         return Published(remote_id=found.uri, url=permalink(self.api.account_handle, rkey))
 
+    def unpublish(self, remote_id: str) -> bool:
+        """Delete our post record (remote_id is its at:// uri); deleteRecord answers alike whether or not it existed."""
+        self.api.delete_record(remote_id)
+        return True
+
     def _dids(self, request: PublishRequest) -> dict[str, str | None]:
         """Handle → DID for every @handle in the text; the credited author's DID is already known."""
         dids: dict[str, str | None] = {}

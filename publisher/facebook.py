@@ -84,6 +84,10 @@ class FacebookPublisher:
                 return Published(remote_id=post_id, url=_permalink(post.get("permalink_url")) or post_url(post_id))
         return None
 
+    def unpublish(self, remote_id: str) -> bool:
+        """Delete our Page post; False if it was already gone."""
+        return self.api.delete_post(remote_id)
+
 
 def _time(value: object) -> datetime | None:
     """Graph datetimes read "2026-04-06T17:50:09+0000"."""

@@ -27,6 +27,7 @@ from core.settings import ChannelSettings, Settings
 from platforms.instagram import InstagramAPI, api_for
 from publisher.base import PublishRequest, Published
 from publisher.credit import Limits
+from publisher.unpublish import ByHand
 
 MAX_IMAGE_BYTES = 8_000_000  # "under 8 MB"; Instagram's error says 8 MiB, this stays below both
 MAX_WIDTH = 1440
@@ -202,6 +203,11 @@ class InstagramPublisher:
                 link = media.get("permalink")
                 return Published(remote_id=str(media["id"]), url=link if isinstance(link, str) else PROFILE)
         return None
+
+    def unpublish(self, remote_id: str) -> bool:
+        """The Instagram Graph API has no delete for published media (ig-media reference: GET and POST only; only
+        comments can be deleted): say so, with where to do it, and never pretend it is gone."""
+        raise ByHand("the Instagram API cannot delete a published post: delete it by hand in the Instagram app")
 
 
 def within_hashtag_limit(text: str) -> str:

@@ -79,6 +79,10 @@ class MastodonPublisher:
                 return _published(status)
         return None
 
+    def unpublish(self, remote_id: str) -> bool:
+        """Delete our status; False if it was already gone."""
+        return self.api.delete_status(remote_id)
+
 
 def _published(status: dict) -> Published:
     try:

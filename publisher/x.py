@@ -85,6 +85,10 @@ class XPublisher:
                 return self._published(str(post.get("id")), self.api.me().get("username"))
         return None
 
+    def unpublish(self, remote_id: str) -> bool:
+        """Delete our post; False if it was already gone."""
+        return self.api.delete_post(remote_id)
+
     @staticmethod
     def _published(post_id: str, username: object) -> Published:
         # /i/web/status/ID opens any post, should X ever send a username we would not put in a URL.

@@ -81,6 +81,7 @@ class FakeBluesky(FakeServer):
         self.uploads: list[dict] = []
         self.records: dict[tuple[str, str, str], dict] = {}  # (did, collection, rkey) -> {"cid", "value"}
         self.published: list[dict] = []  # our posts, once each, in order of creation
+        self.deleted: list[str] = []  # at:// uris deleteRecord removed
         self._posts: dict[str, dict] = {}  # uri -> postView of someone else's post
         self._files: dict[str, tuple[bytes, str]] = {}
         self.pds_of: dict[str, str] = {}  # did -> the PDS its DID document names (default: this server)
@@ -432,6 +433,21 @@ class FakeBluesky(FakeServer):
                  "fullsize": self.image_url(self.did, i["image"]["ref"]["$link"]), "alt": i["alt"],
                  **({"aspectRatio": i["aspectRatio"]} if "aspectRatio" in i else {})} for i in images]}
         self._posts[uri] = post
+
+    def _com_atproto_repo_deleteRecord(self, request: Recorded) -> Reply:
+        """packages/pds/src/api/com/atproto/repo/deleteRecord.ts: only the authenticated repo; "Delete a repository
+        record, or ensure it doesn't exist" (lexicon): no record at the key is 200 too, without a commit."""
+        body = request.json or {}
+        if body.get("repo") not in (self.did, self.handle):
+            return _error(401, "AuthRequired", "Input/repo must be the authenticated account")
+        key = (self.did, body.get("collection"), body.get("rkey"))
+        if key not in self.records:
+            return Reply(200, {})
+        del self.records[key]
+        uri = f"at://{self.did}/{key[1]}/{key[2]}"
+        self._posts.pop(uri, None)
+        self.deleted.append(uri)
+        return Reply(200, {"commit": {"cid": cid(uri.encode()), "rev": self._tid(datetime.now(UTC))}})
 
     def _com_atproto_repo_getRecord(self, request: Recorded) -> Reply:
         repo = (request.query.get("repo") or [""])[0]

@@ -70,6 +70,7 @@ class FakeGraph(FakeServer):
         self.api_url = f"{self.base_url}/{VERSION}"
         self.photos: dict[str, dict] = {}  # id -> {data, mime, alt, caption, published, post_id}
         self.posts: list[dict] = []  # oldest first: {id, message, created_time, photos}
+        self.deleted: list[str] = []  # post ids DELETE /{post-id} removed
         self.debug_token_refused = False  # some tokens may not inspect themselves
         self._graph_faults: list[tuple[str, str, Reply]] = []  # (method, path suffix, reply), used once each
         self._lost: list[tuple[str, str]] = []  # (method, path suffix): handled, but the answer never sent
@@ -128,6 +129,8 @@ class FakeGraph(FakeServer):
             return _error(400, 190, "Invalid OAuth access token - Cannot parse access token")
         if request.method == "GET" and parts == ["debug_token"]:
             return self._debug_token(request)
+        if request.method == "DELETE" and len(parts) == 1:
+            return self._delete(parts[0])
         if parts[0] != self.page_id:
             return _no_object(parts[0])
         match request.method, parts[1:]:
@@ -233,6 +236,16 @@ class FakeGraph(FakeServer):
         return Reply(200, {"data": data, "paging": paging} if paging else {"data": data})
 
     # ---- state -------------------------------------------------------------------------------
+
+    def _delete(self, post_id: str) -> Reply:
+        """DELETE /{post-id} (Pages API posts guide, "Delete a post") → {"success": true}; an id that is not one of
+        the Page's posts (or was deleted) is Graph's code 100 / subcode 33 "does not exist" error."""
+        post = next((p for p in self.posts if p["id"] == post_id), None)
+        if post is None:
+            return _no_object(post_id)
+        self.posts.remove(post)
+        self.deleted.append(post_id)
+        return Reply(200, {"success": True})
 
     def _id(self) -> str:
         self._next += 1

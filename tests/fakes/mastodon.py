@@ -110,6 +110,7 @@ class FakeMastodon(FakeServer):
         self.max_characters, self.max_media = max_characters, max_media
         self.published: list[dict] = []
         self.uploads: list[dict] = []
+        self.deleted_by_api: list[str] = []  # ids DELETE /api/v1/statuses/:id removed
         self._statuses: dict[str, dict] = {}  # id -> Status, in creation (= id) order
         self._created: dict[str, datetime] = {}
         self._deleted: set[str] = set()
@@ -267,6 +268,7 @@ class FakeMastodon(FakeServer):
             ("GET", r"/api/v1/accounts/(\d+)/statuses", self._account_statuses),
             ("POST", r"/api/v2/media", self._upload),
             ("POST", r"/api/v1/statuses", self._post_status),
+            ("DELETE", r"/api/v1/statuses/(\d+)", self._delete_status),
             ("GET", r"/media/(.+)", self._media_file),
         ]
         for method, pattern, answer in routes:
@@ -450,6 +452,19 @@ class FakeMastodon(FakeServer):
         if key:
             self._idempotency[key] = status["id"]
         return Reply(200, status)
+
+    def _delete_status(self, req: Recorded, sid: str) -> Reply:
+        """Api::V1::StatusesController#destroy (mastodon/mastodon): `Status.where(account: current_account)
+        .find(params[:id])`, so someone else's status or one deleted before is 404 "Record not found"; else 200
+        with the deleted Status and its source `text` (serialized with source_requested: true)."""
+        if denied := self._auth(req, always=True):
+            return denied
+        status = self.stored(sid)
+        if status is None or status["account"]["id"] != self.own_account_id:
+            return Reply(404, {"error": "Record not found"})
+        self._deleted.add(sid)
+        self.deleted_by_api.append(sid)
+        return Reply(200, status | {"text": html.unescape(re.sub(r"<[^>]+>", "", status["content"]))})
 
     def _status_params(self, req: Recorded) -> dict:
         """The status fields from a form or JSON body."""

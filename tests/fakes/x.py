@@ -72,6 +72,7 @@ class FakeX(FakeServer):
         super().__init__(latency=latency)
         self.users: dict[str, dict] = {OWN_ID: {"id": OWN_ID, "username": OWN_USERNAME, "name": "We Love Brussels"}}
         self.posts: dict[str, Post] = {}
+        self.deleted: list[str] = []  # ids DELETE /2/tweets/:id removed
         self.media: dict[str, dict] = {}  # media_key -> Media object (all fields)
         self.files: dict[str, bytes] = {}  # path -> image bytes
         self.uploads: dict[str, dict] = {}  # media id -> {"data", "mime", "alt"}
@@ -181,6 +182,8 @@ class FakeX(FakeServer):
             return self._metadata(req)
         if route == ("POST", "/2/tweets"):
             return self._create(req)
+        if req.method == "DELETE" and req.path.startswith("/2/tweets/"):
+            return self._delete(req.path.rsplit("/", 1)[1])
         return _problem(404, "Not Found Error", f"no route {req.method} {req.path}")
 
     def _invalid(self, detail: str) -> Reply:
@@ -298,6 +301,19 @@ class FakeX(FakeServer):
         self.uploads[media_id]["alt"] = alt or self.uploads[media_id]["alt"]
         self.uploads[media_id]["warning"] = metadata.get("sensitive_media_warning")
         return Reply(200, {"data": {"id": media_id, "associated_metadata": metadata}})
+
+    def _delete(self, post_id: str) -> Reply:
+        """DELETE /2/tweets/{id} (xdk latest-openapi.json, operationId deletePosts) → 200 TweetDeleteResponse
+        {"data": {"deleted": true}}. A post that does not exist: a resource-not-found problem (shape unverified)."""
+        post = self.posts.get(post_id)
+        if post is None:
+            return _problem(404, "Not Found Error", f"Could not find tweet with id: [{post_id}].",
+                            PROBLEM + "resource-not-found")
+        if post.author_id != OWN_ID:
+            return _problem(403, "Forbidden", "You are not allowed to delete a Tweet that is not yours.")
+        del self.posts[post_id]
+        self.deleted.append(post_id)
+        return Reply(200, {"data": {"deleted": True}})
 
     def _create(self, req: Recorded) -> Reply:
         body = req.json if isinstance(req.json, dict) else {}
