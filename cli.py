@@ -406,6 +406,7 @@ def schedule(ctx: typer.Context, days: Annotated[int, typer.Option(min=1, max=60
         schedule_output(_output(json), plan_schedule(ws, days=days))
 
 
+@app.command()
 def unpublish(ctx: typer.Context, item: Annotated[int, typer.Argument(help="item id")],
               reason: Annotated[str, typer.Option(help="why (recorded in the item's history)")],
               channel: Annotated[str | None, typer.Option(help="only this publishing channel")] = None,
