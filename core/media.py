@@ -21,6 +21,10 @@ class StoreError(WlbError):
     """The media folder cannot be written (full disk, permissions)."""
 
 
+class NotInStore(ValueError):
+    """A media row's path that names no regular file inside the store (moved, missing, or pointing elsewhere)."""
+
+
 class MediaStore:
     """Files named by their sha256 under media_dir/ab/cd/; writing the same bytes twice is a no-op."""
 
@@ -53,7 +57,7 @@ class MediaStore:
         if mtime >= self.started:
             return False
         pid = name.split("-", 1)[0]
-        writing = pid.isdigit() and int(pid) != os.getpid() and _running(int(pid))
+        writing = pid.isdigit() and int(pid) != os.getpid() and process_running(int(pid))
         return not writing or mtime < self.started - STALE_AFTER
 
     def put(self, data: bytes, fmt: str) -> tuple[str, str]:
@@ -88,6 +92,22 @@ class MediaStore:
     def read(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
 
+    def stored_file(self, rel: str | None) -> Path:
+        """The file `rel` names, only if it is a regular file inside the store (a symlink's target too): what may be
+        served or published from a database row, which is never trusted to stay inside."""
+        if not rel:
+            raise NotInStore("no stored file")
+        try:
+            root = self.root.resolve()
+            path = (root / rel).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte
+            raise NotInStore(f"its path cannot be resolved ({exc})") from None
+        if path == root or not path.is_relative_to(root):
+            raise NotInStore("its path is outside the media folder")
+        if not path.is_file():
+            raise NotInStore("its file is missing from the media folder")
+        return path
+
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
@@ -95,7 +115,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """Whether a process with this id exists (ours or another user's): its partial files are not stale."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

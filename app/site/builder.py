@@ -21,6 +21,7 @@ from app.site.feeds import json_feed, rss, title
 from app.site.images import Counts, SkippedImage, renditions
 from app.workspace import Workspace
 from core.errors import UsageError, WlbError
+from core.media import process_running
 from core.settings import Settings
 
 MARKER = ".wlb-site"  # in every export: DIR is only ever replaced if it has one (or is empty)
@@ -188,17 +189,6 @@ def clean_stale(target: Path) -> None:
         for path in target.parent.glob(f"{glob.escape(target.name)}.{kind}-*"):
             pid = path.name.rsplit(f".{kind}-", 1)[1].split("-", 1)[0]
             ours = (path / MARKER).is_file() or (path.is_dir() and not any(path.iterdir()))
-            if ours and pid.isascii() and pid.isdigit() and not path.is_symlink() and not _running(int(pid)):
+            dead = pid.isascii() and pid.isdigit() and int(pid) != os.getpid() and not process_running(int(pid))
+            if ours and dead and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, under another user
-        return True
-    return True

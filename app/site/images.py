@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from core.images import DECODE_ERRORS, RefusedImage, decode, image_size, open_image
-from core.media import MediaStore
+from core.media import MediaStore, NotInStore
 
 SIZES = {"large": 1600, "thumb": 480}  # longest side in pixels; smaller photos are never enlarged
 QUALITY = 85
@@ -38,26 +38,13 @@ class Counts:
     reused: int = 0
 
 
-def source_file(store: MediaStore, rel: str | None) -> Path:
-    """The stored file `rel` names, only if it really is inside the media folder (symlinks followed)."""
-    if not rel:
-        raise SkippedImage("no stored file")
-    try:
-        root = store.root.resolve()
-        path = (root / rel).resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise SkippedImage(f"its path cannot be resolved ({exc})") from None
-    if path == root or not path.is_relative_to(root):
-        raise SkippedImage("its path is outside the media folder")
-    if not path.is_file():
-        raise SkippedImage("its file is missing from the media folder")
-    return path
-
-
 def renditions(store: MediaStore, rel: str | None, out: Path, previous: Path | None, counts: Counts, *,
                max_bytes: int, max_pixels: int) -> dict[str, Rendition]:
     """Write (or reuse from the `previous` export's img/) every size of one stored image into out/img/."""
-    path = source_file(store, rel)
+    try:
+        path = store.stored_file(rel)
+    except NotInStore as exc:
+        raise SkippedImage(str(exc)) from None
     try:
         if path.stat().st_size > max_bytes:
             raise SkippedImage(f"its file is over the {max_bytes:,}-byte limit")

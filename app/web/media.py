@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from app.workspace import Workspace
 from core.images import ACCEPTED, DECODE_ERRORS, RefusedImage, thumbnail_rgb
-from core.media import EXTENSIONS
+from core.media import EXTENSIONS, NotInStore
 from core.models import Media
 
 THUMB_SIDE = 480  # pixels: sharp in a grid cell on a high-density screen, a few dozen kilobytes
@@ -25,14 +25,11 @@ def _stored_file(ws: Workspace, media_id: int) -> tuple[Path, Media] | None:
     """The file of this media row, if it is a regular file inside the media store (a row pointing elsewhere is not)."""
     with ws.db.session() as session:
         media = session.get(Media, media_id)
-    if media is None or not media.path:
+    if media is None:
         return None
-    root = ws.store.root.resolve()
     try:
-        path = (root / media.path).resolve(strict=True)  # follows symlinks: their target must be inside too
-    except (OSError, RuntimeError, ValueError):
-        return None
-    if not path.is_relative_to(root) or path == root or not path.is_file():
+        path = ws.store.stored_file(media.path)  # symlinks followed: their target must be inside too
+    except NotInStore:
         return None
     return path, media
 
