@@ -37,10 +37,15 @@ def transition(session: Session, post: Post, to: Status, *, actor: str, action: 
     session.add(post)
 
 
+def begin_write(session: Session) -> None:
+    """On SQLite, take the database's write lock before reading (PostgreSQL locks rows with FOR UPDATE instead)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def lock_items(session: Session, ids: Sequence[int]) -> list[Post]:
     """Start a write transaction holding these items' rows, read fresh: decisions and claims serialize here."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")  # the database's write lock, taken before reading
+    begin_write(session)
     query = select(Post).where(col(Post.id).in_(list(ids))).order_by(Post.id)  # id order: no deadlocks
     found = {p.id: p for p in session.exec(query.with_for_update().execution_options(populate_existing=True))}
     return [found[i] for i in ids if i in found]

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from core.db import Database
+from core.decisions import begin_write
 from core.models import Post, utcnow
 from core.settings import Settings
 from curation.filters import ItemFilter, where
@@ -58,11 +59,6 @@ def _ttl(settings: Settings | None) -> timedelta:
     return timedelta(minutes=settings.review.lease_minutes if settings else DEFAULT_MINUTES)
 
 
-def _begin_write(session: Session) -> None:
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")  # claims serialize on the database's write lock
-
-
 def _free(owner: str, now: datetime):
     return or_(col(Post.lease_owner).is_(None), col(Post.lease_until).is_(None), col(Post.lease_until) <= now,
                Post.lease_owner == owner)
@@ -77,7 +73,7 @@ def claim_next(db: Database, owner: str, flt: ItemFilter, *, settings: Settings 
     """
     now = utcnow()
     with db.session() as session:
-        _begin_write(session)
+        begin_write(session)
         query = where(select(Post.id), flt, session, settings).where(_free(owner, now))
         if exclude:
             query = query.where(col(Post.id).not_in(list(exclude)))
@@ -99,7 +95,7 @@ def claim(db: Database, item_id: int, owner: str, *, settings: Settings | None =
     """Lease this item (going back to it, or opening it in the browser); None when it is ours, else who holds it."""
     now = utcnow()
     with db.session() as session:
-        _begin_write(session)
+        begin_write(session)
         post = session.exec(select(Post).where(Post.id == item_id).with_for_update()).first()
         holder = held_by_other(post, owner, now) if post else None
         if post is not None and holder is None:
