@@ -309,6 +309,10 @@ def undo(db: Database, item_id: int, *, actor: str | None = None, lease_owner: s
     def apply(session: Session, post: Post) -> None:
         if last.action == "duplicate" and back != Status.DUPLICATE:
             post.duplicate_of = None
+        # The reason the undone decision added to the item's flags goes with it; one an older decision gave stays.
+        older = select(Decision.id).where(Decision.post_id == post.id, Decision.id < last.id, Decision.reason == last.reason)
+        if last.reason in post.reasons and session.exec(older).first() is None:
+            post.reasons = [r for r in post.reasons if r != last.reason]
         transition(session, post, back, actor=actor, action="undo", reason=f"undid {last.action}")
 
     posts = _decide(db, [item_id], Status(last.to_status), check, apply, actor=actor, lease_owner=lease_owner)

@@ -371,3 +371,16 @@ def test_an_edit_by_a_colleague_since_the_item_was_shown_refuses_the_decision(ar
     queue.approve(db, [item], targets=[], publish_channels=["community"], actor="ann", expected=Status.PENDING,
                   version=fresh["version"])  # decided on what she now sees: goes through
     assert get_item(db, MediaStore(Path("/nonexistent-media")), item)["status"] == "approved"
+
+
+def test_undoing_a_reject_takes_its_reason_off_the_item_and_keeps_older_ones(archive):
+    db, ids = archive
+    item = ids["plain"]
+    queue.reject(db, [item], actor="ann", reason="blurry")
+    post, undone = queue.undo(db, item, actor="ann")
+    assert undone.action == "reject" and post.status == Status.PENDING and post.reasons == []
+    queue.reject(db, [item], actor="ann", reason="off topic")
+    queue.approve(db, [item], targets=[], publish_channels=["community"], actor="ann")
+    queue.reject(db, [item], actor="ann", reason="off topic")  # the same reason again: it was there before
+    post, _ = queue.undo(db, item, actor="ann")
+    assert post.status == Status.APPROVED and post.reasons == ["off topic"]
