@@ -210,6 +210,49 @@ def _v9_takedown(op: Operations) -> None:
     )
 
 
+def _v10_consent(op: Operations) -> None:
+    """Asking before reposting: the consent ledger, photographers' opt-outs, and per-item "ask first" signals."""
+    op.add_column("post", sa.Column("ask_first", sa.JSON, nullable=False, server_default="[]"))
+    op.create_table(
+        "consent_request",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False, unique=True),
+        sa.Column("author_id", sa.Integer, sa.ForeignKey("author.id"), index=True),
+        sa.Column("channel", sa.String(128), nullable=False),
+        sa.Column("platform", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False, index=True),
+        sa.Column("language", sa.String(8), nullable=False),
+        sa.Column("asked_by", sa.String(128), nullable=False),
+        sa.Column("idempotency_key", sa.String(128), nullable=False, unique=True),
+        sa.Column("target_url", sa.String(2048), nullable=False),
+        sa.Column("request_text", sa.String, nullable=False),
+        sa.Column("request_remote_id", sa.String(512)),
+        sa.Column("request_url", sa.String(2048)),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("error", sa.String),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("sent_at", UTCDateTime, index=True),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("answer_text", sa.String),
+        sa.Column("answer_url", sa.String(2048)),
+        sa.Column("answer_remote_id", sa.String(512)),
+        sa.Column("answered_at", UTCDateTime),
+        sa.Column("decided_by", sa.String(128)),
+        sa.Column("proof", sa.String),
+    )
+    op.create_table(
+        "opt_out",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("person", sa.Integer, nullable=False, index=True),
+        sa.Column("network", sa.String(32), nullable=False),
+        sa.Column("handle", sa.String(512), nullable=False),
+        sa.Column("reason", sa.String, nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("network", "handle"),
+    )
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
@@ -220,6 +263,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     7: _v7_team_review,
     8: _v8_pins,
     9: _v9_takedown,
+    10: _v10_consent,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

@@ -38,6 +38,24 @@ class Status(StrEnum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
     PUBLISHED = "published"
+    # Consent (core/consent.py): approved by a person for a channel whose policy asks the photographer first.
+    AWAITING = "awaiting-consent"  # the request is planned, sent, or to be made by hand; the answer decides
+    NO_ANSWER = "consent-expired"  # asked, no answer within [consent] expire_days: a person decides again
+
+
+class ConsentState(StrEnum):
+    """Where one permission request stands (ConsentRequest.state)."""
+
+    PLANNED = "planned"  # the next run sends it
+    SENDING = "sending"  # written, committed, before the remote call: a rerun finds or finishes it, never sends twice
+    SENT = "sent"  # waiting for the photographer's answer
+    MANUAL = "manual"  # the platform forbids replies to found posts: a person asks, `wlb consent ID` records it
+    UNCLEAR = "unclear"  # the photographer answered something that is neither yes nor no: a person reads it
+    GRANTED = "granted"
+    REFUSED = "refused"
+    EXPIRED = "expired"  # no answer in time
+    CANCELLED = "cancelled"  # the item was rejected or its approval undone before an answer
+    FAILED = "failed"  # could not be sent (the post is gone, replies closed); the error says why
 
 
 class MediaState(StrEnum):
@@ -104,6 +122,9 @@ class Post(SQLModel, table=True):
     # A reviewer's pin (`wlb approve --at/--next`): the slot this item goes at, or "the next free slot".
     publish_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     publish_next: bool = False
+    # Opt-out signals the config turned into "ask first" (e.g. "#nobot in their bio"): approval asks whatever the
+    # channel's consent policy (core/consent.py).
+    ask_first: list[str] = Field(default_factory=list, sa_type=JSON)
 
 
 class Media(SQLModel, table=True):
@@ -236,6 +257,53 @@ class Denied(SQLModel, table=True):
     dhash: int | None = Field(default=None, sa_type=BigInteger)
     sha256: str | None = Field(default=None, max_length=64)  # the exact file
     author_digest: str | None = Field(default=None, index=True, max_length=64)
+
+
+class ConsentRequest(SQLModel, table=True):
+    """The consent ledger: one permission request per item (never twice to the same post), the exact words sent
+    and received, and their links. `wlb forget` keeps only the audit columns (ids, channel, state, times)."""
+
+    __tablename__ = "consent_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", unique=True)
+    author_id: int | None = Field(default=None, foreign_key="author.id", index=True)  # None once forgotten
+    channel: str = Field(max_length=128)  # our account that asks (a channel with a token on the post's network)
+    platform: str = Field(max_length=32)
+    state: str = Field(default=ConsentState.PLANNED, max_length=16, index=True)
+    language: str = Field(default="en", max_length=8)
+    asked_by: str = Field(max_length=128)  # the reviewer whose approval made the request
+    idempotency_key: str = Field(unique=True, max_length=128)
+    target_url: str = Field(default="", max_length=2048)  # the photographer's post we answer
+    request_text: str = ""
+    request_remote_id: str | None = Field(default=None, max_length=512)  # our reply (status id, at:// uri)
+    request_url: str | None = Field(default=None, max_length=2048)
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)  # the hourly throttle counts these
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answer_text: str | None = None  # the photographer's words, exactly
+    answer_url: str | None = Field(default=None, max_length=2048)
+    answer_remote_id: str | None = Field(default=None, max_length=512)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, max_length=128)  # "reply" (parsed), or the reviewer who recorded it
+    proof: str | None = None  # a reviewer's note of how the answer was given (`wlb consent ID --proof`)
+
+
+class OptOut(SQLModel, table=True):
+    """A photographer who asked never to be collected (`wlb optout add`); linked handles share `person`."""
+
+    __tablename__ = "opt_out"
+    __table_args__ = (UniqueConstraint("network", "handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person: int = Field(index=True)  # the first row's id for a person; every handle of theirs carries it
+    network: str = Field(max_length=32)  # as Author.network: fediverse, bluesky, flickr, instagram, x, web
+    handle: str = Field(max_length=512)  # lower case, as Author keys compare (a handle, or a DID / account id)
+    reason: str = ""
+    actor: str = Field(max_length=128)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Cursor(SQLModel, table=True):

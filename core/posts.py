@@ -26,6 +26,9 @@ class AuthorData:
     # Served by the author's own origin (their home instance, their PDS, Flickr itself). Only such data may
     # rename a stored author row: another instance's copy of a profile can be stale or forged.
     authoritative: bool = True
+    # Opt-out signals found in the account as served (core/consent.py SIGNALS: "nobot", "noindex",
+    # "not_discoverable", "no_unauthenticated"), each with what showed it, e.g. ("nobot", "#nobot in their bio").
+    signals: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:

@@ -151,6 +151,46 @@ class WebSettings(Strict):
         return value
 
 
+Signal = Literal["skip", "ask", "ignore"]
+
+
+class ConsentSettings(Strict):
+    """Asking photographers before reposting (core/consent.py), and the opt-out signals honoured at collect time."""
+
+    per_hour: int = Field(10, ge=1, le=1000)  # requests one asking channel sends per hour at most
+    expire_days: int = Field(14, ge=1, le=365)  # no answer in this long: the item shows "consent expired"
+    refused_months: int = Field(12, ge=0, le=120)  # after a "no", that photographer's photos are not asked again
+    default_language: Literal["fr", "nl", "en"] = "en"  # when neither the platform nor the text says
+    preview_base_url: str | None = None  # the public site (`wlb export-site --base-url`): the request links the item
+    ask_from: list[str] = []  # channels that may ask, in order of preference; default: any with a token on the network
+    # What a signal does at collect time: skip the post (with the reason), ask first even on a "none" channel, or
+    # ignore it. Fediverse bios with #nobot / #noindex-style tags; accounts with noindex: true or
+    # discoverable/indexable: false; Bluesky's !no-unauthenticated self-label; a post carrying a no_repost marker.
+    nobot: Signal = "skip"
+    noindex: Signal = "skip"
+    not_discoverable: Signal = "skip"
+    no_unauthenticated: Signal = "skip"
+    no_repost: Signal = "skip"
+    no_repost_markers: list[str] = ["#norepost", "#nobot", "#noshare"]
+    templates: dict[Literal["fr", "nl", "en"], str] = {}  # override a language's request; {mention} and {link} required
+
+    @field_validator("preview_base_url")
+    @classmethod
+    def _preview(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("write the public site's address with its scheme, e.g. https://photos.welovebrussels.be/")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for language, text in value.items():
+            for needed in ("{mention}", "{link}"):
+                if needed not in text:
+                    raise ValueError(f"the {language} template must contain {needed}")
+        return value
+
+
 _WEEKLY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun) +([01]?\d|2[0-3]):([0-5]\d)")
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -217,6 +257,10 @@ class ChannelSettings(Strict):
     feed_url: str | None = None  # rss: the feed to read
     page_id: str | None = None  # facebook: the Page's numeric id (its Page access token is in token_env)
     non_commercial: bool = False  # publishing channel: NC-licensed photos may be reposted here
+    # Publishing channel: ask the photographer first? "none"; "ask" unless the licence already allows reposting;
+    # "ask-always". Requests go as replies from our account on the post's network ([consent], core/consent.py).
+    consent: Literal["none", "ask", "ask-always"] = "none"
+    consent_visibility: Literal["direct", "private", "unlisted", "public"] = "direct"  # mastodon/pixelfed replies
     hashtags: list[str] | None = None
     daily_cap: int | None = Field(None, ge=0)
     template: str | None = None
@@ -355,6 +399,7 @@ class Settings(Strict):
     review: ReviewSettings = ReviewSettings()
     web: WebSettings = WebSettings()
     report: ReportSettings = ReportSettings()
+    consent: ConsentSettings = ConsentSettings()
     channels: dict[str, ChannelSettings] = {}
     path: Path = Path("config.toml")
 
@@ -399,6 +444,13 @@ class Settings(Strict):
             if url.startswith("http://") and "/".join(url.split("/", 3)[:3]).lower() not in self.network.allow_private:
                 raise ValueError(f"channels.{name}.public_media_base_url must be https (Instagram fetches from a "
                                  f"public HTTPS address), or an http origin listed in [network] allow_private")
+        return self
+
+    @model_validator(mode="after")
+    def _askers(self) -> Settings:
+        for name in self.consent.ask_from:
+            if name not in self.channels:
+                raise ValueError(f"consent.ask_from names {name!r}, which is not a channel; list channel names")
         return self
 
     @property

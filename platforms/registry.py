@@ -24,6 +24,7 @@ class Platform:
     client: str  # the module under platforms/: its API client and `probe`
     collector: str | None = None  # the module under collector/ that reads it; None: it cannot be collected
     publisher: str | None = None  # the module under publisher/ that writes to it; None: it cannot be published to
+    asker: str | None = None  # the module under consent/ that asks photographers by reply; None: ask by hand
     requires: tuple[tuple[str, str], ...] = ()  # (setting, what to write) a channel of this kind must set
     default_base_url: str | None = None  # where it lives when the channel does not say
     secret_to_read: bool = False  # reading a hashtag needs a secret (token, app password or API key)

@@ -1,6 +1,6 @@
 """The import rules of the README's architecture section, checked on every module by walking its AST.
 
-Imports point one way: cli → app → stages (collector, curation, publisher) → platforms → core.
+Imports point one way: cli → app → stages (collector, curation, publisher, consent) → platforms → core.
 Imports inside functions count: importing lazily does not make a forbidden import allowed.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("app", "core", "platforms", "collector", "curation", "publisher", "cli")
+OURS = ("app", "core", "platforms", "collector", "curation", "publisher", "consent", "cli")
 SCREEN = ("rich", "typer", "click")
 
 # Which of our packages each layer may import (besides itself), and whether it may use screen libraries.
@@ -22,7 +22,8 @@ ALLOWED: dict[str, tuple[set[str], bool]] = {
     "collector": ({"core", "platforms"}, False),
     "curation": ({"core", "platforms"}, False),
     "publisher": ({"core", "platforms"}, False),
-    "app": ({"core", "platforms", "collector", "curation", "publisher"}, True),
+    "consent": ({"core", "platforms"}, False),
+    "app": ({"core", "platforms", "collector", "curation", "publisher", "consent"}, True),
 }
 # cli.py: the app layer, core, and curation's view and decision functions; never a platform or another stage.
 CLI_ALLOWED = {"app", "core", "curation.views", "curation.queue", "curation.filters", "curation.files", "curation.rehash"}
