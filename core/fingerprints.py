@@ -15,8 +15,9 @@ from core.images import DECODE_ERRORS, RefusedImage, decode, open_image, pixels
 from core.signals import FULL, KINDS, compute
 
 # Bump when the hash set or how it is computed changes; `wlb rehash` recomputes older rows.
-# 1: one pHash + dHash (imagehash's Lanczos reduction); 2: the kinds of core.signals, box-filtered.
-HASH_VERSION = 2
+# 1: one pHash + dHash (imagehash's Lanczos reduction); 2: the kinds of core.signals, box-filtered;
+# 3: + the four query-only corner kinds (stored kinds computed as in 2: an index of version 2 rows still matches).
+HASH_VERSION = 3
 # JPEGs are decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay at least this large: the 32x32
 # reductions of 85% crops still average 3+ pixels per cell, and decoding costs a fraction of full size.
 DRAFT_MIN_SIDE = 128

@@ -10,7 +10,7 @@ import numpy as np
 from core.fingerprints import RECORD, ImageHashes
 from core.hashbits import to_unsigned
 from core.models import AUTO, POSSIBLE
-from core.signals import (BOTTOM, C85, C90, FULL, KINDS, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE)
+from core.signals import (BOTTOM, C85, C90, CORNERS, FULL, KINDS, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE)
 
 STRAIGHT, TURNED = "straight", "turned"
 # (query kind, stored kind) → rule. Symmetric on purpose: whichever copy arrives first, the pair is compared.
@@ -19,6 +19,9 @@ PAIRS: dict[tuple[int, int], str] = {
     (WHOLE, FULL): "framed", (FULL, WHOLE): "framed",
     (C90, C90): "edges edited",  # a watermark or sticker near an edge: compare the centres
     **{pair: "cropped" for sub in (C85, C90, LEFT, RIGHT, TOP, BOTTOM) for pair in ((FULL, sub), (sub, FULL))},
+    # Corner crops, from query-only kinds: the original's corner box against the crop's full image (crop first),
+    # the crop's opposite corner box against the original's centre 85% (crop later).
+    **{(corner, stored): "cropped" for corner in CORNERS for stored in (FULL, C85)},
     (MIRROR, FULL): "mirrored",
     (ROT90, FULL): "rotated", (ROT270, FULL): "rotated",
 }

@@ -9,7 +9,8 @@ from curation.index import AUTO, POSSIBLE, HashIndex, Rules
 from tests.curation.engine_photos import TRANSFORMS, crop, jpeg, photo
 
 SEEDS = range(4)
-EXPECTED_RULE = {"crop 15%": "cropped", "crop 10% left": "cropped", "mirror": "mirrored", "rotate 90": "rotated"}
+EXPECTED_RULE = {"crop 15%": "cropped", "crop 10% left": "cropped", "corner crop 9% left+top": "cropped",
+                 "corner crop 9% right+top": "cropped", "mirror": "mirrored", "rotate 90": "rotated"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,8 @@ def test_every_transform_merges_with_its_original_and_nothing_else(archive: Hash
             assert found[0].rule == EXPECTED_RULE[name]
 
 
-@pytest.mark.parametrize("name", ["crop 15%", "crop 10% left", "border 5%", "screenshot", "mirror"])
+@pytest.mark.parametrize("name", ["crop 15%", "crop 10% left", "corner crop 9% of area", "corner crop 9% left+top",
+                                  "corner crop 9% right+top", "brightness +18%", "border 5%", "screenshot", "mirror"])
 def test_the_order_of_arrival_does_not_matter(name: str) -> None:
     # The re-post may be collected before the original: store the variant, query with the original.
     for seed in SEEDS:

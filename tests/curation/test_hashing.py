@@ -6,13 +6,15 @@ import hashlib
 import io
 
 import imagehash
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from core.images import RefusedImage
 from core.fingerprints import HASH_VERSION, ImageHashes, hash_image
 from core.hashbits import hamming, hash_hex, to_signed, to_unsigned
-from core.signals import BOTTOM, C85, C90, FULL, LEFT, MIRROR, RIGHT, ROT90, ROT270, TOP, WHOLE
+from core.signals import (BOTTOM, C85, C90, CORNERS, FULL, KEEP_BOTTOM_RIGHT, KEEP_TOP_LEFT, LEFT, MIRROR, RIGHT, ROT90,
+                          ROT270, TOP, WHOLE)
 from tests.fakes import images
 
 INT64 = (-(2**63), 2**63 - 1)
@@ -74,8 +76,8 @@ def test_every_kind_is_stored_and_the_whole_image_only_when_framed() -> None:
     img = _photo(40, (600, 750))
     plain = hash_image(_bytes(img, "JPEG", quality=90)).kinds()
     framed = hash_image(_bytes(ImageOps.expand(img, border=40, fill=(255, 255, 255)), "JPEG", quality=90)).kinds()
-    assert list(plain["kind"]) == [FULL, C85, C90, LEFT, RIGHT, TOP, BOTTOM, MIRROR, ROT90, ROT270]
-    assert list(framed["kind"]) == [FULL, WHOLE, C85, C90, LEFT, RIGHT, TOP, BOTTOM, MIRROR, ROT90, ROT270]
+    assert list(plain["kind"]) == [FULL, C85, C90, LEFT, RIGHT, TOP, BOTTOM, MIRROR, ROT90, ROT270, *CORNERS]
+    assert list(framed["kind"]) == [FULL, WHOLE, C85, C90, LEFT, RIGHT, TOP, BOTTOM, MIRROR, ROT90, ROT270, *CORNERS]
     # The framed copy's main hash is its content: the photo without the border.
     assert hamming(int(plain["phash"][0]), int(framed["phash"][0])) <= 4
     assert hamming(int(framed["phash"][0]), int(framed["phash"][1])) > 10
@@ -140,3 +142,22 @@ def test_large_jpegs_are_decoded_at_reduced_scale(monkeypatch: pytest.MonkeyPatc
     decoded.clear()
     hash_image(_bytes(_photo(31, (1350, 900)), "JPEG"))
     assert decoded == [("L", (338, 225))]  # 1/8 would make the short side 112: 1/4
+
+
+def test_a_corner_crop_lines_up_with_the_original_s_corner_and_centre_kinds() -> None:
+    # 8% off the right and bottom: the original's top-left box is the crop, the crop's bottom-right box its centre.
+    img = _photo(42, (600, 750))
+    original = hash_image(_bytes(img, "JPEG", quality=90)).kinds()
+    w, h = img.size
+    cropped = hash_image(_bytes(img.crop((0, 0, round(w * 0.92), round(h * 0.92))), "JPEG", quality=90)).kinds()
+
+    def get(records: np.ndarray, kind: int) -> tuple[int, int]:
+        [row] = records[records["kind"] == kind]
+        return int(row["phash"]), int(row["dhash"])
+
+    def far(a: tuple[int, int], b: tuple[int, int]) -> int:
+        return hamming(a[0], b[0]) + hamming(a[1], b[1])
+
+    assert far(get(cropped, FULL), get(original, KEEP_TOP_LEFT)) <= 6
+    assert far(get(cropped, KEEP_BOTTOM_RIGHT), get(original, C85)) <= 8
+    assert far(get(cropped, FULL), get(original, FULL)) > 2 * far(get(cropped, FULL), get(original, KEEP_TOP_LEFT))
