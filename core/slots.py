@@ -76,7 +76,10 @@ def parse_local(text: str, tz: ZoneInfo) -> datetime:
         moment = datetime.strptime(" ".join(text.split()), "%Y-%m-%d %H:%M")
     except ValueError:
         raise UsageError(f"--at {text!r}: write a local date and time such as \"2026-12-05 12:30\"") from None
-    return local_instant(moment.date(), moment.time(), tz)
+    try:
+        return local_instant(moment.date(), moment.time(), tz)
+    except OverflowError:  # year 1 or 9999 on the far side of UTC: no such instant
+        raise UsageError(f"--at {text!r} is out of range; write a date in the coming days") from None
 
 
 def shown(moment: datetime, tz: ZoneInfo) -> str:
