@@ -205,3 +205,30 @@ def test_wlb_run_ends_with_the_publish_summary(site):
     assert done.code == 0, done.err
     assert f"#{item['id']} → community → https://community.social/" in done.out
     assert "→ community →" not in site.wlb("collect").out
+
+
+def test_a_pin_to_a_later_slot_made_while_a_run_is_publishing_is_obeyed(site):
+    """The run loaded its plan before the reviewer pinned the second item to tomorrow: the claim, not the stale plan,
+    decides, as it does for a reject."""
+    from app.config import load_settings
+    from app.pipeline import Pipeline
+    from core.report import Progress
+    from curation.queue import approve
+
+    ids = approved(site, 2)
+    settings = load_settings(site.config)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+
+    class PinAfterFirst(Progress):
+        def advance(self, name: str, n: int = 1) -> None:
+            if name == "publish" and len(site.community.published) == 1:
+                approve(pipeline.db, [ids[1]], targets=[], publish_channels=["community"], settings=settings,
+                        publish_at=tomorrow, actor="reviewer")
+
+    with Pipeline(settings, progress=PinAfterFirst()) as pipeline:
+        report, plans = pipeline.publish()
+    assert [p.item for p in plans if p.result == "published"] == [ids[0]]
+    assert len(site.community.published) == 1, "the item pinned to tomorrow was not posted now"
+    assert any(f"#{ids[1]}" in w and "pinned" in w for w in report.all_warnings()), report.all_warnings()
+    later = site.wlb("schedule", "--days", "2", "--json").json()["planned"]
+    assert [(p["item"], p["why"]) for p in later] == [(ids[1], "pinned")]
