@@ -82,8 +82,8 @@ def claim(db: Database, settings: Settings, post_id: int, channel: str, *, key: 
         elif pub.state != PubState.PENDING:
             raise Refused(f"already {pub.state} there")
         retry = pub.attempts > 0
-        if not retry:
-            pub.text = text
+        if not retry:  # the first attempt, or the next after one that sent nothing: caps and slots count it now
+            pub.text, pub.created_at = text, utcnow()
         pub.attempts += 1
         session.add(pub)
         session.commit()
