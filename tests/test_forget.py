@@ -111,3 +111,30 @@ def test_a_forgotten_author_cannot_be_found_again_by_the_placeholder(site):
     again = site.wlb("forget", "--author", "forgotten", "--reason", "x")
     assert again.code == 2 and "no author @forgotten" in again.err
     assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "x").code == 2
+
+
+def test_forget_deletes_the_web_views_cached_thumbnails_of_her_photos(site, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from app import accounts
+    from app.config import load_settings
+    from app.web import create_app
+    from app.workspace import Workspace
+    from tests.web.conftest import sign_in
+
+    alice, bob = alice_published(site)
+    monkeypatch.setattr(accounts, "SCRYPT_N", 2**10)
+    with Workspace(load_settings(site.config, check_secrets=False)) as ws:
+        accounts.add_user(ws.db, "rev", "correct horse battery")
+        client = TestClient(create_app(ws), follow_redirects=False)
+        assert sign_in(client, "rev", "correct horse battery").status_code == 303
+        for item in (alice, bob):
+            media = site.wlb("show", str(item), "--json").json()["media"][0]
+            assert client.get(f"/thumb/{media['id']}").status_code == 200
+    thumbs = site.root / "data" / "thumbs"
+    assert len(list(thumbs.rglob("*.jpg"))) == 2, "the web view cached a thumbnail of each photo"
+    bob_sha = site.wlb("show", str(bob), "--json").json()["media"][0]["sha256"]
+
+    assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked").code == 0
+    left = list(thumbs.rglob("*.jpg"))
+    assert [p.name for p in left] == [f"{bob_sha}-480.jpg"], "her thumbnail went with her file; Bob's stays"
