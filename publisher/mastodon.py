@@ -71,6 +71,8 @@ class MastodonPublisher:
 
     def find_existing(self, request: PublishRequest) -> Published | None:
         """Our recent statuses that link the original post are this repost, made before a crash."""
+        if not request.original_url:  # erased by `wlb forget`: an empty link is "in" every status
+            return None
         me = self.api.verify_credentials()
         for status in self.api.account_statuses(str(me["id"]), limit=40):
             # `content` is HTML: a link with "&" in it reads "&amp;" there.

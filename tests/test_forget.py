@@ -138,3 +138,28 @@ def test_forget_deletes_the_web_views_cached_thumbnails_of_her_photos(site, monk
     assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked").code == 0
     left = list(thumbs.rglob("*.jpg"))
     assert [p.name for p in left] == [f"{bob_sha}-480.jpg"], "her thumbnail went with her file; Bob's stays"
+
+
+def test_finishing_a_forgotten_items_takedown_never_deletes_another_repost(site):
+    """forget empties the item's link; the look-up for an interrupted attempt matched our statuses by that link,
+    and an empty link is in every status: `wlb unpublish` (which the failed forget says to run) deleted Bob's."""
+    site.source.add_status(images=[images.jpeg(2)], created_at=T0, text="Atomium", acct="bob")
+    assert site.wlb("run").code == 0
+    (bob,) = site.queue("pending")
+    assert site.wlb("approve", str(bob["id"])).code == 0 and site.wlb("publish").code == 0
+    (bobs,) = site.community.published
+    site.source.add_status(images=[images.jpeg(1)], created_at=T0 + timedelta(minutes=1), text="Manneken Pis",
+                           acct="alice")
+    assert site.wlb("run").code == 0
+    (alice,) = site.queue("pending")
+    assert site.wlb("approve", str(alice["id"])).code == 0
+    site.community.fail_next(3, 503, path_prefix="/api/v1/statuses")  # every try of this run: nothing posted
+    assert site.wlb("publish").code == 1 and len(site.community.published) == 1
+    site.community.fail_next(3, 503, path_prefix="/api/v1/accounts")  # the look-up for her attempt fails
+    failed = site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked", "--json")
+    assert failed.code == 1 and failed.json()["removals"][0]["result"] == "failed"
+
+    finish = site.wlb("unpublish", str(alice["id"]), "--reason", "finish the forget", "--json")
+    assert site.community.deleted_by_api == [], "Bob's repost is not hers"
+    assert finish.json()["removals"][0]["result"] == "not found"
+    assert [s["id"] for s in site.community.published] == [bobs["id"]]

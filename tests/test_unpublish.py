@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
@@ -150,6 +151,17 @@ def test_facebook_deletes_the_page_post_and_a_second_delete_is_already_gone():
         assert sent.path.endswith(f"/{posted.remote_id}") and sent.headers["authorization"] == f"Bearer {PAGE_TOKEN}"
         assert fake.deleted == [posted.remote_id] and fake.published == []
         assert publisher.unpublish(posted.remote_id) is False
+
+
+def test_a_request_without_its_original_link_finds_no_page_post_rather_than_any():
+    """After `wlb forget` the item's link is empty; every message "contains" an empty link."""
+    with FakeGraph(clock=lambda: NOW + timedelta(seconds=5)) as fake:
+        publisher = FacebookPublisher(FacebookAPI(http(fake), fake.api_url, PAGE_ID, PAGE_TOKEN, token_env="WLB_FB"))
+        linked = replace(request(), text="Atomium by @alice https://fake.social/@alice/1")
+        publisher.publish(linked)
+        assert publisher.find_existing(linked) is not None
+        blank = PublishRequest(text="", images=[], idempotency_key="k1", original_url="", planned_at=NOW)
+        assert publisher.find_existing(blank) is None
 
 
 def test_instagram_says_it_must_be_deleted_by_hand_and_sends_nothing():
