@@ -251,3 +251,33 @@ def test_killed_after_the_delete_before_recording_it_a_rerun_finishes_without_ha
     assert rerun.code == 0 and rerun.json()["removals"][0]["result"] == "already gone"
     assert rows(site, Publication, item)[0].state == "deleted"
     assert [d.action for d in rows(site, Decision, item)].count("unpublish") == 1
+
+
+def test_the_look_up_for_an_interrupted_attempt_never_takes_a_repost_of_a_longer_link():
+    """Our repost of blog.example/photo/10 is not the one of photo/1: taking #1 down must not delete it."""
+    import html as html_text
+
+    import httpx
+
+    from platforms.mastodon import MastodonAPI
+    from publisher.mastodon import MastodonPublisher
+
+    base, longer = "https://community.example", "https://blog.example/photo/10"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/accounts/verify_credentials":
+            return httpx.Response(200, json={"id": "1", "username": "wlb", "acct": "wlb"})
+        # Mastodon's REST::StatusSerializer: `content` is sanitized HTML, the link in href and (shortened) as text.
+        link = html_text.escape(longer)
+        return httpx.Response(200, json=[{"id": "9", "uri": f"{base}/users/wlb/statuses/9", "url": f"{base}/@wlb/9",
+                                          "content": f'<p>Sunset 📷 <a href="{link}">{link}</a></p>'}])
+
+    http = Http(NetworkSettings(), transport=httpx.MockTransport(answer),
+                resolve=lambda *_: [(2, 1, 6, "", ("93.184.216.34", 443))])
+    publisher = MastodonPublisher(MastodonAPI(http, base, "token"))
+
+    def find(url: str):
+        return publisher.find_existing(PublishRequest(text="", images=[], idempotency_key="k", original_url=url))
+
+    assert find("https://blog.example/photo/1") is None
+    assert find(longer).remote_id == "9"
