@@ -15,6 +15,7 @@ from core.errors import UsageError
 from core.settings import ChannelSettings, Settings
 
 WEEKEND = (5, 6)  # Saturday, Sunday
+MAX_PIN_AHEAD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def pin_problem(settings: Settings, channels: list[str], at: datetime, now: date
     tz = ZoneInfo(settings.timezone)
     if at <= now:
         return f"--at {shown(at, tz)} is not in the future (now {shown(now, tz)}, {settings.timezone})"
+    if at > now + MAX_PIN_AHEAD:  # a mistyped year would hold the item for years behind a date shown without it
+        return f"--at {at.astimezone(tz):%Y-%m-%d %H:%M} is more than a year ahead; check the year"
     day = at.astimezone(tz).date()
     for name in channels:
         channel = settings.channels[name]

@@ -232,3 +232,15 @@ def test_a_pin_to_a_later_slot_made_while_a_run_is_publishing_is_obeyed(site):
     assert any(f"#{ids[1]}" in w and "pinned" in w for w in report.all_warnings()), report.all_warnings()
     later = site.wlb("schedule", "--days", "2", "--json").json()["planned"]
     assert [(p["item"], p["why"]) for p in later] == [(ids[1], "pinned")]
+
+
+def test_a_pin_years_ahead_is_refused_and_a_pin_is_recorded_with_its_year(site):
+    """A mistyped year (2062 for 2026) would hold the item for decades behind a date shown without its year."""
+    ids = approved(site, 1)
+    tz = slotted(site)
+    later = datetime.now(tz) + timedelta(days=1)
+    typo = site.wlb("approve", str(ids[0]), "--at", f"{later.year + 36}-{later:%m-%d} 12:00")
+    assert typo.code == 2 and "more than a year ahead" in typo.err and "Traceback" not in typo.err
+    assert site.wlb("approve", str(ids[0]), "--at", f"{later:%Y-%m-%d} 12:00").code == 0
+    pin = site.wlb("show", str(ids[0]), "--json").json()["history"][-2]
+    assert pin["action"] == "pin" and pin["reason"] == f"{later:%a %d %b %Y} 12:00", pin
