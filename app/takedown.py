@@ -3,8 +3,11 @@ forgotten: their reposts, files and personal fields go; a deny-list and an audit
 
 from __future__ import annotations
 
+import hashlib
+import re
 from contextlib import suppress
 from functools import partial
+from pathlib import Path
 
 from sqlmodel import Session, col, func, select
 
@@ -95,7 +98,11 @@ def _erase(pipeline: Pipeline, authors: list[int], posts: list[int], *, actor: s
         shared = set(session.exec(select(Media.path).where(col(Media.path).in_(list(paths)),
                                                            col(Media.post_id).not_in(posts)))) if paths else set()
     deleted = 0
+    digests = {m.path: m.sha256 for m in media if m.path}
     for rel in paths - shared:  # the same bytes stored for another account's copy stay with that copy
+        with suppress(OSError):  # the web view cached its thumbnail by the file's sha256
+            sha = digests[rel] or hashlib.sha256(store.path(rel).read_bytes()).hexdigest()
+            _forget_thumbnails(pipeline.settings.data_dir, sha)
         with suppress(FileNotFoundError):
             store.path(rel).unlink()
             deleted += 1
@@ -126,6 +133,13 @@ def _erase(pipeline: Pipeline, authors: list[int], posts: list[int], *, actor: s
         session.commit()
         return {"id": audit.id, "scope": scope, "items": posts, "authors": len(authors), "media_files": deleted,
                 "reposts": audit.reposts, "at": audit.at.isoformat()}
+
+
+def _forget_thumbnails(data_dir: Path, sha: str) -> None:
+    """The web view's cached thumbnails of a photo (app/web/media.py: data_dir/thumbs/ab/<sha256>-<side>.jpg)."""
+    if re.fullmatch(r"[0-9a-f]{64}", sha):
+        for cached in (Path(data_dir) / "thumbs" / sha[:2]).glob(f"{sha}-*.jpg"):
+            cached.unlink(missing_ok=True)
 
 
 def _erase_post(session: Session, post: Post, actor: str) -> None:

@@ -15,6 +15,7 @@ from core.errors import UsageError
 from core.settings import ChannelSettings, Settings
 
 WEEKEND = (5, 6)  # Saturday, Sunday
+MAX_PIN_AHEAD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,10 @@ def parse_local(text: str, tz: ZoneInfo) -> datetime:
         moment = datetime.strptime(" ".join(text.split()), "%Y-%m-%d %H:%M")
     except ValueError:
         raise UsageError(f"--at {text!r}: write a local date and time such as \"2026-12-05 12:30\"") from None
-    return local_instant(moment.date(), moment.time(), tz)
+    try:
+        return local_instant(moment.date(), moment.time(), tz)
+    except OverflowError:  # year 1 or 9999 on the far side of UTC: no such instant
+        raise UsageError(f"--at {text!r} is out of range; write a date in the coming days") from None
 
 
 def shown(moment: datetime, tz: ZoneInfo) -> str:
@@ -90,6 +94,8 @@ def pin_problem(settings: Settings, channels: list[str], at: datetime, now: date
     tz = ZoneInfo(settings.timezone)
     if at <= now:
         return f"--at {shown(at, tz)} is not in the future (now {shown(now, tz)}, {settings.timezone})"
+    if at > now + MAX_PIN_AHEAD:  # a mistyped year would hold the item for years behind a date shown without it
+        return f"--at {at.astimezone(tz):%Y-%m-%d %H:%M} is more than a year ahead; check the year"
     day = at.astimezone(tz).date()
     for name in channels:
         channel = settings.channels[name]

@@ -17,7 +17,7 @@ from core.decisions import claimed, licence_problem, lock_items, reviewer, trans
 from core.errors import UsageError
 from core.models import Decision, Post, Status, utcnow
 from core.settings import Settings
-from core.slots import pin_problem, shown
+from core.slots import pin_problem
 from curation.leases import held_by_other
 
 # Which statuses a person may move an item from. Published items are final: their repost exists.
@@ -179,7 +179,8 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             post.credit = credits[post.id]
         post.publish_at, post.publish_next = publish_at, publish_next
         if publish_at is not None or publish_next:
-            when = shown(publish_at, ZoneInfo(settings.timezone)) if publish_at else "the next free slot"
+            when = f"{publish_at.astimezone(ZoneInfo(settings.timezone)):%a %d %b %Y %H:%M}" if publish_at \
+                else "the next free slot"  # with its year: the history is read long after
             session.add(Decision(post_id=post.id, action="pin", from_status=post.status, to_status=post.status,
                                  actor=actor, reason=when))
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",

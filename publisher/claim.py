@@ -8,12 +8,15 @@ publication with attempts > 0 and state pending; the next run finishes it, never
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from core.db import Database
 from core.models import Decision, Post, PubState, Publication, Status, utcnow
 from core.settings import Settings
+from core.slots import shown
 from core.decisions import SYSTEM_ACTOR, licence_problem, lock_items, transition
 
 
@@ -60,13 +63,16 @@ def publishable(session: Session, settings: Settings, post: Post, channel: str) 
     return None
 
 
-def claim(db: Database, settings: Settings, post_id: int, channel: str, *, key: str, text: str, decided: int) -> Claim:
+def claim(db: Database, settings: Settings, post_id: int, channel: str, *, key: str, text: str, decided: int,
+          now: datetime | None = None) -> Claim:
     """Lock the item, check its decision is still what the request was built from, and count an attempt."""
     with db.session() as session:
         (post,) = lock_items(session, [post_id])
         why = publishable(session, settings, post, channel)
         if why:
             raise Refused(why)
+        if post.publish_at is not None and post.publish_at > (now or utcnow()):  # pinned later since the plan was made
+            raise Refused(f"it is pinned to {shown(post.publish_at, ZoneInfo(settings.timezone))} now")
         if last_decision(session, post_id) != decided:
             raise Changed
         pub = session.exec(select(Publication).where(Publication.post_id == post_id,
@@ -76,8 +82,8 @@ def claim(db: Database, settings: Settings, post_id: int, channel: str, *, key: 
         elif pub.state != PubState.PENDING:
             raise Refused(f"already {pub.state} there")
         retry = pub.attempts > 0
-        if not retry:
-            pub.text = text
+        if not retry:  # the first attempt, or the next after one that sent nothing: caps and slots count it now
+            pub.text, pub.created_at = text, utcnow()
         pub.attempts += 1
         session.add(pub)
         session.commit()

@@ -70,6 +70,8 @@ class FacebookPublisher:
 
     def find_existing(self, request: PublishRequest) -> Published | None:
         """Our post for this request among the Page's recent posts: it links the original and is not older than the plan."""
+        if not request.original_url:  # erased by `wlb forget`: an empty link matches every message
+            return None
         planned = request.planned_at
         since = (planned if planned.tzinfo else planned.replace(tzinfo=UTC)) - CLOCK_SLACK if planned else None
         links = re.compile(re.escape(request.original_url) + r"(?![\w/?#&=%~+-])")  # not a longer URL it starts

@@ -46,7 +46,7 @@ def publish(db: Database, settings: Settings, store: MediaStore, publishers: dic
     An item dropped on the way (its origin disagrees, a reviewer changed it) frees its place: the plan is made
     again without it, so the next item takes that slot, in a dry run as in a real one."""
     now = now or utcnow()
-    run = _Run(db, settings, store, origins, report, http, dry_run)
+    run = _Run(db, settings, store, origins, report, http, dry_run, now)
     channels = list(publishers)
     with db.session() as session:
         candidates, history = load(session, settings, channels, now)
@@ -91,6 +91,7 @@ class _Run:
     report: RunReport
     http: Http | None
     dry_run: bool
+    now: datetime
     # The origin's answer per item, asked once a run: an item approved for two channels is one post there.
     verdicts: dict[int, Verdict] = field(default_factory=dict)
 
@@ -173,7 +174,7 @@ class _Run:
         """Send: claim the publication (its decision re-read under lock), post it once, record the outcome."""
         stats = self.report.channel(item.channel)
         taken = claim(self.db, self.settings, item.post.id, item.channel, key=item.request.idempotency_key,
-                      text=item.request.text, decided=item.decided)
+                      text=item.request.text, decided=item.decided, now=self.now)
         request = replace(item.request, planned_at=taken.publication.created_at, saved=taken.publication.remote_id,
                           save=partial(checkpoint, self.db, taken.publication))
         try:

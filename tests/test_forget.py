@@ -111,3 +111,55 @@ def test_a_forgotten_author_cannot_be_found_again_by_the_placeholder(site):
     again = site.wlb("forget", "--author", "forgotten", "--reason", "x")
     assert again.code == 2 and "no author @forgotten" in again.err
     assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "x").code == 2
+
+
+def test_forget_deletes_the_web_views_cached_thumbnails_of_her_photos(site, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from app import accounts
+    from app.config import load_settings
+    from app.web import create_app
+    from app.workspace import Workspace
+    from tests.web.conftest import sign_in
+
+    alice, bob = alice_published(site)
+    monkeypatch.setattr(accounts, "SCRYPT_N", 2**10)
+    with Workspace(load_settings(site.config, check_secrets=False)) as ws:
+        accounts.add_user(ws.db, "rev", "correct horse battery")
+        client = TestClient(create_app(ws), follow_redirects=False)
+        assert sign_in(client, "rev", "correct horse battery").status_code == 303
+        for item in (alice, bob):
+            media = site.wlb("show", str(item), "--json").json()["media"][0]
+            assert client.get(f"/thumb/{media['id']}").status_code == 200
+    thumbs = site.root / "data" / "thumbs"
+    assert len(list(thumbs.rglob("*.jpg"))) == 2, "the web view cached a thumbnail of each photo"
+    bob_sha = site.wlb("show", str(bob), "--json").json()["media"][0]["sha256"]
+
+    assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked").code == 0
+    left = list(thumbs.rglob("*.jpg"))
+    assert [p.name for p in left] == [f"{bob_sha}-480.jpg"], "her thumbnail went with her file; Bob's stays"
+
+
+def test_finishing_a_forgotten_items_takedown_never_deletes_another_repost(site):
+    """forget empties the item's link; the look-up for an interrupted attempt matched our statuses by that link,
+    and an empty link is in every status: `wlb unpublish` (which the failed forget says to run) deleted Bob's."""
+    site.source.add_status(images=[images.jpeg(2)], created_at=T0, text="Atomium", acct="bob")
+    assert site.wlb("run").code == 0
+    (bob,) = site.queue("pending")
+    assert site.wlb("approve", str(bob["id"])).code == 0 and site.wlb("publish").code == 0
+    (bobs,) = site.community.published
+    site.source.add_status(images=[images.jpeg(1)], created_at=T0 + timedelta(minutes=1), text="Manneken Pis",
+                           acct="alice")
+    assert site.wlb("run").code == 0
+    (alice,) = site.queue("pending")
+    assert site.wlb("approve", str(alice["id"])).code == 0
+    site.community.fail_next(3, 503, path_prefix="/api/v1/statuses")  # every try of this run: nothing posted
+    assert site.wlb("publish").code == 1 and len(site.community.published) == 1
+    site.community.fail_next(3, 503, path_prefix="/api/v1/accounts")  # the look-up for her attempt fails
+    failed = site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked", "--json")
+    assert failed.code == 1 and failed.json()["removals"][0]["result"] == "failed"
+
+    finish = site.wlb("unpublish", str(alice["id"]), "--reason", "finish the forget", "--json")
+    assert site.community.deleted_by_api == [], "Bob's repost is not hers"
+    assert finish.json()["removals"][0]["result"] == "not found"
+    assert [s["id"] for s in site.community.published] == [bobs["id"]]

@@ -205,3 +205,42 @@ def test_wlb_run_ends_with_the_publish_summary(site):
     assert done.code == 0, done.err
     assert f"#{item['id']} → community → https://community.social/" in done.out
     assert "→ community →" not in site.wlb("collect").out
+
+
+def test_a_pin_to_a_later_slot_made_while_a_run_is_publishing_is_obeyed(site):
+    """The run loaded its plan before the reviewer pinned the second item to tomorrow: the claim, not the stale plan,
+    decides, as it does for a reject."""
+    from app.config import load_settings
+    from app.pipeline import Pipeline
+    from core.report import Progress
+    from curation.queue import approve
+
+    ids = approved(site, 2)
+    settings = load_settings(site.config)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+
+    class PinAfterFirst(Progress):
+        def advance(self, name: str, n: int = 1) -> None:
+            if name == "publish" and len(site.community.published) == 1:
+                approve(pipeline.db, [ids[1]], targets=[], publish_channels=["community"], settings=settings,
+                        publish_at=tomorrow, actor="reviewer")
+
+    with Pipeline(settings, progress=PinAfterFirst()) as pipeline:
+        report, plans = pipeline.publish()
+    assert [p.item for p in plans if p.result == "published"] == [ids[0]]
+    assert len(site.community.published) == 1, "the item pinned to tomorrow was not posted now"
+    assert any(f"#{ids[1]}" in w and "pinned" in w for w in report.all_warnings()), report.all_warnings()
+    later = site.wlb("schedule", "--days", "2", "--json").json()["planned"]
+    assert [(p["item"], p["why"]) for p in later] == [(ids[1], "pinned")]
+
+
+def test_a_pin_years_ahead_is_refused_and_a_pin_is_recorded_with_its_year(site):
+    """A mistyped year (2062 for 2026) would hold the item for decades behind a date shown without its year."""
+    ids = approved(site, 1)
+    tz = slotted(site)
+    later = datetime.now(tz) + timedelta(days=1)
+    typo = site.wlb("approve", str(ids[0]), "--at", f"{later.year + 36}-{later:%m-%d} 12:00")
+    assert typo.code == 2 and "more than a year ahead" in typo.err and "Traceback" not in typo.err
+    assert site.wlb("approve", str(ids[0]), "--at", f"{later:%Y-%m-%d} 12:00").code == 0
+    pin = site.wlb("show", str(ids[0]), "--json").json()["history"][-2]
+    assert pin["action"] == "pin" and pin["reason"] == f"{later:%a %d %b %Y} 12:00", pin

@@ -92,6 +92,13 @@ def test_pins_must_be_a_future_slot_of_each_slotted_target():
     assert "not in the future" in pin_problem(s, ["other"], bxl("2026-12-02 17:00"), now)
 
 
+def test_a_pin_outside_the_calendar_is_one_clear_line_not_a_crash():
+    # 9999-12-31 23:30 in Los Angeles is in year 10000 in UTC; 0001-01-01 00:10 in Brussels is before year 1 there.
+    for text, zone in (("9999-12-31 23:30", "America/Los_Angeles"), ("0001-01-01 00:10", "Europe/Brussels")):
+        with pytest.raises(UsageError, match="out of range"):
+            parse_local(text, ZoneInfo(zone))
+
+
 @pytest.mark.parametrize(("value", "words"), [
     ('["8:30"]', "'8:30' is not a time"), ('["24:00"]', "'24:00' is not a time"),
     ('["12:30", "08:30"]', "earliest first"), ('["08:30", "08:30"]', "listed twice"), ("[]", "at least one time"),

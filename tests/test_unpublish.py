@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
@@ -152,6 +153,17 @@ def test_facebook_deletes_the_page_post_and_a_second_delete_is_already_gone():
         assert publisher.unpublish(posted.remote_id) is False
 
 
+def test_a_request_without_its_original_link_finds_no_page_post_rather_than_any():
+    """After `wlb forget` the item's link is empty; every message "contains" an empty link."""
+    with FakeGraph(clock=lambda: NOW + timedelta(seconds=5)) as fake:
+        publisher = FacebookPublisher(FacebookAPI(http(fake), fake.api_url, PAGE_ID, PAGE_TOKEN, token_env="WLB_FB"))
+        linked = replace(request(), text="Atomium by @alice https://fake.social/@alice/1")
+        publisher.publish(linked)
+        assert publisher.find_existing(linked) is not None
+        blank = PublishRequest(text="", images=[], idempotency_key="k1", original_url="", planned_at=NOW)
+        assert publisher.find_existing(blank) is None
+
+
 def test_instagram_says_it_must_be_deleted_by_hand_and_sends_nothing():
     publisher = InstagramPublisher(api=None, storage=None)  # nothing may be called
     try:
@@ -239,3 +251,33 @@ def test_killed_after_the_delete_before_recording_it_a_rerun_finishes_without_ha
     assert rerun.code == 0 and rerun.json()["removals"][0]["result"] == "already gone"
     assert rows(site, Publication, item)[0].state == "deleted"
     assert [d.action for d in rows(site, Decision, item)].count("unpublish") == 1
+
+
+def test_the_look_up_for_an_interrupted_attempt_never_takes_a_repost_of_a_longer_link():
+    """Our repost of blog.example/photo/10 is not the one of photo/1: taking #1 down must not delete it."""
+    import html as html_text
+
+    import httpx
+
+    from platforms.mastodon import MastodonAPI
+    from publisher.mastodon import MastodonPublisher
+
+    base, longer = "https://community.example", "https://blog.example/photo/10"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/accounts/verify_credentials":
+            return httpx.Response(200, json={"id": "1", "username": "wlb", "acct": "wlb"})
+        # Mastodon's REST::StatusSerializer: `content` is sanitized HTML, the link in href and (shortened) as text.
+        link = html_text.escape(longer)
+        return httpx.Response(200, json=[{"id": "9", "uri": f"{base}/users/wlb/statuses/9", "url": f"{base}/@wlb/9",
+                                          "content": f'<p>Sunset 📷 <a href="{link}">{link}</a></p>'}])
+
+    http = Http(NetworkSettings(), transport=httpx.MockTransport(answer),
+                resolve=lambda *_: [(2, 1, 6, "", ("93.184.216.34", 443))])
+    publisher = MastodonPublisher(MastodonAPI(http, base, "token"))
+
+    def find(url: str):
+        return publisher.find_existing(PublishRequest(text="", images=[], idempotency_key="k", original_url=url))
+
+    assert find("https://blog.example/photo/1") is None
+    assert find(longer).remote_id == "9"
