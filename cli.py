@@ -114,7 +114,8 @@ def collect(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 @app.command()
-def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|rejected|duplicate|published|new|all")] = "pending",
+def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|awaiting-consent|consent-expired|"
+                                                                  "rejected|duplicate|published|new|all")] = "pending",
           channel: ChannelOpt = None, possible_duplicates: PossibleOpt = False, needs_permission: PermissionOpt = False,
           needs_credit: CreditOpt = False, author: AuthorOpt = None, since: SinceOpt = None,
           limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50; --json: all)")] = None,
