@@ -142,3 +142,28 @@ def _age(db, item: int, *, days: int) -> None:
         request.created_at = utcnow() - timedelta(days=days)
         session.add(request)
         session.commit()
+
+
+def test_forget_keeps_only_the_ledgers_audit_record(wlb, db, monkeypatch):
+    monkeypatch.setenv("WLB_PUB_TOKEN", "not-used")
+    item, other = add_post(db), add_post(db, handle="anna@other.social")
+    wlb("approve", str(item))
+    wlb("approve", str(other))
+    before = ledger(db, item)
+    with db.session() as session:
+        request = session.get(ConsentRequest, before.id)
+        request.state, request.answer_text, request.proof = ConsentState.UNCLEAR, "peut-être, qui êtes-vous ?", "x"
+        request.answer_url, request.answer_remote_id, request.request_remote_id = "https://fake.social/@dirk/7", "7", "99"
+        request.request_url = "https://community.social/@wlb/99"
+        session.add(request)
+        session.commit()
+    code, _, err = wlb("forget", "--author", "dirk@fake.social", "--reason", "email of 3 Dec")
+    assert code == 0, err
+    after = ledger(db, item)
+    assert (after.id, after.post_id, after.channel, after.platform, after.asked_by, after.created_at) == \
+        (before.id, before.post_id, before.channel, before.platform, before.asked_by, before.created_at)
+    assert after.state == ConsentState.CANCELLED and after.request_remote_id == "99", "our reply can still be found"
+    assert (after.author_id, after.request_text, after.target_url, after.request_url, after.answer_text,
+            after.answer_url, after.answer_remote_id, after.proof) == (None, "", "", None, None, None, None, None)
+    assert ledger(db, other).request_text.startswith("Bonjour @anna@other.social"), "anna's request untouched"
+    assert json.loads(wlb("consent", "--author", "dirk@fake.social", "--json")[1]) == []
