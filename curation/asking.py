@@ -149,3 +149,18 @@ def consent_notes(db: Database, ids: Sequence[int]) -> list[str]:
     """After a decision: where each item's request stands, for the reviewer who made it."""
     with db.session() as session:
         return [line for i in ids if (line := note(request_for(session, i)))]
+
+
+def consent_summary(session: Session, post_id: int) -> dict | None:
+    """The item's request in a line, for `wlb show` and the web view."""
+    request = request_for(session, post_id)
+    if request is None:
+        return None
+    words = {ConsentState.PLANNED: f"request planned from {request.channel}",
+             ConsentState.SENDING: f"request being sent from {request.channel}",
+             ConsentState.SENT: f"asked from {request.channel}, waiting for their answer",
+             ConsentState.MANUAL: "ask them yourself: the platform allows no reply",
+             ConsentState.UNCLEAR: "they answered something that is neither yes nor no: read it",
+             ConsentState.EXPIRED: "asked, no answer in time"}
+    return {"state": request.state, "channel": request.channel, "language": request.language,
+            "summary": words.get(request.state, request.state)}
