@@ -213,3 +213,12 @@ def _set_answered(db, item: int, at) -> None:
         request.answered_at = at
         session.add(request)
         session.commit()
+
+
+def test_doctor_says_when_requests_cannot_link_our_site():
+    from app.doctor import _consent
+    from tests.consent.ledger import settings as config
+    [finding] = _consent(config("ask"))
+    assert finding.ok and "community ask photographers first" in finding.message and "preview_base_url" in finding.message
+    assert _consent(config("ask", preview_base_url="https://photos.welovebrussels.be")) == []
+    assert _consent(config("none")) == []
