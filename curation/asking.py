@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core.consent import OPEN, refused_before
+from core.consent import OPEN, refused_before, why_ask
 from core.db import Database
 from core.consent_text import TooLong, choose_language, render
 from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
@@ -70,7 +70,16 @@ def refusal(session: Session, post: Post, settings: Settings, now: datetime | No
     return None
 
 
-def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: datetime | None = None) -> ConsentRequest:
+def languages(db: Database, ids: Sequence[int], settings: Settings, targets: Sequence[str]) -> dict[int, str]:
+    """The requests' languages, chosen before the decision's transaction: loading the detector takes seconds, and
+    the items' rows (SQLite: the whole database) stay locked while a decision is made."""
+    with db.session() as session:
+        posts = [p for p in (session.get(Post, i) for i in ids) if p is not None and why_ask(p, settings, targets)]
+        return {p.id: choose_language(p.language, p.text, settings.consent.default_language) for p in posts}
+
+
+def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: datetime | None = None,
+        language: str | None = None) -> ConsentRequest:
     """The item's request, open: kept if it is, reopened if an earlier one was cancelled or failed (the same
     idempotency key and, once attempted, the same words: a rerun finds the reply instead of sending another), or
     written: PLANNED when one of our channels can reply on the post's network, else MANUAL."""
@@ -90,7 +99,7 @@ def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: da
         request = ConsentRequest(post_id=post.id, idempotency_key=secrets.token_urlsafe(24), channel="", platform="",
                                  asked_by=actor)
     if request.attempts == 0:  # never tried: written afresh, in today's words
-        language = choose_language(post.language, post.text, settings.consent.default_language)
+        language = language or choose_language(post.language, post.text, settings.consent.default_language)
         link, to = item_link(settings, post), mention(post, author)
         request.error = None
         try:

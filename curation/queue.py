@@ -159,6 +159,7 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
         raise UsageError("--force needs --reason: say how the photographer gave permission (it is recorded)")
     credits: dict[int, str] = {}  # checked per item: "@user" names an account on Instagram only
     asks: dict[int, str] = {}  # why each item asks the photographer first
+    spoken = asking.languages(db, ids, settings, targets) if settings and not force else {}
     actor = actor or reviewer()
 
     def check(post: Post) -> None:
@@ -197,7 +198,8 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             session.add(Decision(post_id=post.id, action="pin", from_status=post.status, to_status=post.status,
                                  actor=actor, reason=when))
         if post.id in asks and not asking.granted(session, post.id):
-            _ask(session, post, settings, actor=actor, reason=reason or asks[post.id], now=now)
+            _ask(session, post, settings, actor=actor, reason=reason or asks[post.id], now=now,
+                 language=spoken.get(post.id))
             return
         asking.cancel(session, post.id)  # approved without asking (--force, or no target asks any more)
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
@@ -208,13 +210,13 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
 
 
 def _ask(session: Session, post: Post, settings: Settings, *, actor: str, reason: str,
-         now: datetime | None = None) -> None:
+         now: datetime | None = None, language: str | None = None) -> None:
     """The item awaits the photographer's answer; its request is written (or kept) in the same transaction."""
     refused = asking.refusal(session, post, settings, now)
     if refused:
         raise Refused(f"item #{post.id} cannot be approved: {refused}", item_id=post.id, why="consent",
                       status=post.status)
-    asking.ask(session, post, settings, actor=actor, now=now)
+    asking.ask(session, post, settings, actor=actor, now=now, language=language)
     transition(session, post, Status.AWAITING, actor=actor, action="approve", reason=reason)
 
 
