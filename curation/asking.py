@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core.consent import OPEN, refused_before, why_ask
+from core.consent import OPEN, cancel_request, refused_before, why_ask
 from core.db import Database
 from core.consent_text import TooLong, choose_language, render
 from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
@@ -119,14 +119,7 @@ def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: da
     return request
 
 
-def cancel(session: Session, post_id: int) -> ConsentRequest | None:
-    """Close the item's open request (rejected, undone, approved another way); the row stays in the ledger."""
-    request = request_for(session, post_id)
-    if request is None or request.state not in OPEN:
-        return None
-    request.state = ConsentState.CANCELLED
-    session.add(request)
-    return request
+cancel = cancel_request  # the queue's name for it
 
 
 def note(request: ConsentRequest | None) -> str | None:

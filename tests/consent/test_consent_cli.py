@@ -175,3 +175,13 @@ def test_forget_keeps_only_the_ledgers_audit_record(wlb, db, monkeypatch):
             after.answer_url, after.answer_remote_id, after.proof) == (None, "", "", None, None, None, None, None)
     assert ledger(db, other).request_text.startswith("Bonjour @anna@other.social"), "anna's request untouched"
     assert json.loads(wlb("consent", "--author", "dirk@fake.social", "--json")[1]) == []
+
+
+def test_unpublishing_an_item_that_awaits_consent_cancels_its_request(wlb, db, monkeypatch):
+    monkeypatch.setenv("WLB_PUB_TOKEN", "not-used")
+    item = add_post(db)
+    wlb("approve", str(item))
+    code, _, err = wlb("unpublish", str(item), "--reason", "the photographer asked us by email")
+    assert code == 0, err
+    assert status(db, item) == "rejected" and ledger(db, item).state == ConsentState.CANCELLED
+    assert json.loads(wlb("consent", "--json")[1]) == [], "nothing left open"
