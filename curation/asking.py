@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core.consent import OPEN, cancel_request, refused_before, why_ask
+from core.consent import OPEN, refused_before, why_ask
 from core.db import Database
 from core.consent_text import TooLong, choose_language, render
 from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
@@ -110,16 +110,13 @@ def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: da
             text = render(language, mention=to, link=link, network=network, overrides=settings.consent.templates,
                           by_hand=True)
         request.language, request.request_text, request.target_url = language, text, post.url
-        request.created_at, request.channel = now, channel or post.channel
+        request.created_at, request.channel, request.asked_by = now, channel or post.channel, actor
         request.state = ConsentState.PLANNED if channel else ConsentState.MANUAL
     else:  # a send was attempted (then cancelled): the same channel finds or finishes it, never a second reply
         request.state = ConsentState.PLANNED
-    request.platform, request.author_id, request.asked_by = post.platform, post.author_id, actor
+    request.platform, request.author_id = post.platform, post.author_id
     session.add(request)
     return request
-
-
-cancel = cancel_request  # the queue's name for it
 
 
 def note(request: ConsentRequest | None) -> str | None:
