@@ -29,6 +29,7 @@ base_url = "{site.source.base_url}"
         assert answer.status_code == 303
         grid = client.get(answer.headers["location"])
         assert f"#{item} awaiting the photographer&#39;s consent" in grid.text
+        assert f"ask them yourself (&#39;wlb consent {item}&#39; shows the message)" in grid.text
         page = client.get(f"/items/{item}")
         assert "<dt>Consent</dt>" in page.text and "ask them yourself" in page.text  # no asker on main yet: by hand
         assert f"wlb consent {item}" in page.text
