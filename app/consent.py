@@ -15,7 +15,7 @@ from core.consent import ANSWERABLE, MAX_WORDS, OPEN, settle
 from core.consent_text import render
 from core.decisions import reviewer
 from core.errors import UsageError
-from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
+from core.models import Author, ConsentRequest, ConsentState, Post, Status, utcnow
 from curation.asking import item_link, mention, network_of, request_for
 
 LISTED = (*OPEN, ConsentState.EXPIRED)  # `wlb consent` alone: what still needs someone
@@ -44,7 +44,10 @@ def consent(ws: Workspace, *, item: int | None = None, granted: bool = False, re
         if author:
             rows = _by_author(session, author)
             return {"requests": [_row(session, r) for r in rows], "title": f"requests to @{author.strip().lstrip('@')}"}
-        rows = session.exec(select(ConsentRequest).where(col(ConsentRequest.state).in_(LISTED))
+        # A request that could not be sent needs someone too, while its item still waits on it.
+        failed = (ConsentRequest.state == ConsentState.FAILED) & (Post.status == Status.AWAITING)
+        rows = session.exec(select(ConsentRequest).join(Post, Post.id == ConsentRequest.post_id)
+                            .where(col(ConsentRequest.state).in_(LISTED) | failed)
                             .order_by(ConsentRequest.created_at, ConsentRequest.id)).all()
         return {"requests": [_row(session, r) for r in rows], "title": "open requests"}
 
