@@ -25,7 +25,7 @@ from core.safe_text import escape_json_controls, strip_control
 
 ORIGIN_DISAGREES = "origin disagrees"  # publisher/run.py's reason when the origin contradicts what we stored
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "published": "bold green", "rejected": "red",
-                "duplicate": "magenta", "new": "cyan"}
+                "duplicate": "magenta", "new": "cyan", "awaiting-consent": "blue", "consent-expired": "dark_orange"}
 
 
 def _short(text: str | None, n: int) -> str:
@@ -128,6 +128,8 @@ class Output:
             lines.append(inert(f"image: {state}  alt: {_short(m['alt_text'] or '-', 60)}", "dim"))
         for p in item.get("publications", []):
             lines.append(inert(f"published to {p['channel']}: {p['state']} {p['url'] or p['error'] or ''}", "green"))
+        if item.get("consent"):  # the ledger's row: 'wlb consent ID' shows all of it
+            lines.append(inert(f"consent: {item['consent']['summary']} ('wlb consent {item['id']}')", "blue"))
         self.console.print(Panel(Group(*lines), expand=False))
         for preview in previews or []:
             self.console.print(preview)
@@ -201,6 +203,11 @@ class Output:
         waited = (f"oldest {_local(queue['oldest'], tz)} ({_hours(queue['oldest_age_hours'])}), "
                   f"median {_hours(queue['median_age_hours'])}") if queue["oldest"] else ""
         totals.add_row("waiting for review", f"{queue['pending']:,}", waited)
+        consent = figures.get("consent") or {}
+        if any(consent.values()):
+            totals.add_row("awaiting consent", f"{consent['awaiting']:,}",
+                           f"{consent['asked']:,} asked, {consent['granted']:,} yes, {consent['refused']:,} no; "
+                           f"{consent['expired']:,} without an answer")
         self.console.print(totals)
         if rejected["by_reason"]:
             table = Table("rejected because", "items", box=box.SIMPLE_HEAD, pad_edge=False)
