@@ -12,19 +12,21 @@ from sqlmodel import Session, col, select
 
 from collector.base import Collector
 from collector.media import Fetched, fetch_all
+from collector.signals import account_asks, decide
 from core.media import MediaStore
 from core.bounds import EARLIEST, Skip, bound_post, bound_watermark
 from core.db import Database
 from core.denylist import FORGOTTEN, denied_authors
-from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
+from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR, lock_items
 from core.errors import PlatformError
 from core.fingerprints import record_hashes
 from core.http import Http
 from core.models import Author, Cursor, Decision, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
+from core.optout import OPTED_OUT, opted_out
 from core.posts import Page, PostData
 from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
-from core.settings import Settings
+from core.settings import ConsentSettings, Settings
 from platforms.registry import PLATFORMS
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,11 @@ def _media_rows(post_id: int, d: PostData) -> list[Media]:
                   width=m.width, height=m.height) for position, m in enumerate(d.images)]
 
 
-def _insert(session: Session, channel: str, platform: str, posts: list[PostData]) -> None:
-    authors = _authors(session, posts)
-    rows = [Post(key=d.key, channel=channel, platform=platform, **_columns(d, authors[d.author.key].id)) for d in posts]
+def _insert(session: Session, channel: str, platform: str, posts: list[PostData],
+            asks: dict[str, list[str]] | None = None) -> None:
+    authors, asks = _authors(session, posts), asks or {}
+    rows = [Post(key=d.key, channel=channel, platform=platform, ask_first=asks.get(d.key, []),
+                 **_columns(d, authors[d.author.key].id)) for d in posts]
     session.add_all(rows)
     session.flush()
     session.add_all(m for row, d in zip(rows, posts, strict=True) for m in _media_rows(row.id, d))
@@ -124,20 +128,34 @@ def _bounded(posts: list[PostData], platform: str, now: datetime, report: Channe
     return kept
 
 
+def _who(data: PostData) -> tuple[str, str, str | None]:
+    return data.author.network, data.author.handle, data.author.uid
+
+
 def store_page(session: Session, channel: str, tag: str, platform: str, page: Page,
-               own: tuple[set[str], set[str]], report: ChannelReport) -> None:
-    """Insert the page's new posts and advance the watermark in the same transaction."""
+               own: tuple[set[str], set[str]], report: ChannelReport, settings: Settings | None = None) -> None:
+    """Insert the page's new posts and advance the watermark in the same transaction; then let the authors' opt-out
+    signals reach what is stored of theirs (`settings`: the [consent] switches; None: the defaults)."""
     own_handles, own_urls = own
+    consent = settings.consent if settings else ConsentSettings()
     fresh: dict[str, PostData] = {}
+    asks: dict[str, list[str]] = {}
     posts = _bounded(page.posts, platform, utcnow(), report)
     forgotten = denied_authors(session, {v for d in posts for v in (d.author.key, d.author.uid) if v})
+    stopped = opted_out(session, {_who(d) for d in posts})
     for data in posts:
+        skip, ask = decide(data, consent)
         if data.author.handle.lower() in own_handles or data.url in own_urls or data.key in own_urls:
             report.skipped["own account or repost"] += 1
         elif forgotten and (data.author.key in forgotten or data.author.uid in forgotten):
             report.skipped[FORGOTTEN] += 1  # wlb forget: never stored again, on any platform
+        elif _who(data) in stopped:
+            report.skipped[OPTED_OUT] += 1  # wlb optout: never collected again, on any linked handle
+        elif skip:
+            report.skipped[skip] += 1
         else:
             fresh.setdefault(data.key, data)
+            asks[data.key] = ask
     rows = session.exec(select(Post.key, Post.channel).where(col(Post.key).in_(list(fresh)))) if fresh else []
     known = {key: stored_by for key, stored_by in rows}
     new = [d for key, d in fresh.items() if key not in known]
@@ -152,13 +170,13 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     report.known_posts += sum(key in known for key in fresh)
     try:
         with session.begin_nested():
-            _insert(session, channel, platform, new)
+            _insert(session, channel, platform, new, asks)
         report.new_posts += len(new)
     except IntegrityError:  # another process stored some of them a moment ago: go one by one
         for data in new:
             try:
                 with session.begin_nested():
-                    _insert(session, channel, platform, [data])
+                    _insert(session, channel, platform, [data], asks)
                 report.new_posts += 1
             except IntegrityError:
                 report.known_posts += 1
@@ -170,6 +188,37 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
         cursor.watermark, cursor.updated_at = watermark, utcnow()
         session.add(cursor)
     session.commit()
+    signalled = {d.author.key: whats for d in posts if _who(d) not in stopped and (whats := account_asks(d, consent))}
+    if signalled:
+        report.warnings.extend(ask_first_for_stored(session, signalled))
+
+
+# Items not reposted yet, whose photographer's newer wish still matters.
+NOT_YET_REPOSTED = (Status.NEW, Status.PENDING, Status.APPROVED, Status.AWAITING, Status.NO_ANSWER)
+
+
+def ask_first_for_stored(session: Session, signalled: dict[str, list[str]]) -> list[str]:
+    """An account that now shows opt-out signals (#nobot added to a bio): its items stored before, not reposted
+    yet, ask first from now on, approved ones included (the publish gate holds them until the photographer
+    agrees). Nothing is rejected for it: a person may already have their permission. Commits; a note per item."""
+    rows = session.exec(select(Post.id, Author.key, Post.ask_first).join(Author, Author.id == Post.author_id)
+                        .where(col(Author.key).in_(list(signalled)), col(Post.status).in_(NOT_YET_REPOSTED)))
+    todo = {pid: key for pid, key, asked in rows if set(signalled[key]) - set(asked or [])}
+    if not todo:
+        return []
+    notes = []
+    for post in lock_items(session, sorted(todo)):  # under the rows' lock: a decision meanwhile is seen
+        missing = [w for w in signalled[todo[post.id]] if w not in post.ask_first]
+        if post.status not in NOT_YET_REPOSTED or not missing:
+            continue
+        post.ask_first = [*post.ask_first, *missing]
+        session.add(Decision(post_id=post.id, action="ask-first", from_status=post.status, to_status=post.status,
+                             actor=SYSTEM_ACTOR, reason="; ".join(missing)))
+        session.add(post)
+        notes.append(f"item #{post.id} ({post.status}): the photographer's account now shows {'; '.join(missing)}; "
+                     f"it is reposted only once they agree")
+    session.commit()
+    return notes
 
 
 def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport) -> None:
@@ -190,7 +239,7 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                     report.skipped.update(page.skipped)
                     report.cost += page.cost
                     report.warnings.extend(page.warnings)
-                    store_page(session, name, tag, platform, page, own, report)
+                    store_page(session, name, tag, platform, page, own, report, settings)
                     if count >= cap:
                         report.warnings.append(f"#{tag}: stopped after {cap} pages (collect.max_pages_per_run); "
                                                f"the rest is collected on the next run")

@@ -22,8 +22,9 @@ from curation.leases import held_by_other
 
 # Which statuses a person may move an item from. Published items are final: their repost exists.
 APPROVABLE = {Status.PENDING, Status.REJECTED, Status.DUPLICATE, Status.APPROVED}
-REJECTABLE = {Status.NEW, Status.PENDING, Status.APPROVED, Status.DUPLICATE, Status.REJECTED}
-EDITABLE = REJECTABLE
+REJECTABLE = {Status.NEW, Status.PENDING, Status.APPROVED, Status.DUPLICATE, Status.REJECTED,
+              Status.AWAITING, Status.NO_ANSWER}  # asking the photographer does not stop a person saying no
+EDITABLE = REJECTABLE - {Status.AWAITING, Status.NO_ANSWER}
 UNDOABLE = ("approve", "approve-forced", "reject", "duplicate")
 NOT_DECISIONS = ("credit", "caption", "targets", "override", "pin")  # recorded changes that leave the status alone
 MAX_CAPTION = 5000
