@@ -12,12 +12,12 @@ from sqlmodel import Session, col, select
 
 from collector.base import Collector
 from collector.media import Fetched, fetch_all
-from collector.signals import account_asks, decide
+from collector.signals import account_asks, ask_first_for_stored, ask_first_new, decide
 from core.media import MediaStore
 from core.bounds import EARLIEST, Skip, bound_post, bound_watermark
 from core.db import Database
 from core.denylist import FORGOTTEN, denied_authors
-from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR, lock_items
+from core.decisions import PERSON_ACTIONS, SYSTEM_ACTOR
 from core.errors import PlatformError
 from core.fingerprints import record_hashes
 from core.http import Http
@@ -71,11 +71,9 @@ def _media_rows(post_id: int, d: PostData) -> list[Media]:
                   width=m.width, height=m.height) for position, m in enumerate(d.images)]
 
 
-def _insert(session: Session, channel: str, platform: str, posts: list[PostData],
-            asks: dict[str, list[str]] | None = None) -> None:
-    authors, asks = _authors(session, posts), asks or {}
-    rows = [Post(key=d.key, channel=channel, platform=platform, ask_first=asks.get(d.key, []),
-                 **_columns(d, authors[d.author.key].id)) for d in posts]
+def _insert(session: Session, channel: str, platform: str, posts: list[PostData]) -> None:
+    authors = _authors(session, posts)
+    rows = [Post(key=d.key, channel=channel, platform=platform, **_columns(d, authors[d.author.key].id)) for d in posts]
     session.add_all(rows)
     session.flush()
     session.add_all(m for row, d in zip(rows, posts, strict=True) for m in _media_rows(row.id, d))
@@ -170,16 +168,20 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     report.known_posts += sum(key in known for key in fresh)
     try:
         with session.begin_nested():
-            _insert(session, channel, platform, new, asks)
+            _insert(session, channel, platform, new)
         report.new_posts += len(new)
+        inserted = new
     except IntegrityError:  # another process stored some of them a moment ago: go one by one
+        inserted = []
         for data in new:
             try:
                 with session.begin_nested():
-                    _insert(session, channel, platform, [data], asks)
+                    _insert(session, channel, platform, [data])
                 report.new_posts += 1
+                inserted.append(data)
             except IntegrityError:
                 report.known_posts += 1
+    ask_first_new(session, {d.key: asks[d.key] for d in inserted if asks.get(d.key)})
     watermark = bound_watermark(page.watermark)
     if page.watermark and not watermark:
         report.skipped["watermark not stored (too long or malformed)"] += 1
@@ -191,34 +193,6 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     signalled = {d.author.key: whats for d in posts if _who(d) not in stopped and (whats := account_asks(d, consent))}
     if signalled:
         report.warnings.extend(ask_first_for_stored(session, signalled))
-
-
-# Items not reposted yet, whose photographer's newer wish still matters.
-NOT_YET_REPOSTED = (Status.NEW, Status.PENDING, Status.APPROVED, Status.AWAITING, Status.NO_ANSWER)
-
-
-def ask_first_for_stored(session: Session, signalled: dict[str, list[str]]) -> list[str]:
-    """An account that now shows opt-out signals (#nobot added to a bio): its items stored before, not reposted
-    yet, ask first from now on, approved ones included (the publish gate holds them until the photographer
-    agrees). Nothing is rejected for it: a person may already have their permission. Commits; a note per item."""
-    rows = session.exec(select(Post.id, Author.key, Post.ask_first).join(Author, Author.id == Post.author_id)
-                        .where(col(Author.key).in_(list(signalled)), col(Post.status).in_(NOT_YET_REPOSTED)))
-    todo = {pid: key for pid, key, asked in rows if set(signalled[key]) - set(asked or [])}
-    if not todo:
-        return []
-    notes = []
-    for post in lock_items(session, sorted(todo)):  # under the rows' lock: a decision meanwhile is seen
-        missing = [w for w in signalled[todo[post.id]] if w not in post.ask_first]
-        if post.status not in NOT_YET_REPOSTED or not missing:
-            continue
-        post.ask_first = [*post.ask_first, *missing]
-        session.add(Decision(post_id=post.id, action="ask-first", from_status=post.status, to_status=post.status,
-                             actor=SYSTEM_ACTOR, reason="; ".join(missing)))
-        session.add(post)
-        notes.append(f"item #{post.id} ({post.status}): the photographer's account now shows {'; '.join(missing)}; "
-                     f"it is reposted only once they agree")
-    session.commit()
-    return notes
 
 
 def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport) -> None:

@@ -1,4 +1,5 @@
-"""Opt-out signals as accounts and posts serve them, and what [consent] says to do about each.
+"""Opt-out signals as accounts and posts serve them, what [consent] says to do about each, and the "ask first"
+marks they leave on stored items.
 
 Fediverse conventions: #nobot / #noindex-style hashtags in a bio or profile field. Mastodon's account entity
 (mastodon/mastodon app/serializers/rest/account_serializer.rb; mastodon/documentation content/en/entities/Account.md
@@ -14,7 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from sqlmodel import Session, col, select
+
 from collector.html import html_to_text
+from core.decisions import SYSTEM_ACTOR, lock_items
+from core.models import Author, Decision, Post, Status
 from core.posts import PostData
 from core.settings import ConsentSettings
 
@@ -100,3 +105,39 @@ def account_asks(post: PostData, consent: ConsentSettings) -> list[str]:
     before the signal appeared must now ask about. A post's own marker concerns that post only."""
     signals = [s for s in post.author.signals if isinstance(s, tuple) and len(s) == 2]
     return list(dict.fromkeys(what for switch, what in signals if getattr(consent, switch, "skip") != "ignore"))
+
+
+def ask_first_new(session: Session, asks: dict[str, list[str]]) -> None:
+    """Posts just stored whose signals the config turned into "ask first" (Post.ask_first)."""
+    for post in session.exec(select(Post).where(col(Post.key).in_(list(asks)))) if asks else []:
+        post.ask_first = asks[post.key]
+        session.add(post)
+    session.flush()
+
+
+# Items not reposted yet, whose photographer's newer wish still matters.
+NOT_YET_REPOSTED = (Status.NEW, Status.PENDING, Status.APPROVED, Status.AWAITING, Status.NO_ANSWER)
+
+
+def ask_first_for_stored(session: Session, signalled: dict[str, list[str]]) -> list[str]:
+    """An account that now shows opt-out signals (#nobot added to a bio): its items stored before, not reposted
+    yet, ask first from now on, approved ones included (the publish gate holds them until the photographer
+    agrees). Nothing is rejected for it: a person may already have their permission. Commits; a note per item."""
+    rows = session.exec(select(Post.id, Author.key, Post.ask_first).join(Author, Author.id == Post.author_id)
+                        .where(col(Author.key).in_(list(signalled)), col(Post.status).in_(NOT_YET_REPOSTED)))
+    todo = {pid: key for pid, key, asked in rows if set(signalled[key]) - set(asked or [])}
+    if not todo:
+        return []
+    notes = []
+    for post in lock_items(session, sorted(todo)):  # under the rows' lock: a decision meanwhile is seen
+        missing = [w for w in signalled[todo[post.id]] if w not in post.ask_first]
+        if post.status not in NOT_YET_REPOSTED or not missing:
+            continue
+        post.ask_first = [*post.ask_first, *missing]
+        session.add(Decision(post_id=post.id, action="ask-first", from_status=post.status, to_status=post.status,
+                             actor=SYSTEM_ACTOR, reason="; ".join(missing)))
+        session.add(post)
+        notes.append(f"item #{post.id} ({post.status}): the photographer's account now shows {'; '.join(missing)}; "
+                     f"it is reposted only once they agree")
+    session.commit()
+    return notes
