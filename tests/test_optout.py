@@ -13,7 +13,8 @@ from core.models import Decision, OptOut, Post
 from core.optout import REJECTED
 from tests.fakes import images
 from tests.site import Site
-from tests.test_optout_signals import bsky_site, stored  # noqa: F401 - the fixture is used by name
+from tests.test_bluesky_e2e import bsite  # noqa: F401 - the fixture is used by name
+from tests.test_optout_signals import stored
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -82,8 +83,8 @@ def test_link_and_remove(site):
     assert site.wlb("collect", "--json").json()["channels"]["source"]["skipped"] == {}
 
 
-def test_linked_handles_across_platforms_and_the_did_the_archive_knows(bsky_site):  # noqa: F811
-    site = bsky_site
+def test_linked_handles_across_platforms_and_the_did_the_archive_knows(bsite):  # noqa: F811
+    site = bsite
     site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(1)], created_at=T0)
     assert site.wlb("collect").code == 0
     did = site.bsky.handles["eve.bsky.social"]

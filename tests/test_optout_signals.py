@@ -14,10 +14,10 @@ from core.db import Database
 from core.models import Author, Decision, Post
 from tests.fakes import images
 from tests.fakes import pixelfed as pixelfed_fake
-from tests.fakes.bluesky import MODERATION, FakeBluesky
+from tests.fakes.bluesky import MODERATION
 from tests.fakes.mastodon import SIGNAL_ACCOUNTS, FakeMastodon
 from tests.site import PUBLISH_TOKEN, Site
-from tests.test_bluesky_e2e import BSKY_PASSWORD, BlueskySite
+from tests.test_bluesky_e2e import bsite  # noqa: F401 - the fixture is used by name
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SWITCHES = ("nobot", "noindex", "not_discoverable", "not_indexable", "no_unauthenticated", "no_repost")
@@ -158,20 +158,9 @@ def test_pixelfed_bio_tags(pixelfed_site, switch):
         assert posts["noindex_tag@pix.example"].ask_first == ["#noindex in their bio"]
 
 
-@pytest.fixture
-def bsky_site(tmp_path: Path, db_url: str, capsys, monkeypatch) -> Iterator[BlueskySite]:
-    monkeypatch.setenv("WLB_PUB_TOKEN", PUBLISH_TOKEN)
-    monkeypatch.setenv("WLB_BSKY_PASSWORD", BSKY_PASSWORD)
-    with FakeBluesky(password=BSKY_PASSWORD) as bsky, FakeMastodon(domain="fake.social") as source, \
-            FakeMastodon(domain="community.social", token=PUBLISH_TOKEN) as community:
-        site = BlueskySite(tmp_path, source, community, capsys, db_url, bsky=bsky)
-        site.write_config()
-        yield site
-
-
 @pytest.mark.parametrize("switch", ["skip", "ask", "ignore"])
-def test_bluesky_no_unauthenticated_self_label(bsky_site, switch):
-    site = bsky_site
+def test_bluesky_no_unauthenticated_self_label(bsite, switch):  # noqa: F811
+    site = bsite
     site.write_config(consent(switch))
     site.bsky.label_profile("private.bsky.social", "!no-unauthenticated")
     site.bsky.label_profile("labelled.bsky.social", "!no-unauthenticated", src=MODERATION)  # not their own wish
