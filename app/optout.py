@@ -127,8 +127,8 @@ def _authors(session: Session, person: int) -> list[Author]:
     """The archive's accounts of this person."""
     rows = list(session.exec(select(OptOut.network, OptOut.handle).where(OptOut.person == person)))
     ids = {h.removeprefix("id:") for _, h in rows}
-    candidates = session.exec(select(Author).where(col(Author.network).in_({n for n, _ in rows}), or_(
-        func.lower(Author.handle).in_(ids), func.lower(Author.uid).in_(ids))))
+    candidates = session.exec(select(Author).where(col(Author.network).in_(sorted({n for n, _ in rows})), or_(
+        func.lower(Author.handle).in_(sorted(ids)), func.lower(Author.uid).in_(sorted(ids)))))
     return [a for a in candidates if any((a.network, i) in set(rows) for i in identities(a.network, a.handle, a.uid))]
 
 

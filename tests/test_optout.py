@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from core.db import Database
-from core.models import Decision, OptOut, Post
+from core.models import Decision, OptOut, Post, Publication
 from core.optout import REJECTED
 from tests.fakes import images
 from tests.site import Site
@@ -122,6 +122,22 @@ def test_the_publish_gate_refuses_an_author_who_opted_out_after_approval(site):
     forced = site.wlb("approve", str(items["fay@fake.social"]), "--force", "--reason", "?")
     assert forced.code == 0 and site.wlb("publish").code == 0 and site.community.published == [], \
         "no approval outweighs an opt-out"
+
+
+def test_an_item_being_published_is_reported_not_stopped(site):
+    items = collected(site, "jan", "kim")
+    jan, kim = items["jan@fake.social"], items["kim@fake.social"]
+    assert site.wlb("approve", str(jan), str(kim)).code == 0
+    db = Database(site.db_url)  # a run claimed jan's repost and is calling the platform right now
+    with db.session() as session:
+        session.add(Publication(post_id=jan, channel="community", idempotency_key="k-1", attempts=1))
+        session.commit()
+    db.dispose()
+    site.source.add_status(acct="kim", images=[images.jpeg(7)], created_at=T0 + timedelta(hours=1))
+    done = site.wlb("optout", "add", "@jan@fake.social", "--also", "@kim@fake.social", "--reason", "asked")
+    assert done.code == 0, done.err
+    assert f"#{jan}" in done.out and "already being published; it cannot be stopped now" in done.out
+    assert {p.id: p.status for p in rows(site, Post)} == {jan: "approved", kim: "rejected"}
 
 
 def test_forget_takes_their_reposts_down(site):
