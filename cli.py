@@ -473,7 +473,8 @@ def optout_add(ctx: typer.Context, handle: HandleArg,
 
 @optouts.command("link")
 def optout_link(ctx: typer.Context, handle: HandleArg, other: HandleArg, json: JsonOpt = False) -> None:
-    """OTHER is the same person as the opted-out HANDLE: opt it out too. Example: wlb optout link @dirk@m.s x:@dirk"""
+    """OTHER is the same person as the opted-out HANDLE: opt it out too.
+    Example: wlb optout link @dirk@mastodon.social x:@dirk"""
     from app.optout import link
     from app.output import optout_output
 
