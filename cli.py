@@ -459,6 +459,71 @@ def consent(ctx: typer.Context,
     consent_output(_output(json), result)
 
 
+optouts = typer.Typer(no_args_is_help=True, help="Photographers who asked never to be collected again.")
+app.add_typer(optouts, name="optout")
+HandleArg = Annotated[str, typer.Argument(help="@user@host, did:plc:…, bluesky:alice.bsky.social, flickr:NSID, "
+                                               "instagram:@user or x:@user")]
+
+
+def _archive(ctx: typer.Context, *, remote: bool = False):
+    """The archive alone (a Workspace), or with the platforms' clients when reposts must be taken down."""
+    from app.pipeline import Pipeline
+    from app.workspace import Workspace
+
+    return Pipeline(_settings(ctx)) if remote else Workspace(_settings(ctx, check_secrets=False))
+
+
+@optouts.command("add")
+def optout_add(ctx: typer.Context, handle: HandleArg,
+               reason: Annotated[str, typer.Option(help="who asked and how (kept with the opt-out)")],
+               also: Annotated[list[str] | None, typer.Option("--also", help="another handle of the same person")] = None,
+               forget: Annotated[bool, typer.Option("--forget", help="also 'wlb forget' their past items")] = False,
+               json: JsonOpt = False) -> None:
+    """Never collect this person again; reject what of theirs waits.
+    Example: wlb optout add @dirk@mastodon.social --also bluesky:dirk.bsky.social --reason 'email of 2 Dec'"""
+    from app.optout import add
+    from app.output import optout_output
+
+    with _archive(ctx, remote=forget) as ws:
+        result = add(ws, [handle, *(also or [])], reason=reason, forget=forget)
+    if not optout_output(_output(json), result):
+        raise typer.Exit(1)
+
+
+@optouts.command("link")
+def optout_link(ctx: typer.Context, handle: HandleArg, other: HandleArg, json: JsonOpt = False) -> None:
+    """OTHER is the same person as the opted-out HANDLE: opt it out too.
+    Example: wlb optout link @dirk@mastodon.social x:@dirk"""
+    from app.optout import link
+    from app.output import optout_output
+
+    with _archive(ctx) as ws:
+        optout_output(_output(json), link(ws, handle, other))
+
+
+@optouts.command("list")
+def optout_list(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Everyone who opted out, their linked handles and why. Example: wlb optout list --json"""
+    from app.optout import listing
+    from app.output import optout_list_output
+
+    with _archive(ctx) as ws:
+        optout_list_output(_output(json), listing(ws))
+
+
+@optouts.command("remove")
+def optout_remove(ctx: typer.Context, handle: HandleArg,
+                  only: Annotated[bool, typer.Option("--only", help="only this handle, not the person's others")] = False,
+                  json: JsonOpt = False) -> None:
+    """They changed their mind: collect them again. Example: wlb optout remove @dirk@mastodon.social"""
+    from app.optout import remove
+
+    with _archive(ctx) as ws:
+        result = remove(ws, handle, only=only)
+    out = _output(json)
+    out.json(result) if json else out.message(f"✓ collected again from now on: {', '.join(result['removed'])}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every error reaches this one place and becomes one red line and an exit code."""
     try:

@@ -419,3 +419,41 @@ def takedown_output(out: Output, result: dict) -> None:
         line = f"{r['result']:<13}#{r['item']} → {r['channel']}" + (f" {r['url']}" if r.get("url") else "")
         line += f": {r['detail']}" if r.get("detail") else ""
         out.console.print(problem_line(line, _REMOVAL_STYLE.get(r["result"], "")), soft_wrap=True)
+
+
+def optout_output(out: Output, result: dict) -> bool:
+    """`wlb optout add` and `link`: the person's handles, what was rejected, what could not be stopped; whether
+    everything asked for was done (a failed take-down during --forget is not)."""
+    forgotten = result.get("forget") or []
+    ok = all(f["ok"] for f in forgotten)
+    if out.json_mode:
+        out.json(result)
+        return ok
+    out.message(f"✓ opted out: {', '.join(result['handles'])} (never collected again on any of these)")
+    if result["rejected"]:
+        out.message(f"✓ rejected: {', '.join('#' + str(i['id']) for i in result['rejected'])}")
+    for i in result["not_stopped"]:
+        why = "already being published; it cannot be stopped now" if i["why"] == "publishing" else "not rejected"
+        out.console.print(problem_line(f"  warning  #{i['id']} {i['url']}: {why}", "yellow"), soft_wrap=True)
+    if result["published"] and not forgotten:
+        shown = ", ".join(f"#{i['id']} {i['url']}" for i in result["published"])
+        out.console.print(problem_line(f"  note     already reposted: {shown}; 'wlb unpublish ID' or --forget takes "
+                                       f"them down", "yellow"), soft_wrap=True)
+    for f in forgotten:
+        takedown_output(out, f)
+    return ok
+
+
+def optout_list_output(out: Output, people: list[dict]) -> None:
+    """`wlb optout list`: one row per person."""
+    if out.json_mode:
+        return out.json(people)
+    if not people:
+        return out.message("Nobody has opted out.", "dim")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("person", "handles", "reason", "by", "since"):
+        table.add_column(name, overflow="fold")
+    for p in people:
+        table.add_row(str(p["person"]), inert("\n".join(p["handles"]), multiline=True), inert(p["reason"]),
+                      inert(p["actor"]), p["at"][:10])
+    out.console.print(table)

@@ -14,6 +14,7 @@ from atproto_core.exceptions import AtProtocolError
 
 from platforms.bluesky import POST_URI, BadRequest, BlueskyAPI, api_for, permalink, split_uri
 from platforms.bluesky_identity import PLC_DIRECTORY, verify_post
+from collector.signals import post_tags
 from core import watermark
 from core.posts import OriginCheck, OriginClaim
 from core.errors import NotFound
@@ -72,6 +73,18 @@ def _labels(view: models.AppBskyFeedDefs.PostView) -> tuple[set[str], bool]:
     self_labels = own.values if known else []
     found = {label.val for label in labels if not label.neg} | {value.val for value in self_labels}
     return found - {label.val for label in labels if label.neg}, own is not None and not known
+
+
+def _author_signals(author: models.AppBskyActorDefs.ProfileViewBasic) -> tuple[tuple[str, str], ...]:
+    """The account's own "!no-unauthenticated": a self-label of their profile record, which the AppView lists
+    among the author's labels with src = their DID (packages/bsky/src/views/index.ts profileBasic/selfLabels at
+    d6296a1c; it is what hides their posts from logged-out viewers, noUnauthenticatedPost). A labeler's label of
+    that value is not the person's wish."""
+    own = [label for label in author.labels or [] if label.src == author.did]
+    values = {label.val for label in own if not label.neg} - {label.val for label in own if label.neg}
+    if "!no-unauthenticated" in values:
+        return (("no_unauthenticated", "!no-unauthenticated on their Bluesky profile"),)
+    return ()
 
 
 def _media(embed: object) -> tuple[list[MediaData], str | None]:
@@ -134,12 +147,12 @@ def parse_post(raw: object, hashtag: str) -> tuple[PostData | None, str | None]:
     handle = (view.author.handle if verified else view.author.did).lower()
     author = AuthorData(handle=handle, name=view.author.display_name or handle, network="bluesky",
                         profile_url=f"https://bsky.app/profile/{handle}", uid=view.author.did,
-                        authoritative=verified)
+                        authoritative=verified, signals=_author_signals(view.author))
     post = PostData(key=view.uri, remote_id=view.uri, url=permalink(handle, rkey), author=author,
                     created_at=created, text=record.text, language=(record.langs or [None])[0],
                     sensitive=bool(labels & SENSITIVE), media=tuple(media),
                     flags=("self-labels of a type wlb does not know: check for content warnings",)
-                    if unknown_labels else ())
+                    if unknown_labels else (), tags=post_tags(sorted(tags)))
     return post, None
 
 

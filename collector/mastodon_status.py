@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from collector.html import html_to_text
+from collector.signals import account_signals, post_tags
 from core.posts import AuthorData, MediaData, PostData
 
 MAX_URL = 2048  # Post.url / Post.key / Media.url columns
@@ -87,7 +88,7 @@ def _author(account: object, domain: str, web_host: str) -> tuple[AuthorData, st
     profile = _web_url(account.get("url"), "account.url")
     name = account.get("display_name") or account.get("username") or user
     author = AuthorData(handle=f"{user}@{home}".lower(), name=str(name)[:MAX_NAME] if isinstance(name, str) else user,
-                        profile_url=profile, authoritative=local)
+                        profile_url=profile, authoritative=local, signals=account_signals(account))
     return author, home, local
 
 
@@ -168,7 +169,7 @@ def _parse(status: object, domain: str, web_host: str) -> tuple[PostData | None,
         sensitive=original.get("sensitive") is True,
         spoiler_text=original["spoiler_text"] if isinstance(original.get("spoiler_text"), str) else "",
         media=tuple(m for m in media if m.kind == "image"),
-        flags=tuple(flags),
+        flags=tuple(flags), tags=post_tags(original.get("tags")),
     ), None
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from collector.base import Collector
 from collector.media import Fetched, fetch_all
+from collector.signals import account_asks, ask_first_for_stored, ask_first_new, decide
 from core.media import MediaStore
 from core.bounds import EARLIEST, Skip, bound_post, bound_watermark
 from core.db import Database
@@ -21,10 +22,11 @@ from core.errors import PlatformError
 from core.fingerprints import record_hashes
 from core.http import Http
 from core.models import Author, Cursor, Decision, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
+from core.optout import OPTED_OUT, opted_out
 from core.posts import Page, PostData
 from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
-from core.settings import Settings
+from core.settings import ConsentSettings, Settings
 from platforms.registry import PLATFORMS
 
 log = logging.getLogger(__name__)
@@ -124,20 +126,34 @@ def _bounded(posts: list[PostData], platform: str, now: datetime, report: Channe
     return kept
 
 
+def _who(data: PostData) -> tuple[str, str, str | None]:
+    return data.author.network, data.author.handle, data.author.uid
+
+
 def store_page(session: Session, channel: str, tag: str, platform: str, page: Page,
-               own: tuple[set[str], set[str]], report: ChannelReport) -> None:
-    """Insert the page's new posts and advance the watermark in the same transaction."""
+               own: tuple[set[str], set[str]], report: ChannelReport, settings: Settings | None = None) -> None:
+    """Insert the page's new posts and advance the watermark in the same transaction; then let the authors' opt-out
+    signals reach what is stored of theirs (`settings`: the [consent] switches; None: the defaults)."""
     own_handles, own_urls = own
+    consent = settings.consent if settings else ConsentSettings()
     fresh: dict[str, PostData] = {}
+    asks: dict[str, list[str]] = {}
     posts = _bounded(page.posts, platform, utcnow(), report)
     forgotten = denied_authors(session, {v for d in posts for v in (d.author.key, d.author.uid) if v})
+    stopped = opted_out(session, {_who(d) for d in posts})
     for data in posts:
+        skip, ask = decide(data, consent)
         if data.author.handle.lower() in own_handles or data.url in own_urls or data.key in own_urls:
             report.skipped["own account or repost"] += 1
         elif forgotten and (data.author.key in forgotten or data.author.uid in forgotten):
             report.skipped[FORGOTTEN] += 1  # wlb forget: never stored again, on any platform
+        elif _who(data) in stopped:
+            report.skipped[OPTED_OUT] += 1  # wlb optout: never collected again, on any linked handle
+        elif skip:
+            report.skipped[skip] += 1
         else:
             fresh.setdefault(data.key, data)
+            asks[data.key] = ask
     rows = session.exec(select(Post.key, Post.channel).where(col(Post.key).in_(list(fresh)))) if fresh else []
     known = {key: stored_by for key, stored_by in rows}
     new = [d for key, d in fresh.items() if key not in known]
@@ -154,14 +170,18 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
         with session.begin_nested():
             _insert(session, channel, platform, new)
         report.new_posts += len(new)
+        inserted = new
     except IntegrityError:  # another process stored some of them a moment ago: go one by one
+        inserted = []
         for data in new:
             try:
                 with session.begin_nested():
                     _insert(session, channel, platform, [data])
                 report.new_posts += 1
+                inserted.append(data)
             except IntegrityError:
                 report.known_posts += 1
+    ask_first_new(session, {d.key: asks[d.key] for d in inserted if asks.get(d.key)})
     watermark = bound_watermark(page.watermark)
     if page.watermark and not watermark:
         report.skipped["watermark not stored (too long or malformed)"] += 1
@@ -170,6 +190,9 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
         cursor.watermark, cursor.updated_at = watermark, utcnow()
         session.add(cursor)
     session.commit()
+    signalled = {d.author.key: whats for d in posts if _who(d) not in stopped and (whats := account_asks(d, consent))}
+    if signalled:
+        report.warnings.extend(ask_first_for_stored(session, signalled))
 
 
 def collect_channel(db: Database, settings: Settings, name: str, collector: Collector, report: ChannelReport) -> None:
@@ -190,7 +213,7 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
                     report.skipped.update(page.skipped)
                     report.cost += page.cost
                     report.warnings.extend(page.warnings)
-                    store_page(session, name, tag, platform, page, own, report)
+                    store_page(session, name, tag, platform, page, own, report, settings)
                     if count >= cap:
                         report.warnings.append(f"#{tag}: stopped after {cap} pages (collect.max_pages_per_run); "
                                                f"the rest is collected on the next run")

@@ -13,7 +13,7 @@ from core.licenses import needs_permission
 from core.models import ConsentRequest, ConsentState, Post, Status, utcnow
 from core.settings import Settings
 
-SIGNALS = ("nobot", "noindex", "not_discoverable", "no_unauthenticated", "no_repost")  # [consent] keys
+SIGNALS = ("nobot", "noindex", "not_discoverable", "no_unauthenticated", "no_repost", "not_indexable")  # [consent]
 OPEN = (ConsentState.PLANNED, ConsentState.SENDING, ConsentState.SENT, ConsentState.MANUAL, ConsentState.UNCLEAR)
 ANSWERABLE = (ConsentState.SENT, ConsentState.MANUAL, ConsentState.UNCLEAR, ConsentState.EXPIRED)
 MAX_WORDS = 2000  # a photographer's answer, as recorded (and as a rejection reason)

@@ -69,6 +69,9 @@ class PostData:
     needs_credit: bool = False
     # Things a reviewer should know that do not skip the post ("date in the future, clamped").
     flags: tuple[str, ...] = ()
+    # Its hashtags as the platform lists them, lower case without '#' (Bluesky's record.tags are not in the text):
+    # [consent] no_repost_markers are looked for here and in the text.
+    tags: tuple[str, ...] = ()
 
     @property
     def images(self) -> tuple[MediaData, ...]:

@@ -171,6 +171,9 @@ class ConsentSettings(Strict):
     not_discoverable: Signal = "skip"
     no_unauthenticated: Signal = "skip"
     no_repost: Signal = "skip"
+    # Mastodon's `indexable` is an opt-in to full-text search that defaults to false (and reads false for remote
+    # software that does not send it): false is what nearly every account serves, not a wish. Off unless chosen.
+    not_indexable: Signal = "ignore"
     no_repost_markers: list[str] = ["#norepost", "#nobot", "#noshare"]
     templates: dict[Literal["fr", "nl", "en"], str] = {}  # override a language's request; {mention} and {link} required
 
@@ -179,6 +182,15 @@ class ConsentSettings(Strict):
     def _preview(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("write the public site's address with its scheme, e.g. https://photos.welovebrussels.be/")
+        return value
+
+    @field_validator("no_repost_markers")
+    @classmethod
+    def _markers(cls, value: list[str]) -> list[str]:
+        for marker in value:
+            if not marker.strip().lstrip("#") or len(marker) > 100:
+                raise ValueError(f"no_repost_markers: {marker[:100]!r} is not a marker; write a hashtag like "
+                                 f"'#norepost' or a phrase of at most 100 characters")
         return value
 
     @field_validator("templates")

@@ -18,6 +18,7 @@ from core.models import Decision, Post, PubState, Publication, Status, utcnow
 from core.settings import Settings
 from core.slots import shown
 from core.decisions import SYSTEM_ACTOR, licence_problem, lock_items, transition
+from core.optout import ask_first_hold, opted_out_hold
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def forced(session: Session, post_id: int) -> bool:
 
 
 def publishable(session: Session, settings: Settings, post: Post, channel: str) -> str | None:
-    """Why this item may not go to `channel` as it stands, or None: status, targets, licence, credit."""
+    """Why this item may not go to `channel` as it stands, or None: status, targets, licence, credit, opt-outs."""
     if post.status != Status.APPROVED:
         return f"it is {post.status} now"
     wanted = post.targets or settings.publishing_channels()
@@ -60,7 +61,8 @@ def publishable(session: Session, settings: Settings, post: Post, channel: str) 
         return f"needs permission ({problem})"
     if post.needs_credit and not post.credit:
         return f"needs credit; approve it with --credit '@handle@host' or --credit 'Name' ('wlb show {post.id}')"
-    return None
+    # The photographer's wish, if it changed since approval: opted out, or their account now asks to be asked.
+    return opted_out_hold(session, post) or (None if forced(session, post.id) else ask_first_hold(session, post))
 
 
 def claim(db: Database, settings: Settings, post_id: int, channel: str, *, key: str, text: str, decided: int,

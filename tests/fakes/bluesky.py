@@ -103,6 +103,20 @@ class FakeBluesky(FakeServer):
                 profile["displayName"] = display_name
             return self.accounts.setdefault(did, profile)
 
+    def label_profile(self, handle: str, *values: str, src: str | None = None) -> dict:
+        """Give an account's profile labels as the AppView lists them on a profileViewBasic (its posts' `author`):
+        the profile record's self-labels with src = the account's DID and uri = its profile record
+        (bluesky-social/atproto packages/bsky/src/views/index.ts profileBasic + selfLabels at d6296a1c), or with
+        `src` a labeler's label on the account. "!no-unauthenticated" is the account's opt-out (lexicons/com/atproto/
+        label/defs.json labelValues)."""
+        with self._lock:
+            author = self.add_account(handle)
+            did = author["did"]
+            uri = f"at://{did}/app.bsky.actor.profile/self" if src is None else did
+            author["labels"] = [*author["labels"], *({"src": src or did, "uri": uri, "cid": cid(did.encode()),
+                                                       "val": v, "cts": "2023-04-01T10:00:00.000Z"} for v in values)]
+            return author
+
     def add_image(self, data: bytes, did: str, content_type: str = "image/jpeg") -> tuple[str, dict]:
         """Serve the bytes as the CDN would; return (fullsize URL, the blob ref a record holds)."""
         with self._lock:

@@ -121,6 +121,7 @@ class FakeMastodon(FakeServer):
         self._idempotency: dict[str, str] = {}  # key -> status id
         self._next_id = _FIRST_ID
         self._remaining = 300
+        self.account_fields: dict[str, dict] = {}  # acct -> Account fields it serves (SIGNAL_ACCOUNTS: opt-outs)
 
     # ---- test set-up -------------------------------------------------------------------------
 
@@ -222,7 +223,8 @@ class FakeMastodon(FakeServer):
                 "avatar": f"{web}/avatars/{username}.png",
                 "avatar_static": f"{web}/avatars/{username}.png", "header": "", "header_static": "",
                 "followers_count": 0, "following_count": 0, "statuses_count": 0, "emojis": [], "fields": []}
-        return pixelfed.shape_account(account, self, bool(remote)) if self.flavor == "pixelfed" else account
+        account = pixelfed.shape_account(account, self, bool(remote)) if self.flavor == "pixelfed" else account
+        return account | self.account_fields.get(acct, {})
 
     def _status_shell(self, sid: str, account: dict, uri: str, url: str, created_at: datetime | None) -> dict:
         return {"id": sid, "uri": uri, "url": url, "created_at": _iso(created_at or datetime.now(UTC)),
@@ -499,3 +501,30 @@ class FakeMastodon(FakeServer):
         self._created[sid] = datetime.now(UTC)
         self.published.append(status)
         return status
+
+
+# Accounts showing each opt-out signal as Mastodon serves them: FakeMastodon.account_fields[acct] = SIGNAL_ACCOUNTS[k].
+# Origins: mastodon/mastodon app/serializers/rest/account_serializer.rb at 01405bc6 (`discoverable`; `noindex` only
+# `if: :local?`), the same file today (`indexable` beside `discoverable`), db/migrate AddIndexableToAccounts
+# (`indexable` boolean, default false, not null); mastodon/documentation content/en/entities/Account.md at 2903485d
+# (`note` is HTML, hashtags as <a class="mention hashtag">#<span>tag</span></a>; `discoverable` nullable, 3.1;
+# `indexable` 4.3; `noindex` 4.0; `fields[].value` HTML).
+def bio(text: str, *tags: str, host: str = "fake.social") -> str:
+    """A bio as Mastodon renders it (account_bio_format): text, then each hashtag as its link."""
+    links = "".join(f' <a href="https://{host}/tags/{t.lower()}" class="mention hashtag" rel="tag">#<span>{t}</span></a>'
+                    for t in tags)
+    return f"<p>{html.escape(text)}{links}</p>"
+
+
+SIGNAL_ACCOUNTS = {
+    "nobot": {"note": bio("Street photography, Brussels.", "NoBot")},
+    "noindex_tag": {"note": bio("Photos & walks", "noindex")},
+    "nosearch": {"note": bio("Brussels by night", "nosearch", "photography")},
+    "nobot_field": {"fields": [{"name": "Bots", "value": bio("no thanks", "nobot"), "verified_at": None}]},
+    "noindex": {"noindex": True},
+    "not_discoverable": {"discoverable": False},
+    "not_indexable": {"discoverable": True, "indexable": False},
+    "unset": {"discoverable": None, "indexable": True},  # never chose: not a "no"
+    "nobotanist": {"note": bio("Plants of Brussels", "nobotanist", "botanist")},
+    "nobot_in_text": {"note": "<p>I like robots: nobot is my robot's name, see x#nobot and /#nobot</p>"},
+}

@@ -140,3 +140,22 @@ def status_by_id(fake: FakeMastodon, req: Recorded, sid: str) -> Reply:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+# Pixelfed bios with opt-out hashtags, as FakeMastodon(flavor="pixelfed").account_fields[acct] serves them.
+# Origins (pixelfed/pixelfed at 8aae92d7): app/Transformer/Api/AccountTransformer.php (`note` is the bio,
+# `note_text` strip_tags of it, `discoverable` always true, no noindex/indexable); app/Http/Controllers/Settings/
+# HomeSettings.php (the bio is Autolink::create()->autolink(...)); app/Util/Lexer/Autolink.php linkToHashtag
+# (href APP_URL/discover/tags/TAG?src=hash, title "#TAG", class "u-url hashtag").
+def bio(text: str, *tags: str, app_url: str = "https://pix.example") -> dict:
+    """A Pixelfed account's note and note_text for a bio that ends with these hashtags."""
+    links = "".join(f' <a href="{app_url}/discover/tags/{t}?src=hash" title="#{t}" class="u-url hashtag" '
+                    f'rel="external nofollow noopener">#{t}</a>' for t in tags)
+    return {"note": f"{text}{links}", "note_text": " ".join([text, *(f"#{t}" for t in tags)])}
+
+
+SIGNAL_ACCOUNTS = {
+    "nobot": bio("Film photos of Brussels.", "nobot"),
+    "noindex_tag": bio("Analog only", "NoIndex"),
+    "nobotanist": bio("Greenhouses of Laeken", "nobotanist"),
+}
