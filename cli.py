@@ -114,7 +114,8 @@ def collect(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 @app.command()
-def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|rejected|duplicate|published|new|all")] = "pending",
+def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|approved|awaiting-consent|consent-expired|"
+                                                                  "rejected|duplicate|published|new|all")] = "pending",
           channel: ChannelOpt = None, possible_duplicates: PossibleOpt = False, needs_permission: PermissionOpt = False,
           needs_credit: CreditOpt = False, author: AuthorOpt = None, since: SinceOpt = None,
           limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50; --json: all)")] = None,
@@ -438,6 +439,24 @@ def forget(ctx: typer.Context, reason: Annotated[str, typer.Option(help="the req
     takedown_output(_output(json), result)
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def consent(ctx: typer.Context,
+            item: Annotated[int | None, typer.Argument(min=1, max=MAX_ID, help="item id; none: the open requests")] = None,
+            granted: Annotated[bool, typer.Option("--granted", help="record the photographer's yes")] = False,
+            refused: Annotated[bool, typer.Option("--refused", help="record the photographer's no")] = False,
+            proof: Annotated[str | None, typer.Option(help="how and when they answered (required with an answer)")] = None,
+            author: Annotated[str | None, typer.Option(help="every request to this photographer's handle")] = None,
+            json: JsonOpt = False) -> None:
+    """The consent ledger: open requests, one item's, a photographer's; record an answer given elsewhere.
+    Example: wlb consent 12 --granted --proof 'Instagram DM of 3 Dec: oui!'"""
+    from app.consent import consent as ledger, consent_output
+    from app.workspace import Workspace
+
+    with Workspace(_settings(ctx, check_secrets=False)) as ws:
+        result = ledger(ws, item=item, granted=granted, refused=refused, proof=proof, author=author)
+    consent_output(_output(json), result)
 
 
 def main(argv: list[str] | None = None) -> int:

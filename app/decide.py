@@ -11,6 +11,7 @@ from app.output import Output
 from app.workspace import Workspace
 from core.errors import UsageError
 from core.models import Post, Status
+from curation.asking import consent_notes
 from curation.filters import parse_where
 from curation.queue import bulk
 from curation.views import matching_ids
@@ -19,7 +20,8 @@ PAST = {"approve": "approved", "reject": "rejected"}
 REFUSALS = {"changed": "decided by someone else meanwhile", "leased": "open on another reviewer's screen",
             "publishing": "being published", "status": "not in a status this decision applies to",
             "licence": "needing permission (approve them by id with --force --reason)",
-            "credit": "needing credit (approve them by id with --credit)", "missing": "deleted meanwhile"}
+            "credit": "needing credit (approve them by id with --credit)", "missing": "deleted meanwhile",
+            "consent": "whose photographer said no or did not answer ('wlb consent ID')"}
 Decide = Callable[[Workspace, Sequence[int], object], list[Post]]
 
 
@@ -29,7 +31,11 @@ def confirmation(verb: str, posts: Sequence[Post], publish_channels: Sequence[st
     if verb != "approve":
         return f"✓ {ids} {PAST.get(verb, verb)}"
     targets = list(posts[0].targets) or list(publish_channels)
-    return f"✓ {ids} approved → {', '.join(targets) or 'no publishing channel yet (set publish = true on one)'}"
+    line = f"✓ {ids} approved → {', '.join(targets) or 'no publishing channel yet (set publish = true on one)'}"
+    waiting = [f"#{p.id}" for p in posts if p.status == Status.AWAITING]
+    if waiting:
+        line += f"; {', '.join(waiting)} awaiting the photographer's consent (see 'wlb consent')"
+    return line
 
 
 def expected_status(text: str | None) -> Status | None:
@@ -44,6 +50,8 @@ def expected_status(text: str | None) -> Status | None:
 def decide_by_id(ws: Workspace, out: Output, verb: str, ids: Sequence[int], expect: str | None, decide: Decide) -> None:
     posts = decide(ws, ids, expected_status(expect))
     out.message(confirmation(verb, posts, ws.publish_channels()), "green" if verb == "approve" else "yellow")
+    for line in consent_notes(ws.db, [p.id for p in posts]):
+        out.message(f"  {line}", "yellow")
 
 
 def decide_by_filter(ws: Workspace, out: Output, verb: str, where: str | None, yes: bool, decide: Decide,

@@ -25,7 +25,7 @@ from core.safe_text import escape_json_controls, strip_control
 
 ORIGIN_DISAGREES = "origin disagrees"  # publisher/run.py's reason when the origin contradicts what we stored
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "published": "bold green", "rejected": "red",
-                "duplicate": "magenta", "new": "cyan"}
+                "duplicate": "magenta", "new": "cyan", "awaiting-consent": "blue", "consent-expired": "dark_orange"}
 
 
 def _short(text: str | None, n: int) -> str:

@@ -240,7 +240,7 @@ class Review:
         if not self.decided:
             return Step(notice=_no("nothing to undo: no decision yet in this session"))
         item = self.decided[-1]
-        post, undone = queue.undo(self.ws.db, item, actor=self.actor, lease_owner=self.owner)
+        post, undone = queue.undo(self.ws.db, item, actor=self.actor, lease_owner=self.owner, settings=self.ws.settings)
         self.decided.pop()
         verb = {"approve": "approved", "approve-forced": "approved", "reject": "rejected"}.get(undone.action, "duplicate")
         self.counts[verb] -= 1

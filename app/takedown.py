@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from app.lock import run_lock
 from app.pipeline import Pipeline, publisher_for
+from core.consent import forget_ledger
 from core.decisions import lock_items, reviewer, transition
 from core.denylist import FORGOTTEN, author_digest
 from core.errors import UsageError
@@ -114,6 +115,7 @@ def _erase(pipeline: Pipeline, authors: list[int], posts: list[int], *, actor: s
             session.add(m)
         for post in locked:
             _erase_post(session, post, actor)
+        forget_ledger(session, posts)  # the consent ledger keeps its audit columns only
         for author_id in authors:
             person = session.get(Author, author_id)
             for value in {person.key, person.uid} - {None, ""}:

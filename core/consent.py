@@ -123,3 +123,17 @@ def expire_due(session: Session, now: datetime | None = None) -> list[int]:
         session.commit()
         expired.append(posts[0].id)
     return expired
+
+
+def forget_ledger(session: Session, post_ids: Sequence[int]) -> int:
+    """`wlb forget`: these items' requests keep only the audit record (ids, channel, platform, state, times, who
+    decided); the words, links, the photographer and the proof go, and an open request is cancelled. No commit."""
+    rows = session.exec(select(ConsentRequest).where(col(ConsentRequest.post_id).in_(list(post_ids)))).all() \
+        if post_ids else []
+    for request in rows:
+        if request.state in OPEN:
+            request.state = ConsentState.CANCELLED
+        request.author_id, request.target_url, request.request_text, request.request_url = None, "", "", None
+        request.answer_text = request.answer_url = request.answer_remote_id = request.proof = request.error = None
+        session.add(request)
+    return len(rows)

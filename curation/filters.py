@@ -14,7 +14,8 @@ from core.licenses import needs_permission
 from core.models import POSSIBLE, Author, ImageMatch, Post, Status, utcnow
 from core.settings import Settings
 
-STATUS_CHOICES = ["new", "pending", "approved", "rejected", "duplicate", "published", "all"]
+STATUS_CHOICES = ["new", "pending", "approved", "awaiting-consent", "consent-expired", "rejected", "duplicate", "published",
+                  "all"]
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _SINCE = re.compile(r"(\d{1,5})\s*([mhdw])")
 # `--where` terms: the same names as the filter options of `wlb queue` and `wlb review`.

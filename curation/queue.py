@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from core.consent import why_ask
 from core.credit import BARE_HANDLES, parse_credit
 from core.db import Database
 from core.decisions import claimed, licence_problem, lock_items, reviewer, transition
@@ -18,11 +19,14 @@ from core.errors import UsageError
 from core.models import Decision, Post, Status, utcnow
 from core.settings import Settings
 from core.slots import pin_problem, shown
+from curation import asking
 from curation.leases import held_by_other
 
 # Which statuses a person may move an item from. Published items are final: their repost exists.
-APPROVABLE = {Status.PENDING, Status.REJECTED, Status.DUPLICATE, Status.APPROVED}
-REJECTABLE = {Status.NEW, Status.PENDING, Status.APPROVED, Status.DUPLICATE, Status.REJECTED}
+# Awaiting consent: re-approving keeps the request; consent expired: only with an answer on record (--force).
+APPROVABLE = {Status.PENDING, Status.REJECTED, Status.DUPLICATE, Status.APPROVED, Status.AWAITING, Status.NO_ANSWER}
+REJECTABLE = {Status.NEW, Status.PENDING, Status.APPROVED, Status.DUPLICATE, Status.REJECTED, Status.AWAITING,
+              Status.NO_ANSWER}
 EDITABLE = REJECTABLE
 UNDOABLE = ("approve", "approve-forced", "reject", "duplicate")
 NOT_DECISIONS = ("credit", "caption", "targets", "override", "pin")  # recorded changes that leave the status alone
@@ -34,7 +38,7 @@ Version = int | Mapping[int, int] | None  # the item's last decision id when sho
 class Refused(UsageError):
     """A decision the item's state does not allow. `why` lets a front end say what to press instead:
     changed (someone decided since), leased (someone is looking at it), publishing, status, licence, credit,
-    missing, undo."""
+    missing, undo, consent (the photographer said no, or was asked and did not answer)."""
 
     def __init__(self, message: str, *, item_id: int, why: str, status: str | None = None):
         super().__init__(message)
@@ -136,7 +140,9 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             expected: Expected = None, override: bool = False, lease_owner: str | None = None,
             version: Version = None, publish_at: datetime | None = None, publish_next: bool = False,
             now: datetime | None = None) -> list[Post]:
-    """Approve items for publishing to the given channels (default: every publishing channel).
+    """Approve items for publishing to the given channels (default: every publishing channel). Where a target's
+    consent policy (or the photographer's account) asks first, the item awaits consent instead, and its request is
+    written to the ledger in the same transaction (curation/asking.py); --force records permission given otherwise.
 
     `publish_at`: pin to that slot (a future slot of every target channel that has slots; core/slots.py);
     `publish_next`: the next free slot. Without either, an approval clears an earlier pin."""
@@ -152,6 +158,7 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
     if force and not reason.strip():
         raise UsageError("--force needs --reason: say how the photographer gave permission (it is recorded)")
     credits: dict[int, str] = {}  # checked per item: "@user" names an account on Instagram only
+    asks: dict[int, str] = {}  # why each item asks the photographer first
     actor = actor or reviewer()
 
     def check(post: Post) -> None:
@@ -160,8 +167,15 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
         if post.status not in APPROVABLE:
             raise Refused(f"item #{post.id} is {post.status}; only pending, rejected or duplicate items can be approved",
                           item_id=post.id, why="status", status=post.status)
+        if post.status == Status.NO_ANSWER and not force:
+            raise Refused(f"item #{post.id}: the photographer did not answer our request; record their answer with "
+                          f"'wlb consent {post.id} --granted --proof ...', or approve with --force --reason 'how they "
+                          f"agreed'", item_id=post.id, why="consent", status=post.status)
+        why = why_ask(post, settings, targets) if settings and not force else None
+        if why:
+            asks[post.id] = why
         problem = licence_problem(post, settings, targets) if settings else None
-        if problem and not force:
+        if problem and not force and not why:  # asking is how that permission is sought
             raise Refused(f"item #{post.id} needs permission: {problem}; ask the photographer, then approve "
                           f"with --force --reason 'how they agreed'", item_id=post.id, why="licence")
         if post.needs_credit and not (credit or post.credit):
@@ -182,11 +196,26 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             when = shown(publish_at, ZoneInfo(settings.timezone)) if publish_at else "the next free slot"
             session.add(Decision(post_id=post.id, action="pin", from_status=post.status, to_status=post.status,
                                  actor=actor, reason=when))
+        if post.id in asks and not asking.granted(session, post.id):
+            _ask(session, post, settings, actor=actor, reason=reason or asks[post.id], now=now)
+            return
+        asking.cancel(session, post.id)  # approved without asking (--force, or no target asks any more)
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
                    reason=reason)
 
     return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
                    version=version)
+
+
+def _ask(session: Session, post: Post, settings: Settings, *, actor: str, reason: str,
+         now: datetime | None = None) -> None:
+    """The item awaits the photographer's answer; its request is written (or kept) in the same transaction."""
+    refused = asking.refusal(session, post, settings, now)
+    if refused:
+        raise Refused(f"item #{post.id} cannot be approved: {refused}", item_id=post.id, why="consent",
+                      status=post.status)
+    asking.ask(session, post, settings, actor=actor, now=now)
+    transition(session, post, Status.AWAITING, actor=actor, action="approve", reason=reason)
 
 
 def _valid_credit(text: str, platform: str | None = None) -> str:
@@ -209,6 +238,7 @@ def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | N
                           item_id=post.id, why="status", status=post.status)
 
     def apply(session: Session, post: Post) -> None:
+        asking.cancel(session, post.id)
         transition(session, post, Status.REJECTED, actor=actor, action="reject", reason=reason or "rejected by reviewer")
 
     return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
@@ -245,6 +275,7 @@ def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = N
                           item_id=post.id, why="status", status=post.status)
         session.exec(update(Post).where(Post.duplicate_of == post.id).values(duplicate_of=now_root))  # no chains
         post.duplicate_of = now_root
+        asking.cancel(session, post.id)
         transition(session, post, Status.DUPLICATE, actor=actor, action="duplicate",
                    reason=reason or f"same photo as #{now_root}")
 
@@ -292,8 +323,10 @@ def edit(db: Database, item_id: int, *, caption: str | None = None, targets: Seq
     return posts[0]
 
 
-def undo(db: Database, item_id: int, *, actor: str | None = None, lease_owner: str | None = None) -> tuple[Post, Decision]:
-    """Take back `actor`'s latest decision on an item, if nobody decided after it; the item and the undone decision."""
+def undo(db: Database, item_id: int, *, actor: str | None = None, lease_owner: str | None = None,
+         settings: Settings | None = None) -> tuple[Post, Decision]:
+    """Take back `actor`'s latest decision on an item, if nobody decided after it; the item and the undone decision.
+    Back to "awaiting consent" reopens its request (`settings` needed); away from it cancels the request."""
     actor = actor or reviewer()
     with db.session() as session:
         last = session.exec(select(Decision).where(Decision.post_id == item_id, col(Decision.action).not_in(NOT_DECISIONS))
@@ -304,7 +337,8 @@ def undo(db: Database, item_id: int, *, actor: str | None = None, lease_owner: s
     back = Status(last.from_status)
 
     def check(post: Post) -> None:
-        pass
+        if back == Status.AWAITING and settings is None:
+            raise UsageError("undoing back to awaiting consent needs the settings (to reopen the request)")
 
     def apply(session: Session, post: Post) -> None:
         if last.action == "duplicate" and back != Status.DUPLICATE:
@@ -313,6 +347,10 @@ def undo(db: Database, item_id: int, *, actor: str | None = None, lease_owner: s
         older = select(Decision.id).where(Decision.post_id == post.id, Decision.id < last.id, Decision.reason == last.reason)
         if last.reason in post.reasons and session.exec(older).first() is None:
             post.reasons = [r for r in post.reasons if r != last.reason]
+        if back == Status.AWAITING:
+            asking.ask(session, post, settings, actor=actor)
+        else:
+            asking.cancel(session, post.id)
         transition(session, post, back, actor=actor, action="undo", reason=f"undid {last.action}")
 
     posts = _decide(db, [item_id], Status(last.to_status), check, apply, actor=actor, lease_owner=lease_owner)
