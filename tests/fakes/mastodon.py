@@ -123,6 +123,7 @@ class FakeMastodon(FakeServer):
         self.peers: list[FakeMastodon] = []  # other instances a resolving search fetches posts from
         self.comments_disabled: set[str] = set()  # Pixelfed: status ids whose author turned comments off
         self._resolved: dict[str, str] = {}  # a peer's status uri -> our copy's id
+        self.lose_answers = 0  # statuses posted whose answer is lost (a 502 from the proxy in front, say)
         self._next_id = _FIRST_ID
         self._remaining = 300
 
@@ -437,7 +438,7 @@ class FakeMastodon(FakeServer):
         params = self._status_params(req)
         key = req.headers.get("idempotency-key")
         if key and self.flavor == "mastodon" and self._idempotent(key):
-            return Reply(200, self._statuses[self._idempotency[key]])  # the original, not an error
+            return self._lost(Reply(200, self._statuses[self._idempotency[key]]))  # the original, not an error
         if refused := self._reply_refused(params):
             return refused
         text, media_ids = params["status"], params["media_ids"]
@@ -461,7 +462,7 @@ class FakeMastodon(FakeServer):
         if key:
             self._idempotency[key] = status["id"]
             self._idempotency_at[key] = self.clock()
-        return Reply(200, status)
+        return self._lost(Reply(200, status))
 
     def _delete_status(self, req: Recorded, sid: str) -> Reply:
         """Api::V1::StatusesController#destroy (mastodon/mastodon): `Status.where(account: current_account)
@@ -525,6 +526,13 @@ class FakeMastodon(FakeServer):
         """A key Mastodon still remembers (stored less than an hour ago)."""
         at = self._idempotency_at.get(key)
         return key in self._idempotency and (at is None or self.clock() - at < timedelta(hours=1))
+
+    def _lost(self, reply: Reply) -> Reply:
+        """The status is made, but the client never hears it: a proxy's 502 instead (retried, the key then answers)."""
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            return Reply(502, b"<html>502 Bad Gateway</html>", content_type="text/html")
+        return reply
 
     def _reply_refused(self, params: dict) -> Reply | None:
         if self.flavor == "pixelfed" and params["visibility"] not in ("private", "unlisted", "public"):

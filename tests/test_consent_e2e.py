@@ -1,0 +1,193 @@
+"""Asking before reposting, end to end through the CLI against fake instances: approve → the request is sent once as
+a reply → the photographer's own answer decides (published with credit, or rejected with their words); a stranger's
+"yes" decides nothing; a lost answer or a killed run never makes a second reply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from core.db import Database
+from core.models import ConsentRequest, ConsentState
+from tests.fakes import images
+from tests.site import Site
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def asking(site: Site) -> Site:
+    """`community` (our account on community.social) publishes with consent = "ask" and fetches posts from fake.social."""
+    site.write_config(channels=f"""
+[channels.source]
+kind = "mastodon"
+base_url = "{site.source.base_url}"
+
+{site.community_channel()}consent = "ask"
+""")
+    site.community.peers.append(site.source)
+    site.community._next_id += 10**9  # two servers, two id sequences
+    return site
+
+
+def approved_item(site: Site, **status) -> tuple[dict, int]:
+    """alice's French photo collected and approved: (her status on fake.social, the item id)."""
+    original = site.source.add_status(images=[images.jpeg(1)], acct="alice", display_name="Alice", created_at=T0,
+                                      text="Coucher de soleil sur la Grand-Place, quelle lumière ce soir",
+                                      language="fr", **status)
+    assert site.wlb("collect").code == 0
+    (item,) = site.queue("pending")
+    approved = site.wlb("approve", str(item["id"]))
+    assert approved.code == 0, approved.err
+    assert site.queue("awaiting-consent")[0]["id"] == item["id"]
+    return original, item["id"]
+
+
+def requests_sent(site: Site) -> list:
+    return [r for r in site.community.requests if r.method == "POST" and r.path == "/api/v1/statuses"
+            and r.form.get("in_reply_to_id")]
+
+
+def our_copy(site: Site, original: dict) -> str:
+    return site.community._resolved[original["uri"]]
+
+
+def ledger(site: Site, item: int) -> ConsentRequest:
+    db = Database(site.db_url)
+    try:
+        with db.session() as session:
+            return session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
+    finally:
+        db.dispose()
+
+
+def run(site: Site) -> dict:
+    result = site.wlb("run", "--json")
+    assert result.code == 0, result.err
+    return result.json()
+
+
+def test_asked_once_then_the_authors_oui_publishes_it_with_credit(asking):
+    site = asking
+    original, item = approved_item(site)
+    summary = run(site)
+
+    assert summary["consent"]["sent"] == 1
+    (sent,) = requests_sent(site)
+    copy = our_copy(site, original)
+    assert sent.form["in_reply_to_id"] == [copy], "a reply to our instance's copy of her post"
+    text = sent.form["status"][0]
+    assert "@alice@fake.social" in text and text.startswith("Bonjour"), "French post, French request"
+    assert "#oui" in text and sent.form["visibility"] == ["direct"] and sent.form["language"] == ["fr"]
+    assert sent.headers["idempotency-key"] == ledger(site, item).idempotency_key
+    assert site.community.published[0]["mentions"][0]["acct"] == "alice@fake.social"
+    assert site.queue("awaiting-consent")[0]["id"] == item, "nothing is published before she answers"
+
+    run(site)
+    assert len(requests_sent(site)) == 1, "a second run sends nothing again"
+
+    ours = site.community.replies_to(copy)[0]["id"]
+    site.community.add_reply(ours, acct="mallory@fake.social", display_name="Alice", text="yes")
+    site.community.add_reply(ours, acct="alice@evil.host", display_name="Alice", text="oui")
+    summary = run(site)
+    assert summary["consent"]["not_author"] == 2 and summary["consent"]["granted"] == 0
+    assert site.queue("awaiting-consent")[0]["id"] == item, "a stranger's yes leaves it waiting"
+
+    site.community.add_reply(ours, acct="alice@fake.social", display_name="Alice", text="oui !")
+    summary = run(site)
+    assert summary["consent"]["granted"] == 1
+    (repost,) = [s for s in site.community.published if s["media_attachments"]]
+    assert "@alice@fake.social" in repost["content"] and original["url"] in repost["content"], "credited"
+    assert {i["status"] for i in site.queue("all")} == {"published"}
+    row = ledger(site, item)
+    assert row.state == ConsentState.GRANTED and row.answer_text == "@welovebrussels oui !"
+    assert row.decided_by == "reply" and row.answer_url.startswith("https://fake.social/@alice/")
+    shown = site.wlb("show", str(item), "--json").json()
+    assert [h["action"] for h in shown["history"]][-3:] == ["approve", "consent", "publish"]
+    assert len(requests_sent(site)) == 1
+
+
+def test_nee_rejects_it_with_their_words(asking):
+    site = asking
+    original, item = approved_item(site)
+    run(site)
+    ours = site.community.replies_to(our_copy(site, original))[0]["id"]
+    site.community.add_reply(ours, acct="alice@fake.social", text="Nee, liever niet. Sorry!")
+    summary = run(site)
+
+    assert summary["consent"]["refused"] == 1
+    (rejected,) = site.queue("rejected")
+    assert rejected["id"] == item
+    shown = site.wlb("show", str(item), "--json").json()
+    assert "Nee, liever niet. Sorry!" in shown["history"][-1]["reason"]
+    assert [s for s in site.community.published if s["media_attachments"]] == [], "never reposted"
+    assert ledger(site, item).state == ConsentState.REFUSED
+
+
+def test_an_answer_that_is_neither_waits_for_a_person(asking):
+    site = asking
+    original, item = approved_item(site)
+    run(site)
+    ours = site.community.replies_to(our_copy(site, original))[0]["id"]
+    site.community.add_reply(ours, acct="alice@fake.social", text="oui mais mets mon insta")
+    summary = run(site)
+    assert summary["consent"]["unclear"] == 1
+    row = ledger(site, item)
+    assert row.state == ConsentState.UNCLEAR and "mets mon insta" in row.answer_text
+    assert site.queue("awaiting-consent")[0]["id"] == item
+
+
+def test_a_lost_answer_never_posts_a_second_reply(asking):
+    """The reply is made but every answer to it is lost: the run records nothing sent; the next one, an hour later
+    (Mastodon has forgotten the Idempotency-Key), finds our reply in the thread instead of sending another."""
+    site = asking
+    original, item = approved_item(site)
+    site.community.lose_answers = 10
+    summary = run(site)
+    assert len(site.community.published) == 1, "made once: the retries carried the same Idempotency-Key"
+    assert summary["consent"]["sent"] == 0 and summary["consent"]["errors"]
+    row = ledger(site, item)
+    assert row.state == ConsentState.SENDING and row.attempts == 1 and row.error
+
+    site.community.lose_answers = 0
+    site.community.clock = lambda: datetime.now(UTC) + timedelta(hours=2)
+    summary = run(site)
+    assert summary["consent"]["found_sent"] == 1 and summary["consent"]["sent"] == 0
+    assert len(site.community.published) == 1
+    row = ledger(site, item)
+    assert row.state == ConsentState.SENT and row.request_remote_id == site.community.published[0]["id"]
+
+
+def test_killed_after_the_post_never_posts_a_second_reply(asking):
+    """The process dies between the reply and recording it: the row is left SENDING with nothing recorded."""
+    site = asking
+    original, item = approved_item(site)
+    run(site)
+    db = Database(site.db_url)
+    with db.session() as session:
+        row = session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
+        row.state, row.request_remote_id, row.request_url, row.sent_at = ConsentState.SENDING, None, None, None
+        session.add(row)
+        session.commit()
+    db.dispose()
+    site.community.clock = lambda: datetime.now(UTC) + timedelta(hours=2)
+    summary = run(site)
+    assert summary["consent"]["found_sent"] == 1
+    assert len(requests_sent(site)) == 1
+    assert ledger(site, item).state == ConsentState.SENT
+
+
+def test_a_deleted_post_fails_its_request_and_the_item_shows_why(asking):
+    site = asking
+    original, item = approved_item(site)
+    site.source.delete_status(original["id"])
+    summary = run(site)
+    assert summary["consent"]["failed"] == 1 and requests_sent(site) == []
+    assert any("cannot find" in e for e in summary["consent"]["errors"])
+    row = ledger(site, item)
+    assert row.state == ConsentState.FAILED and "cannot find" in row.error
+    assert site.queue("awaiting-consent")[0]["id"] == item
+    run(site)
+    assert requests_sent(site) == [], "a failed request is not retried by itself"
