@@ -13,20 +13,26 @@ from core.db import Database
 from core.models import ConsentRequest, ConsentState
 from tests.fakes import images
 from tests.site import Site
+from tests.test_bluesky_e2e import bsite  # noqa: F401, F811 - the Bluesky site fixture
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def asking(site: Site) -> Site:
-    """`community` (our account on community.social) publishes with consent = "ask" and fetches posts from fake.social."""
-    site.write_config(channels=f"""
+def ask_config(site: Site, extra: str = "") -> None:
+    """`community` (our account on community.social) publishes with consent = "ask"."""
+    site.write_config(extra=extra, channels=f"""
 [channels.source]
 kind = "mastodon"
 base_url = "{site.source.base_url}"
 
 {site.community_channel()}consent = "ask"
 """)
+
+
+@pytest.fixture
+def asking(site: Site) -> Site:
+    """An asking community whose instance fetches posts from fake.social when asked (search with resolve)."""
+    ask_config(site)
     site.community.peers.append(site.source)
     site.community._next_id += 10**9  # two servers, two id sequences
     return site
@@ -191,3 +197,97 @@ def test_a_deleted_post_fails_its_request_and_the_item_shows_why(asking):
     assert site.queue("awaiting-consent")[0]["id"] == item
     run(site)
     assert requests_sent(site) == [], "a failed request is not retried by itself"
+
+
+def test_bluesky_asks_by_reply_record_and_the_authors_did_decides(bsite):  # noqa: F811
+    site = bsite
+    site.write_config(channels=f"""
+[channels.bsky]
+kind = "bluesky"
+handle = "{site.bsky.handle}"
+base_url = "{site.bsky.base_url}"
+plc_url = "{site.bsky.base_url}"
+token_env = "WLB_BSKY_PASSWORD"
+publish = true
+consent = "ask"
+""")
+    post = site.bsky.add_post(handle="alice.bsky.social", display_name="Alice", created_at=T0, images=[images.jpeg(1)],
+                              text="Zonsondergang aan het Atomium vanavond #welovebrussels", langs=["nl"])
+    assert site.wlb("collect").code == 0
+    (item,) = site.queue("pending")
+    assert site.wlb("approve", str(item["id"])).code == 0
+    assert run(site)["consent"]["sent"] == 1
+    (request,) = site.bsky.replies_to(post["uri"])
+    assert request["text"].startswith("Hallo @alice.bsky.social") and "#ja" in request["text"]
+    assert request["reply"]["parent"]["uri"] == post["uri"] and request["reply"]["parent"]["cid"] == post["cid"]
+    (mention,) = [f for f in request["facets"] if f["features"][0]["$type"].endswith("#mention")]
+    assert mention["features"][0]["did"] == post["author"]["did"]
+    ours = site.bsky.published[0]["uri"]
+
+    site.bsky.add_reply(ours, handle="alice-bsky.social", display_name="Alice", text="ja")
+    assert run(site)["consent"]["not_author"] == 1
+    assert len(site.bsky.replies_to(post["uri"])) == 1, "asked once"
+    site.bsky.add_reply(ours, handle="alice.bsky.social", text="Ja graag! 👍")
+    assert run(site)["consent"]["granted"] == 1
+    (repost,) = [p["record"] for p in site.bsky.published if "reply" not in p["record"]]
+    assert "@alice.bsky.social" in repost["text"]
+    assert {i["status"] for i in site.queue("all")} == {"published"}
+
+
+def set_request(site: Site, item: int, **values) -> None:
+    db = Database(site.db_url)
+    with db.session() as session:
+        row = session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+        session.commit()
+    db.dispose()
+
+
+def test_per_hour_throttles_and_one_bad_request_costs_only_itself(asking):
+    site = asking
+    ask_config(site, "[consent]\nper_hour = 2\n")
+    posts = {s["url"]: s for s in (site.source.add_status(
+        images=[images.jpeg(10 + n)], acct=f"p{n}", created_at=T0 + timedelta(minutes=n),
+        text=f"Photo number {n} of the Sablon in the morning light") for n in range(4))}
+    assert site.wlb("collect").code == 0
+    queued = sorted(site.queue("pending"), key=lambda i: i["id"])
+    items = [i["id"] for i in queued]
+    assert site.wlb("approve", *map(str, items)).code == 0
+    # The first request in line cannot be sent (its post is gone): that costs that request only.
+    site.source.delete_status(posts[queued[0]["post_url"]]["id"])
+
+    summary = run(site)["consent"]
+    assert (summary["failed"], summary["sent"], summary["throttled"]) == (1, 2, 1)
+    assert len(requests_sent(site)) == 2
+    assert run(site)["consent"]["throttled"] == 1, "the hour's budget counts what earlier runs sent"
+    assert len(requests_sent(site)) == 2
+    for item in items[1:3]:
+        set_request(site, item, sent_at=datetime.now(UTC) - timedelta(minutes=61))
+    assert run(site)["consent"]["sent"] == 1
+    assert len(requests_sent(site)) == 3
+    assert len({r.form["in_reply_to_id"][0] for r in requests_sent(site)}) == 3, "never twice to the same post"
+
+
+def test_silence_expires_and_two_minds_go_to_a_person(asking):
+    site = asking
+    original, item = approved_item(site)
+    run(site)
+    set_request(site, item, expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    assert run(site)["consent"]["expired"] == 1
+    assert site.queue("consent-expired")[0]["id"] == item
+    assert ledger(site, item).state == ConsentState.EXPIRED
+
+
+def test_yes_then_no_is_for_a_person(asking):
+    site = asking
+    original, item = approved_item(site)
+    run(site)
+    ours = site.community.replies_to(our_copy(site, original))[0]["id"]
+    site.community.add_reply(ours, acct="alice@fake.social", text="oui !")
+    site.community.add_reply(ours, acct="alice@fake.social", text="non en fait, désolée")
+    assert run(site)["consent"]["unclear"] == 1
+    row = ledger(site, item)
+    assert row.state == ConsentState.UNCLEAR and row.answer_text == "@welovebrussels non en fait, désolée"
+    assert run(site)["consent"]["unclear"] == 0, "the same words are not recorded twice"
