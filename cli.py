@@ -163,8 +163,8 @@ def approve(ctx: typer.Context, items: Ids = None,
             to: Annotated[list[str] | None, typer.Option("--to", help="publishing channel (repeatable; default all)")] = None,
             caption: Annotated[str | None, typer.Option(help="caption to use instead of the original text")] = None,
             reason: Annotated[str, typer.Option(help="why (recorded in the history)")] = "",
-            force: Annotated[bool, typer.Option("--force", help="approve despite a licence that needs permission "
-                                                "(needs --reason)")] = False,
+            force: Annotated[bool, typer.Option("--force", help="approve despite a licence that needs permission, "
+                                                "without asking: say how they agreed in --reason")] = False,
             credit: Annotated[str | None, typer.Option(help="who took the photo, for items that need credit: "
                                                        "'@user@host' or a name (recorded)")] = None,
             expect_status: ExpectOpt = None, override: OverrideOpt = False, where: WhereOpt = None,

@@ -128,6 +128,8 @@ class Output:
             lines.append(inert(f"image: {state}  alt: {_short(m['alt_text'] or '-', 60)}", "dim"))
         for p in item.get("publications", []):
             lines.append(inert(f"published to {p['channel']}: {p['state']} {p['url'] or p['error'] or ''}", "green"))
+        if item.get("consent"):  # the ledger's row: 'wlb consent ID' shows all of it
+            lines.append(inert(f"consent: {item['consent']['summary']} ('wlb consent {item['id']}')", "blue"))
         self.console.print(Panel(Group(*lines), expand=False))
         for preview in previews or []:
             self.console.print(preview)
@@ -214,6 +216,11 @@ class Output:
         waited = (f"oldest {_local(queue['oldest'], tz)} ({_hours(queue['oldest_age_hours'])}), "
                   f"median {_hours(queue['median_age_hours'])}") if queue["oldest"] else ""
         totals.add_row("waiting for review", f"{queue['pending']:,}", waited)
+        consent = figures.get("consent") or {}
+        if any(consent.values()):
+            totals.add_row("awaiting consent", f"{consent['awaiting']:,}",
+                           f"{consent['asked']:,} asked, {consent['granted']:,} yes, {consent['refused']:,} no; "
+                           f"{consent['expired']:,} without an answer")
         self.console.print(totals)
         if rejected["by_reason"]:
             table = Table("rejected because", "items", box=box.SIMPLE_HEAD, pad_edge=False)

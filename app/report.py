@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from core.db import Database
 from curation.filters import parse_since
-from core.models import Author, Decision, Post, Publication, PubState, Status, utcnow
+from core.models import Author, ConsentRequest, ConsentState, Decision, Post, Publication, PubState, Status, utcnow
 from core.redact import redact
 from core.safe_text import one_line, strip_control
 
@@ -66,6 +66,7 @@ def build_report(db: Database, since: timedelta, *, timezone: str = "UTC", now: 
                                   "collected": _top_collected(session, start, end)},
             "platforms": _platforms(session, start, end),
             "queue": _queue(session, end),
+            "consent": _consent(session, start, end),
             "days": _days(session, start, end, tz),
         }
     figures["published"] = sum(c["published"] for c in figures["channels"].values())
@@ -182,6 +183,21 @@ def _queue(session: Session, now: datetime) -> dict:
             "median_age_hours": round(sum(ages) / len(ages), 1)}
 
 
+def _consent(session: Session, start: datetime, end: datetime) -> dict:
+    """Photographers asked, and answers, in the period; items waiting on an answer (or past it) now."""
+    def requests(column, *where) -> int:
+        return _count(session, select(func.count()).select_from(ConsentRequest).where(_within(column, start, end), *where))
+
+    def items(status: Status) -> int:
+        return _count(session, select(func.count()).select_from(Post).where(Post.status == status))
+
+    answered = ConsentRequest.answered_at
+    return {"asked": requests(ConsentRequest.created_at),
+            "granted": requests(answered, ConsentRequest.state == ConsentState.GRANTED),
+            "refused": requests(answered, ConsentRequest.state == ConsentState.REFUSED),
+            "awaiting": items(Status.AWAITING), "expired": items(Status.NO_ANSWER)}
+
+
 def _hour(session: Session, column):
     """A UTC timestamp column cut to its hour, as text: the dialects spell it differently."""
     if session.get_bind().dialect.name == "postgresql":
@@ -247,6 +263,7 @@ def csv_rows(figures: dict) -> list[tuple]:
     for figure, platforms in figures["platforms"].items():
         rows += [(f"platform_{figure}", k, v) for k, v in platforms.items()]
     rows += [("queue", k, v) for k, v in figures["queue"].items()]
+    rows += [("consent", k, v) for k, v in figures["consent"].items()]
     for day in figures["days"]:
         rows += [(f"day_{figure}", day["date"], day[figure]) for figure in ("collected", "approved", "published")]
     return [tuple(csv_cell(cell) for cell in row) for row in rows]

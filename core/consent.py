@@ -125,6 +125,16 @@ def expire_due(session: Session, now: datetime | None = None) -> list[int]:
     return expired
 
 
+def cancel_request(session: Session, post_id: int) -> ConsentRequest | None:
+    """Close the item's open request (rejected, undone, taken down, approved another way); the row stays. No commit."""
+    request = session.exec(select(ConsentRequest).where(ConsentRequest.post_id == post_id)).first()
+    if request is None or request.state not in OPEN:
+        return None
+    request.state = ConsentState.CANCELLED
+    session.add(request)
+    return request
+
+
 def forget_ledger(session: Session, post_ids: Sequence[int]) -> int:
     """`wlb forget`: these items' requests keep only the audit record (ids, channel, platform, state, times, who
     decided); the words, links, the photographer and the proof go, and an open request is cancelled. No commit."""

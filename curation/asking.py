@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core.consent import OPEN, refused_before
+from core.consent import OPEN, refused_before, why_ask
 from core.db import Database
 from core.consent_text import TooLong, choose_language, render
 from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
@@ -70,7 +70,16 @@ def refusal(session: Session, post: Post, settings: Settings, now: datetime | No
     return None
 
 
-def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: datetime | None = None) -> ConsentRequest:
+def languages(db: Database, ids: Sequence[int], settings: Settings, targets: Sequence[str]) -> dict[int, str]:
+    """The requests' languages, chosen before the decision's transaction: loading the detector takes seconds, and
+    the items' rows (SQLite: the whole database) stay locked while a decision is made."""
+    with db.session() as session:
+        posts = [p for p in (session.get(Post, i) for i in ids) if p is not None and why_ask(p, settings, targets)]
+        return {p.id: choose_language(p.language, p.text, settings.consent.default_language) for p in posts}
+
+
+def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: datetime | None = None,
+        language: str | None = None) -> ConsentRequest:
     """The item's request, open: kept if it is, reopened if an earlier one was cancelled or failed (the same
     idempotency key and, once attempted, the same words: a rerun finds the reply instead of sending another), or
     written: PLANNED when one of our channels can reply on the post's network, else MANUAL."""
@@ -90,7 +99,7 @@ def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: da
         request = ConsentRequest(post_id=post.id, idempotency_key=secrets.token_urlsafe(24), channel="", platform="",
                                  asked_by=actor)
     if request.attempts == 0:  # never tried: written afresh, in today's words
-        language = choose_language(post.language, post.text, settings.consent.default_language)
+        language = language or choose_language(post.language, post.text, settings.consent.default_language)
         link, to = item_link(settings, post), mention(post, author)
         request.error = None
         try:
@@ -101,21 +110,11 @@ def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: da
             text = render(language, mention=to, link=link, network=network, overrides=settings.consent.templates,
                           by_hand=True)
         request.language, request.request_text, request.target_url = language, text, post.url
-        request.created_at, request.channel = now, channel or post.channel
+        request.created_at, request.channel, request.asked_by = now, channel or post.channel, actor
         request.state = ConsentState.PLANNED if channel else ConsentState.MANUAL
     else:  # a send was attempted (then cancelled): the same channel finds or finishes it, never a second reply
         request.state = ConsentState.PLANNED
-    request.platform, request.author_id, request.asked_by = post.platform, post.author_id, actor
-    session.add(request)
-    return request
-
-
-def cancel(session: Session, post_id: int) -> ConsentRequest | None:
-    """Close the item's open request (rejected, undone, approved another way); the row stays in the ledger."""
-    request = request_for(session, post_id)
-    if request is None or request.state not in OPEN:
-        return None
-    request.state = ConsentState.CANCELLED
+    request.platform, request.author_id = post.platform, post.author_id
     session.add(request)
     return request
 
@@ -149,3 +148,18 @@ def consent_notes(db: Database, ids: Sequence[int]) -> list[str]:
     """After a decision: where each item's request stands, for the reviewer who made it."""
     with db.session() as session:
         return [line for i in ids if (line := note(request_for(session, i)))]
+
+
+def consent_summary(session: Session, post_id: int) -> dict | None:
+    """The item's request in a line, for `wlb show` and the web view."""
+    request = request_for(session, post_id)
+    if request is None:
+        return None
+    words = {ConsentState.PLANNED: f"request planned from {request.channel}",
+             ConsentState.SENDING: f"request being sent from {request.channel}",
+             ConsentState.SENT: f"asked from {request.channel}, waiting for their answer",
+             ConsentState.MANUAL: "ask them yourself: the platform allows no reply",
+             ConsentState.UNCLEAR: "they answered something that is neither yes nor no: read it",
+             ConsentState.EXPIRED: "asked, no answer in time"}
+    return {"state": request.state, "channel": request.channel, "language": request.language,
+            "summary": words.get(request.state, request.state)}

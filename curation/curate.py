@@ -23,7 +23,7 @@ from curation.rules import check_rules
 COMMIT_EVERY = 100  # items per transaction; a kill leaves the rest `new`, and the next run curates them
 
 # Items a person (or publishing) already decided on keep their status when an earlier copy shows up.
-DECIDED = {Status.APPROVED, Status.PUBLISHED, Status.REJECTED}
+DECIDED = {Status.APPROVED, Status.PUBLISHED, Status.REJECTED, Status.AWAITING, Status.NO_ANSWER}
 
 
 def rules(dedup: DedupSettings) -> Rules:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from core.consent import why_ask
+from core.consent import cancel_request, why_ask
 from core.credit import BARE_HANDLES, parse_credit
 from core.db import Database
 from core.decisions import claimed, licence_problem, lock_items, reviewer, transition
@@ -159,6 +159,7 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
         raise UsageError("--force needs --reason: say how the photographer gave permission (it is recorded)")
     credits: dict[int, str] = {}  # checked per item: "@user" names an account on Instagram only
     asks: dict[int, str] = {}  # why each item asks the photographer first
+    spoken = asking.languages(db, ids, settings, targets) if settings and not force else {}
     actor = actor or reviewer()
 
     def check(post: Post) -> None:
@@ -197,9 +198,10 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
             session.add(Decision(post_id=post.id, action="pin", from_status=post.status, to_status=post.status,
                                  actor=actor, reason=when))
         if post.id in asks and not asking.granted(session, post.id):
-            _ask(session, post, settings, actor=actor, reason=reason or asks[post.id], now=now)
+            _ask(session, post, settings, actor=actor, reason=reason or asks[post.id], now=now,
+                 language=spoken.get(post.id))
             return
-        asking.cancel(session, post.id)  # approved without asking (--force, or no target asks any more)
+        cancel_request(session, post.id)  # approved without asking (--force, or no target asks any more)
         transition(session, post, Status.APPROVED, actor=actor, action="approve-forced" if force else "approve",
                    reason=reason)
 
@@ -208,13 +210,13 @@ def approve(db: Database, ids: Sequence[int], *, targets: Sequence[str], publish
 
 
 def _ask(session: Session, post: Post, settings: Settings, *, actor: str, reason: str,
-         now: datetime | None = None) -> None:
+         now: datetime | None = None, language: str | None = None) -> None:
     """The item awaits the photographer's answer; its request is written (or kept) in the same transaction."""
     refused = asking.refusal(session, post, settings, now)
     if refused:
         raise Refused(f"item #{post.id} cannot be approved: {refused}", item_id=post.id, why="consent",
                       status=post.status)
-    asking.ask(session, post, settings, actor=actor, now=now)
+    asking.ask(session, post, settings, actor=actor, now=now, language=language)
     transition(session, post, Status.AWAITING, actor=actor, action="approve", reason=reason)
 
 
@@ -238,7 +240,7 @@ def reject(db: Database, ids: Sequence[int], *, reason: str = "", actor: str | N
                           item_id=post.id, why="status", status=post.status)
 
     def apply(session: Session, post: Post) -> None:
-        asking.cancel(session, post.id)
+        cancel_request(session, post.id)
         transition(session, post, Status.REJECTED, actor=actor, action="reject", reason=reason or "rejected by reviewer")
 
     return _decide(db, ids, expected, check, apply, actor=actor, override=override, lease_owner=lease_owner,
@@ -275,7 +277,7 @@ def mark_duplicate(db: Database, item_id: int, of: int, *, actor: str | None = N
                           item_id=post.id, why="status", status=post.status)
         session.exec(update(Post).where(Post.duplicate_of == post.id).values(duplicate_of=now_root))  # no chains
         post.duplicate_of = now_root
-        asking.cancel(session, post.id)
+        cancel_request(session, post.id)
         transition(session, post, Status.DUPLICATE, actor=actor, action="duplicate",
                    reason=reason or f"same photo as #{now_root}")
 
@@ -350,7 +352,7 @@ def undo(db: Database, item_id: int, *, actor: str | None = None, lease_owner: s
         if back == Status.AWAITING:
             asking.ask(session, post, settings, actor=actor)
         else:
-            asking.cancel(session, post.id)
+            cancel_request(session, post.id)
         transition(session, post, back, actor=actor, action="undo", reason=f"undid {last.action}")
 
     posts = _decide(db, [item_id], Status(last.to_status), check, apply, actor=actor, lease_owner=lease_owner)

@@ -15,6 +15,7 @@ from core.models import POSSIBLE, Author, ImageMatch, Media, Post, Publication, 
 from core.hashbits import hash_hex
 from core.credit import BARE_HANDLES, MAX_CREDIT
 from core.decisions import history, licence_problem
+from curation.asking import consent_summary
 from curation.filters import ItemFilter, where
 from platforms.registry import NETWORK_NAMES
 
@@ -148,6 +149,7 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
             {"channel": p.channel, "state": p.state, "url": p.remote_url, "attempts": p.attempts, "error": p.error,
              "published_at": p.published_at.isoformat() if p.published_at else None}
             for p in session.exec(select(Publication).where(Publication.post_id == post.id))]
+        view["consent"] = consent_summary(session, post.id)
         decisions = history(session, post.id)
         view["history"] = [{"at": d.at.isoformat(), "action": d.action, "from": d.from_status, "to": d.to_status,
                             "actor": d.actor, "reason": d.reason} for d in decisions]

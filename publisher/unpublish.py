@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from core.consent import cancel_request
 from core.db import Database
 from core.decisions import lock_items, transition
 from core.errors import PlatformError, UsageError
@@ -85,6 +86,8 @@ def withdraw(db: Database, post_id: int, *, actor: str, reason: str, channel: st
                 pub.state = PubState.DELETING
                 session.add(pub)
         decided = _decide(session, post, actor=actor, reason=reason, channel=channel, publishing=publishing or [])
+        if post.status == Status.REJECTED:
+            cancel_request(session, post_id)  # it may have awaited the photographer's consent: nobody waits now
         session.commit()
         return decided
 

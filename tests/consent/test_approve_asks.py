@@ -217,3 +217,24 @@ def _set_answered(db, item: int, at) -> None:
         request.answered_at = at
         session.add(request)
         session.commit()
+
+
+def test_doctor_says_when_requests_cannot_link_our_site():
+    from app.doctor import _consent
+    from tests.consent.ledger import settings as config
+    [finding] = _consent(config("ask"))
+    assert finding.ok and "community ask photographers first" in finding.message and "preview_base_url" in finding.message
+    assert _consent(config("ask", preview_base_url="https://photos.welovebrussels.be")) == []
+    assert _consent(config("none")) == []
+
+
+def test_the_language_is_chosen_before_the_items_are_locked(db, askers, monkeypatch):
+    from curation import asking
+    locked, chosen_while = [], []
+    real_lock, real_choose = queue.lock_items, asking.choose_language
+    monkeypatch.setattr(queue, "lock_items", lambda *a, **k: locked.append(1) or real_lock(*a, **k))
+    monkeypatch.setattr(asking, "choose_language", lambda *a: chosen_while.append(bool(locked)) or real_choose(*a))
+    item = add_post(db, text="Zonsondergang boven de Grote Markt, wat een licht vanavond")
+    approve(db, [item], settings("ask"))
+    assert chosen_while == [False] and locked, "the detector's seconds of loading hold no lock"
+    assert ledger(db, item).language == "nl"

@@ -52,6 +52,11 @@ def test_approve_says_the_item_awaits_consent_and_consent_shows_the_request(wlb,
     shown = json.loads(wlb("consent", str(item), "--json")[1])
     assert shown["state"] == "planned" and shown["asked_by"] == "tester" and shown["language"] == "en"
     assert shown["request"] == ledger(db, item).request_text and shown["message"] is None
+    item_view = json.loads(wlb("show", str(item), "--json", "--no-preview")[1])
+    assert item_view["consent"] == {"state": "planned", "channel": "community", "language": "en",
+                                    "summary": "request planned from community"}
+    assert "consent: request planned from community ('wlb consent" in wlb("show", str(item), "--no-preview")[1]
+    assert [i["id"] for i in json.loads(wlb("queue", "--status", "awaiting-consent", "--json")[1])] == [item]
 
 
 def test_a_manual_request_gives_the_message_to_copy_and_the_answer_is_recorded(wlb, db):
@@ -118,6 +123,9 @@ def test_the_open_requests_and_a_photographers_ledger_with_their_age(wlb, db):
     assert {r["item"] for r in mine} == {old}, "dirk finds dirk@fake.social, not dirk.bxl"
     assert [r["item"] for r in json.loads(wlb("consent", "--author", "dirk.bxl", "--json")[1])] == [done]
     assert "no requests to @nobody" in wlb("consent", "--author", "nobody")[1]
+    report = json.loads(wlb("report", "--json")[1])["consent"]
+    assert report == {"asked": 3, "granted": 1, "refused": 0, "awaiting": 2, "expired": 0}
+    assert "awaiting consent" in wlb("report")[1]
 
 
 def test_remote_words_reach_the_terminal_inert(wlb, db):
@@ -167,3 +175,13 @@ def test_forget_keeps_only_the_ledgers_audit_record(wlb, db, monkeypatch):
             after.answer_url, after.answer_remote_id, after.proof) == (None, "", "", None, None, None, None, None)
     assert ledger(db, other).request_text.startswith("Bonjour @anna@other.social"), "anna's request untouched"
     assert json.loads(wlb("consent", "--author", "dirk@fake.social", "--json")[1]) == []
+
+
+def test_unpublishing_an_item_that_awaits_consent_cancels_its_request(wlb, db, monkeypatch):
+    monkeypatch.setenv("WLB_PUB_TOKEN", "not-used")
+    item = add_post(db)
+    wlb("approve", str(item))
+    code, _, err = wlb("unpublish", str(item), "--reason", "the photographer asked us by email")
+    assert code == 0, err
+    assert status(db, item) == "rejected" and ledger(db, item).state == ConsentState.CANCELLED
+    assert json.loads(wlb("consent", "--json")[1]) == [], "nothing left open"
