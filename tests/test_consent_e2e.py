@@ -51,6 +51,13 @@ def approved_item(site: Site, **status) -> tuple[dict, int]:
     return original, item["id"]
 
 
+def asked(site: Site) -> tuple[dict, int, str]:
+    """alice's photo approved and asked about: (her status, the item id, our request's id on community.social)."""
+    original, item = approved_item(site)
+    run(site)
+    return original, item, site.community.replies_to(our_copy(site, original))[0]["id"]
+
+
 def requests_sent(site: Site) -> list:
     return [r for r in site.community.requests if r.method == "POST" and r.path == "/api/v1/statuses"
             and r.form.get("in_reply_to_id")]
@@ -67,6 +74,16 @@ def ledger(site: Site, item: int) -> ConsentRequest:
             return session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
     finally:
         db.dispose()
+
+def set_request(site: Site, item: int, **values) -> None:
+    db = Database(site.db_url)
+    with db.session() as session:
+        row = session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+        session.commit()
+    db.dispose()
 
 
 def run(site: Site) -> dict:
@@ -117,9 +134,7 @@ def test_asked_once_then_the_authors_oui_publishes_it_with_credit(asking):
 
 def test_nee_rejects_it_with_their_words(asking):
     site = asking
-    original, item = approved_item(site)
-    run(site)
-    ours = site.community.replies_to(our_copy(site, original))[0]["id"]
+    original, item, ours = asked(site)
     site.community.add_reply(ours, acct="alice@fake.social", text="Nee, liever niet. Sorry!")
     summary = run(site)
 
@@ -134,9 +149,7 @@ def test_nee_rejects_it_with_their_words(asking):
 
 def test_an_answer_that_is_neither_waits_for_a_person(asking):
     site = asking
-    original, item = approved_item(site)
-    run(site)
-    ours = site.community.replies_to(our_copy(site, original))[0]["id"]
+    original, item, ours = asked(site)
     site.community.add_reply(ours, acct="alice@fake.social", text="oui mais mets mon insta")
     summary = run(site)
     assert summary["consent"]["unclear"] == 1
@@ -171,13 +184,7 @@ def test_killed_after_the_post_never_posts_a_second_reply(asking):
     site = asking
     original, item = approved_item(site)
     run(site)
-    db = Database(site.db_url)
-    with db.session() as session:
-        row = session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
-        row.state, row.request_remote_id, row.request_url, row.sent_at = ConsentState.SENDING, None, None, None
-        session.add(row)
-        session.commit()
-    db.dispose()
+    set_request(site, item, state=ConsentState.SENDING, request_remote_id=None, request_url=None, sent_at=None)
     site.community.clock = lambda: datetime.now(UTC) + timedelta(hours=2)
     summary = run(site)
     assert summary["consent"]["found_sent"] == 1
@@ -234,16 +241,6 @@ consent = "ask"
     assert {i["status"] for i in site.queue("all")} == {"published"}
 
 
-def set_request(site: Site, item: int, **values) -> None:
-    db = Database(site.db_url)
-    with db.session() as session:
-        row = session.exec(select(ConsentRequest).where(ConsentRequest.post_id == item)).one()
-        for name, value in values.items():
-            setattr(row, name, value)
-        session.add(row)
-        session.commit()
-    db.dispose()
-
 
 def test_per_hour_throttles_and_one_bad_request_costs_only_itself(asking):
     site = asking
@@ -284,9 +281,7 @@ def test_silence_expires_and_two_minds_go_to_a_person(asking):
 
 def test_yes_then_no_is_for_a_person(asking):
     site = asking
-    original, item = approved_item(site)
-    run(site)
-    ours = site.community.replies_to(our_copy(site, original))[0]["id"]
+    original, item, ours = asked(site)
     site.community.add_reply(ours, acct="alice@fake.social", text="oui !")
     site.community.add_reply(ours, acct="alice@fake.social", text="non en fait, désolée")
     assert run(site)["consent"]["unclear"] == 1
