@@ -15,7 +15,7 @@ from app.workspace import Workspace
 from collector.base import Collector
 from collector.run import collect_channel, download_pending
 from consent.base import Asker
-from consent.run import ask_and_listen, asking_channels
+from consent.run import ask_and_listen, open_request_channels
 from core.errors import ConfigError, UsageError
 from core.http import Http
 from core.report import Progress, RunReport
@@ -102,7 +102,7 @@ class Pipeline(Workspace):
         """The channels the ledger's open requests ask from, each with its platform's asker; one that cannot ask
         (its kind has no asker, or it left config.toml) is named in `warnings` and its requests wait."""
         askers: dict[str, Asker] = {}
-        for name in asking_channels(self.db):
+        for name in open_request_channels(self.db):
             channel = self.settings.channels.get(name)
             if channel is None or platform(channel.kind).asker is None:
                 warnings.append(f"consent requests wait for channel {name!r}, which cannot ask (it is not a "

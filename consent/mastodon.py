@@ -133,15 +133,15 @@ class MastodonAsker:
         return Reply(remote_id=str(sid)[:64], url=url[:2048], text=strip_control(text, multiline=True),
                      author_handle=acct.lstrip("@").lower()[:320], author_uid=None,
                      created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
-                     by_author=is_author(account, uri, request))
+                     by_author=is_author(acct, account, uri, request))
 
 
-def is_author(account: dict, status_uri: str, request: AskRequest) -> bool:
-    """Whether a reply is the photographer's own: same user@domain, and the account and the status live on the
-    photographer's server. A display name, or the same username on another server, is someone else."""
+def is_author(acct: str, account: dict, status_uri: str, request: AskRequest) -> bool:
+    """Whether a reply is the photographer's own: same user@domain (`acct`, a local one completed with our
+    instance's domain), and the account and the status live on the photographer's server. A display name, or the
+    same username on another server, is someone else."""
     user, _, home = request.author_handle.lstrip("@").lower().partition("@")
-    acct = str(account.get("acct") or "").lstrip("@").lower()
-    if not home or acct != f"{user}@{home}":
+    if not home or acct.lstrip("@").lower() != f"{user}@{home}":
         return False
     homes = {home, _host(request.post_key), _host(request.post_url)} - {""}
     return (_on(status_uri, homes) and _on(str(account.get("uri") or ""), homes)

@@ -45,7 +45,7 @@ def ask_and_listen(db: Database, settings: Settings, askers: dict[str, Asker], r
     return report
 
 
-def asking_channels(db: Database) -> list[str]:
+def open_request_channels(db: Database) -> list[str]:
     """The channels with requests to send or answers to read."""
     with db.session() as session:
         return sorted(session.exec(select(ConsentRequest.channel).distinct().where(col(ConsentRequest.state).in_(

@@ -288,3 +288,20 @@ def test_yes_then_no_is_for_a_person(asking):
     row = ledger(site, item)
     assert row.state == ConsentState.UNCLEAR and row.answer_text == "@welovebrussels non en fait, désolée"
     assert run(site)["consent"]["unclear"] == 0, "the same words are not recorded twice"
+
+
+def test_a_request_whose_thread_cannot_be_read_costs_only_itself(asking):
+    site = asking
+    for n, acct in enumerate(("alice", "bruno")):
+        site.source.add_status(images=[images.jpeg(20 + n)], acct=acct, created_at=T0 + timedelta(minutes=n),
+                               text=f"Un matin au parc du Cinquantenaire, photo {n}", language="fr")
+    assert site.wlb("collect").code == 0
+    items = sorted(i["id"] for i in site.queue("pending"))
+    assert site.wlb("approve", *map(str, items)).code == 0
+    assert run(site)["consent"]["sent"] == 2
+    by_acct = {s["mentions"][0]["acct"]: s["id"] for s in site.community.published}
+    site.community.delete_status(by_acct["alice@fake.social"])  # our first request is gone: its thread is a 404
+    site.community.add_reply(by_acct["bruno@fake.social"], acct="bruno@fake.social", text="Oui, avec plaisir")
+    summary = run(site)["consent"]
+    assert summary["granted"] == 1 and len(summary["errors"]) == 1 and "answers not read" in summary["errors"][0]
+    assert sorted(i["status"] for i in site.queue("all")) == ["awaiting-consent", "published"]

@@ -176,3 +176,17 @@ def test_pixelfed_comments_disabled_is_a_definite_refusal(pixelfed):
     with pytest.raises(NotCreated, match="Comments have been disabled"):
         asker.ask(request_for(original))
     assert ours.published == []
+
+
+def test_a_photographer_on_our_own_instance_answers_as_a_local_account():
+    """Found on community.social itself: her acct there has no domain, and that is still her."""
+    with FakeMastodon(domain="community.social", token=TOKEN) as community:
+        original = community.add_status(images=[images.jpeg(1)], acct="alice")
+        asker = asker_for(community)
+        request = request_for(original, author_handle="alice@community.social")
+        sent = asker.ask(request)
+        assert posted(community)[0].form["in_reply_to_id"] == [original["id"]], "no copy: the post is ours to reply to"
+        community.add_reply(sent.remote_id, acct="alice", text="ja")
+        community.add_reply(sent.remote_id, acct="alice@fake.social", text="ja")
+        assert [(r.author_handle, r.by_author) for r in asker.replies(sent, request)] == [
+            ("alice@community.social", True), ("alice@fake.social", False)]
