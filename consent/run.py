@@ -145,10 +145,16 @@ def _claim(session: Session, request_id: int) -> bool:
 
 
 def _record_sent(session: Session, request_id: int, sent: Sent, settings: Settings, now: datetime) -> bool:
+    """SENDING → SENT with our reply's id and link. A request a reviewer cancelled meanwhile stays cancelled, but
+    learns that our reply exists (the ledger then says where it is, to delete it by hand if they wish)."""
+    session.rollback()
+    row = session.get(ConsentRequest, request_id)
+    lock_items(session, [row.post_id])
     row = _fresh(session, request_id)
-    row.state, row.error = ConsentState.SENT, None
-    row.request_remote_id, row.request_url = sent.remote_id[:512], sent.url[:2048]
-    row.sent_at, row.expires_at = now, now + timedelta(days=settings.consent.expire_days)
+    if row.state == ConsentState.SENDING:
+        row.state, row.error = ConsentState.SENT, None
+        row.expires_at = now + timedelta(days=settings.consent.expire_days)
+    row.request_remote_id, row.request_url, row.sent_at = sent.remote_id[:512], sent.url[:2048], now
     session.add(row)
     session.commit()
     return True

@@ -305,3 +305,30 @@ def test_a_request_whose_thread_cannot_be_read_costs_only_itself(asking):
     summary = run(site)["consent"]
     assert summary["granted"] == 1 and len(summary["errors"]) == 1 and "answers not read" in summary["errors"][0]
     assert sorted(i["status"] for i in site.queue("all")) == ["awaiting-consent", "published"]
+
+
+def test_a_rejection_while_the_reply_is_on_its_way_wins_and_the_ledger_keeps_the_reply(asking, monkeypatch):
+    """A reviewer rejects the item between the claim (SENDING, committed) and the platform's answer: the request
+    stays cancelled, yet records where our reply is, so a person can delete it."""
+    from consent.mastodon import MastodonAsker
+    from curation.queue import reject
+
+    site = asking
+    original, item = approved_item(site)
+    real = MastodonAsker.ask
+
+    def ask_while_a_reviewer_rejects(self, request):
+        db = Database(site.db_url)
+        reject(db, [item], reason="changed my mind", actor="bob")
+        db.dispose()
+        return real(self, request)
+
+    monkeypatch.setattr(MastodonAsker, "ask", ask_while_a_reviewer_rejects)
+    run(site)
+    row = ledger(site, item)
+    assert row.state == ConsentState.CANCELLED and row.request_remote_id == site.community.published[0]["id"]
+    assert site.queue("rejected")[0]["id"] == item
+    monkeypatch.setattr(MastodonAsker, "ask", real)
+    site.community.add_reply(row.request_remote_id, acct="alice@fake.social", text="oui !")
+    run(site)
+    assert site.queue("rejected")[0]["id"] == item, "an answer to a cancelled request decides nothing"
