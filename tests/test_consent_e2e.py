@@ -132,17 +132,18 @@ def test_asked_once_then_the_authors_oui_publishes_it_with_credit(asking):
     assert len(requests_sent(site)) == 1
 
 
-def test_nee_rejects_it_with_their_words(asking):
+@pytest.mark.parametrize("words", ["Nee, liever niet. Sorry!", "No thanks, I'd rather not", "Non merci 🙂"])
+def test_no_rejects_it_with_their_words(asking, words):
     site = asking
     original, item, ours = asked(site)
-    site.community.add_reply(ours, acct="alice@fake.social", text="Nee, liever niet. Sorry!")
+    site.community.add_reply(ours, acct="alice@fake.social", text=words)
     summary = run(site)
 
     assert summary["consent"]["refused"] == 1
     (rejected,) = site.queue("rejected")
     assert rejected["id"] == item
     shown = site.wlb("show", str(item), "--json").json()
-    assert "Nee, liever niet. Sorry!" in shown["history"][-1]["reason"]
+    assert words in shown["history"][-1]["reason"]
     assert [s for s in site.community.published if s["media_attachments"]] == [], "never reposted"
     assert ledger(site, item).state == ConsentState.REFUSED
 

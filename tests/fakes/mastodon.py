@@ -514,10 +514,11 @@ class FakeMastodon(FakeServer):
         return status
 
     # ---- replies and threads (the consent stage asks by reply and reads the answers) ----------------------------
-    # Modelled on mastodon/mastodon: app/controllers/api/v2/search_controller.rb (resolve needs a token: 401),
-    # app/controllers/api/v1/statuses/contexts_controller.rb (descendants, depth-first, for the signed-in account),
-    # app/services/post_status_service.rb (Idempotency-Key kept 3,600 s per account, the same status returned);
-    # Api::V1::StatusesController#create (in_reply_to_id: Status.find → 404 "Record not found"). Pixelfed
+    # Modelled on mastodon/mastodon: app/controllers/api/v1/search_controller.rb, which v2 inherits (resolve without
+    # a token: 401 "Search queries that resolve remote resources are not supported without authentication"),
+    # app/controllers/api/v1/statuses/contexts_controller.rb at 088f1d05 (descendants for the signed-in account, up
+    # to 4,096), app/services/post_status_service.rb at 0194c3c4 (redis idempotency:status:ACCOUNT:KEY kept 3,600 s,
+    # the same status returned), Api::V1::StatusesController#create (in_reply_to_id: Status.find → 404). Pixelfed
     # (pixelfed/pixelfed 8aae92d7, ApiV1Controller): statusCreate accepts visibility private|unlisted|public only
     # (422), refuses a reply to a post with comments disabled (422 "Comments have been disabled on this post");
     # statusContext lists only the direct replies, 20 at most.
