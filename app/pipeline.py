@@ -108,6 +108,10 @@ class Pipeline(Workspace):
                 warnings.append(f"consent requests wait for channel {name!r}, which cannot ask (it is not a "
                                 f"mastodon, pixelfed or bluesky channel in config.toml)")
                 continue
+            if not channel.token():
+                warnings.append(f"consent requests wait for channel {name!r}: it needs its secret to reply; "
+                                f"export ${channel.token_env or 'its token_env'}")
+                continue
             askers[name] = asker_for(channel, self.settings, self.http)
         return askers
 

@@ -333,3 +333,26 @@ def test_a_rejection_while_the_reply_is_on_its_way_wins_and_the_ledger_keeps_the
     site.community.add_reply(row.request_remote_id, acct="alice@fake.social", text="oui !")
     run(site)
     assert site.queue("rejected")[0]["id"] == item, "an answer to a cancelled request decides nothing"
+
+
+def test_without_its_secret_the_asking_channel_waits_and_says_so(asking):
+    """A channel that only asks ([consent] ask_from) is not checked for its secret like a publishing one."""
+    site = asking
+    site.write_config(extra='[consent]\nask_from = ["asker"]\n', channels=f"""
+[channels.source]
+kind = "mastodon"
+base_url = "{site.source.base_url}"
+
+[channels.asker]
+kind = "mastodon"
+base_url = "{site.community.base_url}"
+collect = false
+token_env = "WLB_ASK_TOKEN"
+
+{site.community_channel()}consent = "ask"
+""")
+    original, item = approved_item(site)
+    assert ledger(site, item).channel == "asker"
+    summary = run(site)
+    assert any("'asker'" in w and "$WLB_ASK_TOKEN" in w for w in summary["warnings"]), summary["warnings"]
+    assert requests_sent(site) == [] and ledger(site, item).state == ConsentState.PLANNED
