@@ -15,7 +15,7 @@ from core.consent import ANSWERABLE, MAX_WORDS, OPEN, settle
 from core.consent_text import render
 from core.decisions import reviewer
 from core.errors import UsageError
-from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
+from core.models import Author, ConsentRequest, ConsentState, Post, Status, utcnow
 from curation.asking import item_link, mention, network_of, request_for
 
 LISTED = (*OPEN, ConsentState.EXPIRED)  # `wlb consent` alone: what still needs someone
@@ -44,7 +44,10 @@ def consent(ws: Workspace, *, item: int | None = None, granted: bool = False, re
         if author:
             rows = _by_author(session, author)
             return {"requests": [_row(session, r) for r in rows], "title": f"requests to @{author.strip().lstrip('@')}"}
-        rows = session.exec(select(ConsentRequest).where(col(ConsentRequest.state).in_(LISTED))
+        # A request that could not be sent needs someone too, while its item still waits on it.
+        failed = (ConsentRequest.state == ConsentState.FAILED) & (Post.status == Status.AWAITING)
+        rows = session.exec(select(ConsentRequest).join(Post, Post.id == ConsentRequest.post_id)
+                            .where(col(ConsentRequest.state).in_(LISTED) | failed)
                             .order_by(ConsentRequest.created_at, ConsentRequest.id)).all()
         return {"requests": [_row(session, r) for r in rows], "title": "open requests"}
 
@@ -121,7 +124,7 @@ def _by_author(session: Session, handle: str) -> list[ConsentRequest]:
 def _row(session: Session, request: ConsentRequest) -> dict:
     author = session.get(Author, request.author_id) if request.author_id else None
     return {"item": request.post_id, "state": request.state, "author": author.handle if author else None,
-            "channel": request.channel, "created_at": _iso(request.created_at),
+            "channel": request.channel, "created_at": _iso(request.created_at), "sent_at": _iso(request.sent_at),
             "age_hours": round((utcnow() - request.created_at).total_seconds() / 3600, 1),
             "target_url": request.target_url, "answer": request.answer_text}
 
@@ -152,17 +155,17 @@ def consent_output(out: Output, result: dict) -> None:
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(f"#{r['item']}", inert(r["state"], STATE_STYLE.get(r["state"], "")), _age(r["age_hours"]),
-                      inert(r["author"] or "(forgotten)"), inert(r["channel"]), inert(_short(r["answer"])))
+                      inert(r["author"] or "(forgotten)"), inert(_asker(r)), inert(_short(r["answer"])))
     out.console.print(table)
 
 
 def _entry_output(out: Output, e: dict) -> None:
     out.console.print(inert(f"#{e['item']} ({e['item_status']}): request {e['state']}", "bold"), soft_wrap=True)
-    facts = [("photographer", e["author"]), ("their post", e["target_url"]), ("asks from", e["channel"]),
-             ("approved by", e["asked_by"]), ("planned", e["created_at"]), ("sent", e["sent_at"]),
-             ("our reply", e["request_url"]), ("expires", e["expires_at"]), ("language", e["language"]),
-             ("answered", e["answered_at"]), ("their answer", e["answer_url"]), ("recorded by", e["decided_by"]),
-             ("proof", e["proof"]), ("problem", e["error"])]
+    facts = [("photographer", e["author"]), ("their post", e["target_url"]), ("asks from", _asker(e)),
+             ("approved by", e["asked_by"]), ("planned", _when(e["created_at"])), ("sent", _when(e["sent_at"])),
+             ("our reply", e["request_url"]), ("expires", _when(e["expires_at"])), ("language", e["language"]),
+             ("answered", _when(e["answered_at"])), ("their answer", e["answer_url"]),
+             ("recorded by", e["decided_by"]), ("proof", e["proof"]), ("problem", e["error"])]
     for label, value in facts:
         if value:
             out.console.print(inert(f"  {label + ':':<14}{value}"), soft_wrap=True)
@@ -174,6 +177,16 @@ def _entry_output(out: Output, e: dict) -> None:
     out.console.print(problem_line("Ask them yourself (a direct message or a comment); copy this message:", "yellow"))
     out.console.print(inert(e["message"], multiline=True), soft_wrap=True)
     out.console.print(inert(f"then: wlb consent {e['item']} --granted --proof '...'  (or --refused)", "dim"))
+
+
+def _asker(row: dict) -> str:
+    """Our account that replies, or "by hand" (the channel then only names where the post was found)."""
+    replies = row["sent_at"] or row["state"] in (ConsentState.PLANNED, ConsentState.SENDING, ConsentState.FAILED)
+    return row["channel"] if replies else "by hand"
+
+
+def _when(iso: str | None) -> str | None:
+    return iso[:16].replace("T", " ") + " UTC" if iso else None
 
 
 def _short(text: str | None, n: int = 60) -> str:

@@ -38,6 +38,11 @@ def confirmation(verb: str, posts: Sequence[Post], publish_channels: Sequence[st
     return line
 
 
+def with_consent(db, line: str, posts: Sequence[Post]) -> str:
+    """The confirmation, and where each item's request stands (for a screen with room for one line)."""
+    return "; ".join([line, *consent_notes(db, [p.id for p in posts])])
+
+
 def expected_status(text: str | None) -> Status | None:
     if text is None:
         return None

@@ -19,7 +19,7 @@ import click
 import typer
 from rich.text import Text
 
-from app.decide import confirmation
+from app.decide import confirmation, with_consent
 from app.output import Output, inert, problem_line
 from app.review_screen import MAX_CANDIDATES, Images, help_screen, key_hint, render
 from app.workspace import Workspace
@@ -196,7 +196,8 @@ class Review:
         posts = queue.approve(self.ws.db, [view["id"]], targets=view["targets"], publish_channels=channels,
                               settings=self.ws.settings, force=bool(reason), reason=reason, **self._common(view, override))
         forced = f" (forced: {reason})" if reason else ""
-        return self._decided(view, "approved", confirmation("approve", posts, channels) + forced)
+        return self._decided(view, "approved", with_consent(self.ws.db, confirmation("approve", posts, channels), posts)
+                             + forced)
 
     def _force(self, view: dict, candidates: list[dict], override: bool) -> Step:
         if not view.get("needs_permission"):
@@ -209,7 +210,8 @@ class Review:
     def _reject(self, view: dict, candidates: list[dict], override: bool) -> Step:
         reason = " ".join(self.ask("reason (Enter for none)").split())
         posts = queue.reject(self.ws.db, [view["id"]], reason=reason, **self._common(view, override))
-        return self._decided(view, "rejected", confirmation("reject", posts, []) + (f": {reason}" if reason else ""))
+        line = confirmation("reject", posts, []) + (f": {reason}" if reason else "")
+        return self._decided(view, "rejected", with_consent(self.ws.db, line, posts))
 
     def _duplicate(self, view: dict, candidates: list[dict], override: bool) -> Step:
         ids = [c["id"] for c in candidates]

@@ -6,7 +6,7 @@ import re
 
 from starlette.datastructures import FormData
 
-from app.decide import confirmation
+from app.decide import confirmation, with_consent
 from app.web.auth import Reviewer
 from app.workspace import Workspace
 from core.errors import UsageError
@@ -83,11 +83,12 @@ def _approve(ws: Workspace, item_id: int, form: FormData, common: dict) -> str:
                           caption=_text(form, "caption", queue.MAX_CAPTION) or None, reason=_text(form, "reason"),
                           settings=ws.settings, force=form.get("force") == "1",
                           credit=_text(form, "credit", 200) or None, **common)
-    return confirmation("approve", posts, ws.publish_channels())
+    return with_consent(ws.db, confirmation("approve", posts, ws.publish_channels()), posts)
 
 
 def _reject(ws: Workspace, item_id: int, form: FormData, common: dict) -> str:
-    return confirmation("reject", queue.reject(ws.db, [item_id], reason=_text(form, "reason"), **common), [])
+    posts = queue.reject(ws.db, [item_id], reason=_text(form, "reason"), **common)
+    return with_consent(ws.db, confirmation("reject", posts, []), posts)
 
 
 def _duplicate(ws: Workspace, item_id: int, form: FormData, common: dict) -> str:

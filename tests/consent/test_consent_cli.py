@@ -123,8 +123,16 @@ def test_the_open_requests_and_a_photographers_ledger_with_their_age(wlb, db):
     assert {r["item"] for r in mine} == {old}, "dirk finds dirk@fake.social, not dirk.bxl"
     assert [r["item"] for r in json.loads(wlb("consent", "--author", "dirk.bxl", "--json")[1])] == [done]
     assert "no requests to @nobody" in wlb("consent", "--author", "nobody")[1]
+    with db.session() as session:  # the consent stage could not send it (the post is gone): someone should know
+        request = session.get(ConsentRequest, ledger(db, new).id)
+        request.state, request.error = ConsentState.FAILED, "the post is gone (404)"
+        session.add(request)
+        session.commit()
+    assert [(r["item"], r["state"]) for r in json.loads(wlb("consent", "--json")[1])] == [(old, "planned"), (new, "failed")]
+    wlb("reject", str(new))
+    assert [r["item"] for r in json.loads(wlb("consent", "--json")[1])] == [old], "rejected: nobody waits on it"
     report = json.loads(wlb("report", "--json")[1])["consent"]
-    assert report == {"asked": 3, "granted": 1, "refused": 0, "awaiting": 2, "expired": 0}
+    assert report == {"asked": 3, "granted": 1, "refused": 0, "awaiting": 1, "expired": 0}
     assert "awaiting consent" in wlb("report")[1]
 
 

@@ -29,6 +29,7 @@ base_url = "{site.source.base_url}"
         assert answer.status_code == 303
         grid = client.get(answer.headers["location"])
         assert f"#{item} awaiting the photographer&#39;s consent" in grid.text
+        assert "the next run asks them from community" in grid.text
         page = client.get(f"/items/{item}")
         assert "<dt>Consent</dt>" in page.text and "request planned from community" in page.text
         assert f"wlb consent {item}" in page.text
