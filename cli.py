@@ -90,7 +90,7 @@ def init(directory: Annotated[Path, typer.Argument(help="where to write config.t
 
 @app.command()
 def run(ctx: typer.Context, json: JsonOpt = False) -> None:
-    """Collect, curate, then publish due approved items. Example: wlb run --json"""
+    """Collect, curate, ask photographers and read answers, then publish due items. Example: wlb run --json"""
     _run(ctx, json, publish=True)
 
 

@@ -167,6 +167,19 @@ class Output:
                 self.console.print(problem_line(f"  failed   {c.channel}: {error}", "red"), soft_wrap=True)
         for warning in report.warnings:
             self.console.print(problem_line(f"  warning  {warning}", "yellow"), soft_wrap=True)
+        self._consent(report)
+
+    def _consent(self, report: RunReport) -> None:
+        """The consent stage's line: requests sent, answers read; each request that went wrong on its own line."""
+        c = report.consent
+        said = [(c.sent, "asked"), (c.found_sent, "found already asked"), (c.granted, "granted"), (c.refused, "refused"),
+                (c.unclear, "unclear (a person reads it)"), (c.not_author, "replies by others, not counted"),
+                (c.expired, "expired"), (c.throttled, "wait for the hourly limit"), (c.failed, "could not be sent")]
+        if any(n for n, _ in said):
+            self.console.print(inert("  consent  " + ", ".join(f"{n} {what}" for n, what in said if n), "dim"),
+                               soft_wrap=True)
+        for error in c.errors:
+            self.console.print(problem_line(f"  consent  {error}", "yellow"), soft_wrap=True)
 
     def json_line(self, obj: Any) -> None:
         """One JSON object on one line, stamped with "ts" (UTC): `>> nightly.log` stays a file of JSON lines."""

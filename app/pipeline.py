@@ -1,4 +1,4 @@
-"""The run order, written once: collect → curate → publish, under the run lock."""
+"""The run order, written once: collect → curate → consent (ask and listen) → publish, under the run lock."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from app.lock import run_lock
 from app.workspace import Workspace
 from collector.base import Collector
 from collector.run import collect_channel, download_pending
+from consent.base import Asker
+from consent.run import ask_and_listen, open_request_channels
 from core.errors import ConfigError, UsageError
 from core.http import Http
 from core.report import Progress, RunReport
@@ -40,6 +42,11 @@ def publisher_for(channel: ChannelSettings, settings: Settings, http: Http) -> P
     return module("publisher", platform(channel.kind).publisher).build(channel, settings, http)
 
 
+def asker_for(channel: ChannelSettings, settings: Settings, http: Http) -> Asker:
+    """The consent adapter the channel's platform row names (its account replies to photographers' posts)."""
+    return module("consent", platform(channel.kind).asker).build(channel, settings, http)
+
+
 class Pipeline(Workspace):
     """Everything one run needs, built once from settings; use it in a `with` block."""
 
@@ -58,11 +65,12 @@ class Pipeline(Workspace):
         return self
 
     def run(self, *, publish: bool = True) -> RunReport:
-        """collect → curate → (publish due approved items): the nightly job, `wlb run` and `wlb collect`."""
+        """collect → curate → consent → (publish due approved items): the nightly job, `wlb run` and `wlb collect`."""
         report = RunReport()
         with run_lock(self.settings):
             self._collect(report)
             self._curate(report)
+            self._consent(report)
             if publish:
                 self.plans = self._publish(report)
         return report
@@ -89,6 +97,30 @@ class Pipeline(Workspace):
         download_pending(self.db, self.settings, self.http, self.store, report,
                          on_start=lambda total: self.progress.stage("download", total),
                          on_done=lambda _r: self.progress.advance("download"))
+
+    def askers(self, warnings: list[str]) -> dict[str, Asker]:
+        """The channels the ledger's open requests ask from, each with its platform's asker; one that cannot ask
+        (its kind has no asker, or it left config.toml) is named in `warnings` and its requests wait."""
+        askers: dict[str, Asker] = {}
+        for name in open_request_channels(self.db):
+            channel = self.settings.channels.get(name)
+            if channel is None or platform(channel.kind).asker is None:
+                warnings.append(f"consent requests wait for channel {name!r}, which cannot ask (it is not a "
+                                f"mastodon, pixelfed or bluesky channel in config.toml)")
+                continue
+            if not channel.token():
+                warnings.append(f"consent requests wait for channel {name!r}: it needs its secret to reply; "
+                                f"export ${channel.token_env or 'its token_env'}")
+                continue
+            askers[name] = asker_for(channel, self.settings, self.http)
+        return askers
+
+    def _consent(self, report: RunReport) -> None:
+        """Send the planned permission requests, read the answers to those sent, expire the silent ones."""
+        askers = self.askers(report.warnings)
+        self.progress.stage("consent", None)
+        ask_and_listen(self.db, self.settings, askers, report.consent,
+                       on_step=lambda: self.progress.advance("consent"))
 
     def _curate(self, report: RunReport) -> int:
         return curate(self.db, self.settings, self.store, report,

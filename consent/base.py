@@ -62,3 +62,9 @@ class Asker(Protocol):
     def replies(self, sent: Sent, request: AskRequest) -> list[Reply]:
         """The replies to our request, oldest first."""
         ...
+
+
+def with_mention(text: str, handle: str) -> str:
+    """The request as sent: it must mention the photographer (@handle) or they are never notified."""
+    mention = "@" + handle.lstrip("@")
+    return text if mention.lower() in text.lower() else f"{mention} {text}"

@@ -28,9 +28,26 @@ class ChannelReport:
 
 
 @dataclass
+class ConsentReport:
+    """The consent stage's run (consent/run.py): requests sent, answers read, what waits."""
+
+    sent: int = 0
+    found_sent: int = 0  # made by an interrupted earlier run, found on the platform instead of sent again
+    throttled: int = 0  # left for a later run by [consent] per_hour
+    failed: int = 0  # could not be sent: the post is gone, replies are closed
+    granted: int = 0
+    refused: int = 0
+    unclear: int = 0  # the photographer answered neither yes nor no: a person reads it
+    not_author: int = 0  # replies by someone else than the photographer, not counted
+    expired: int = 0
+    errors: list[str] = field(default_factory=list)  # one line per request that went wrong this run
+
+
+@dataclass
 class RunReport:
     channels: dict[str, ChannelReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    consent: ConsentReport = field(default_factory=ConsentReport)
 
     def channel(self, name: str) -> ChannelReport:
         return self.channels.setdefault(name, ChannelReport(name))
@@ -41,7 +58,8 @@ class RunReport:
 
     def all_warnings(self) -> list[str]:
         """The run's warnings, then each channel's, named after its channel."""
-        return [*self.warnings, *(f"{c.channel}: {w}" for c in self.channels.values() for w in c.warnings)]
+        return [*self.warnings, *(f"{c.channel}: {w}" for c in self.channels.values() for w in c.warnings),
+                *(f"consent: {e}" for e in self.consent.errors)]
 
     def to_dict(self) -> dict:
         """The --json form; every message passes through redact (a secret must not reach a script's log)."""
@@ -53,6 +71,7 @@ class RunReport:
                                             "refused": clean(c.refused), "warnings": clean(c.warnings)}
                          for name, c in self.channels.items()},
             "warnings": clean(self.all_warnings()),
+            "consent": asdict(self.consent) | {"errors": clean(self.consent.errors)},
             "ok": not self.failed,
         }
 

@@ -7,10 +7,12 @@ folder and reused; the SDK refreshes it before its access token expires.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -32,6 +34,8 @@ POST_URI = re.compile(r"at://([^/]+)/(app\.bsky\.feed\.post)/([^/]+)")
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken"}
 _ERRORS = {400: exceptions.BadRequestError, 401: exceptions.UnauthorizedError, 403: exceptions.UnauthorizedError}
 T = TypeVar("T")
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BadRequest(PlatformError):
@@ -303,6 +307,56 @@ class BlueskyAPI:
     def check(self) -> str:
         """Log in (or reuse the session) and ask the server who we are; the account's handle."""
         return self.call("getSession", lambda c: c.com.atproto.server.get_session()).handle
+
+    # ---- replies and threads (the consent stage asks photographers by reply) ----------------------------------
+
+    def get_posts(self, uris: list[str]) -> list[dict]:
+        """app.bsky.feed.getPosts (at most 25 uris): the postViews, raw; a deleted post is silently left out."""
+        params = models.AppBskyFeedGetPosts.Params(uris=uris[:25])
+        answer = self.call("getPosts", lambda c: c.invoke_query("app.bsky.feed.getPosts", params=params,
+                                                                output_encoding="application/json"))
+        posts = answer.content.get("posts") if isinstance(answer.content, dict) else None
+        if not isinstance(posts, list):
+            raise PlatformError(f"{self.host} answered getPosts without a list of posts")
+        return [p for p in posts[:25] if isinstance(p, dict)]
+
+    def get_post_thread(self, uri: str, *, depth: int = 6) -> dict:
+        """app.bsky.feed.getPostThread: the thread under a post, raw (a threadViewPost, notFoundPost or blockedPost).
+
+        Lexicon lexicons/app/bsky/feed/getPostThread.json (bluesky-social/atproto d6296a1c): depth 0-1000, default
+        6; each threadViewPost has `post` and `replies` of the same three kinds. NotFound when the post is gone.
+        """
+        params = models.AppBskyFeedGetPostThread.Params(uri=uri, depth=depth, parent_height=0)
+        answer = self.call("getPostThread", lambda c: c.invoke_query("app.bsky.feed.getPostThread", params=params,
+                                                                     output_encoding="application/json"))
+        thread = answer.content.get("thread") if isinstance(answer.content, dict) else None
+        if not isinstance(thread, dict):
+            raise PlatformError(f"{self.host} answered getPostThread without a thread")
+        return thread
+
+    def create_record(self, collection: str, rkey: str, record: Any) -> models.ComAtprotoRepoCreateRecord.Response:
+        """Create our record at this key: unlike putRecord, a second call with the same key is refused, never replaces.
+
+        The PDS's repo (packages/repo/src/mst/mst.ts add) throws when a leaf with that key exists: a rerun learns the
+        record is there instead of writing a second version (approach inferred from the code, see platforms.md §3).
+        """
+        def create(client: Client) -> models.ComAtprotoRepoCreateRecord.Response:
+            data = models.ComAtprotoRepoCreateRecord.Data(repo=self._session.did, collection=collection, rkey=rkey,
+                                                          record=record)
+            return client.com.atproto.repo.create_record(data)
+        return self.call("createRecord", create)
+
+
+def tid(moment: datetime, clock_id: int) -> str:
+    """A record key in TID syntax: 53 bits of microseconds since 1970, 10 bits of clock id, base32-sortable."""
+    micros = (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+    value = (micros << 10) | (clock_id & 0x3FF)
+    return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+
+def stable_key(moment: datetime, idempotency_key: str) -> str:
+    """The same record key for every attempt at one request: a TID from when it was planned and its key."""
+    return tid(moment, int(hashlib.sha256(idempotency_key.encode()).hexdigest(), 16))
 
 
 def split_uri(uri: str) -> tuple[str, str, str]:

@@ -164,6 +164,36 @@ class MastodonAPI:
             return False
         return True
 
+    # ---- replies and threads (the consent stage asks photographers by reply) ----------------------------------
+
+    def search_statuses(self, q: str, *, resolve: bool = True, limit: int = 5) -> list[dict]:
+        """GET /api/v2/search?type=statuses: a post's URL → the instance's own copy, fetched if `resolve`.
+
+        Mastodon (app/controllers/api/v2/search_controller.rb) answers 401 "Search queries that resolve remote
+        resources are not supported without authentication" to a resolve without a token, and
+        {"accounts": [], "statuses": [...], "hashtags": []} otherwise; a URL it cannot fetch is simply no result.
+        Pixelfed routes the same path to ApiV2Controller::search (token always needed).
+        """
+        params = {"q": q, "type": "statuses", "resolve": "true" if resolve else "false", "limit": limit}
+        body = self._call("GET", "/api/v2/search", params=params).data
+        statuses = body.get("statuses") if isinstance(body, dict) else None
+        return [s for s in statuses[:limit] if isinstance(s, dict)] if isinstance(statuses, list) else []
+
+    def context(self, status_id: str) -> list[dict]:
+        """The descendants of a status (GET /api/v1/statuses/:id/context), as the token's account may see them.
+
+        Mastodon (app/controllers/api/v1/statuses/contexts_controller.rb) gives the whole reply tree, depth-first,
+        up to 4,096 for a signed-in account; Pixelfed (ApiV1Controller::statusContext) only the direct replies, 20 at
+        most. 404 when the status is gone or not visible to us.
+        """
+        if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", status_id or ""):
+            raise PlatformError(f"{status_id!r} is not a status id; check the consent request")
+        body = self._call("GET", f"/api/v1/statuses/{status_id}/context").data
+        descendants = body.get("descendants") if isinstance(body, dict) else None
+        if not isinstance(descendants, list):
+            raise PlatformError(f"{self.host} answered the context of {status_id} without a list of replies")
+        return [s for s in descendants[:4096] if isinstance(s, dict)]
+
 
 def _error_text(body: Any) -> str:
     """The server's own explanation ("error" field of its JSON body), when it gave one."""

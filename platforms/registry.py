@@ -42,14 +42,14 @@ class Platform:
 # Dates are the platforms' first public releases (rss: the format's early days).
 PLATFORMS: dict[str, Platform] = {p.kind: p for p in (
     Platform("mastodon", "fediverse", "the fediverse", client="mastodon", collector="mastodon", publisher="mastodon",
-             requires=(("base_url", "the instance's address, e.g. https://mastodon.social"),),
+             asker="mastodon", requires=(("base_url", "the instance's address, e.g. https://mastodon.social"),),
              launched=datetime(2016, 3, 16, tzinfo=UTC)),
     # Pixelfed speaks the Mastodon API but pages a hashtag differently (collector/pixelfed.py) and needs a token.
     Platform("pixelfed", "fediverse", "the fediverse", client="pixelfed", collector="pixelfed", publisher="mastodon",
-             requires=(("base_url", "the instance's address, e.g. https://pixelfed.social"),), secret_to_read=True,
-             launched=datetime(2018, 6, 1, tzinfo=UTC)),
+             asker="mastodon", requires=(("base_url", "the instance's address, e.g. https://pixelfed.social"),),
+             secret_to_read=True, launched=datetime(2018, 6, 1, tzinfo=UTC)),
     Platform("bluesky", "bluesky", "Bluesky", client="bluesky", collector="bluesky", publisher="bluesky",
-             requires=(("handle", 'the account\'s handle, e.g. handle = "welovebrussels.bsky.social"'),),
+             asker="bluesky", requires=(("handle", 'the account\'s handle, e.g. handle = "welovebrussels.bsky.social"'),),
              default_base_url="https://bsky.social", secret_to_read=True, launched=datetime(2023, 2, 17, tzinfo=UTC)),
     Platform("flickr", "flickr", "Flickr", client="flickr", collector="flickr",
              default_base_url="https://api.flickr.com/services/rest", secret_to_read=True,
@@ -79,5 +79,5 @@ def platform(kind: str) -> Platform:
 
 
 def module(package: str, name: str) -> ModuleType:
-    """platforms.X, collector.X or publisher.X, imported on first use."""
+    """platforms.X, collector.X, publisher.X or consent.X, imported on first use."""
     return importlib.import_module(f"{package}.{name}")

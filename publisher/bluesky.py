@@ -7,15 +7,14 @@ replaces a record there instead of adding a post (bluesky-social/atproto lexicon
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from atproto import models
 from atproto_client.utils import facet_detection
 
-from platforms.bluesky import api_for, permalink
+from platforms.bluesky import api_for, permalink, stable_key, tid  # noqa: F401 - tid: tests import it here
 from platforms.bluesky import POST, BlueskyAPI
 from core.errors import NotFound, PlatformError
 from core.http import Http
@@ -31,22 +30,13 @@ MAX_IMAGE_PIXELS = 4_000_000
 # Bluesky has no generic content warning: a post marked sensitive elsewhere gets the self-label for
 # graphic media, which every client hides behind a warning by default.
 SENSITIVE_LABEL = "graphic-media"
-_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def tid(moment: datetime, clock_id: int) -> str:
-    """A record key in TID syntax: 53 bits of microseconds since 1970, 10 bits of clock id, base32-sortable."""
-    micros = (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
-    value = (micros << 10) | (clock_id & 0x3FF)
-    return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
 
 
 def record_key(request: PublishRequest) -> str:
     """The same key for every attempt at one item and channel."""
     if request.planned_at is None:
         raise ValueError("a Bluesky post needs the time its publication was planned to choose its record key")
-    return tid(request.planned_at, int(hashlib.sha256(request.idempotency_key.encode()).hexdigest(), 16))
+    return stable_key(request.planned_at, request.idempotency_key)
 
 
 def facets(text: str, dids: dict[str, str | None]) -> list[models.AppBskyRichtextFacet.Main]:

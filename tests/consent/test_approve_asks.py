@@ -3,6 +3,7 @@ same transaction; refusals for a photographer who said no; reject and undo close
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from core.consent import settle
 from core.models import ConsentState, Status, utcnow
 from curation import queue
 from curation.queue import Refused
+from platforms import registry
 from tests.consent.ledger import actions, add_post, ledger, settings, status
 
 
@@ -34,8 +36,10 @@ def test_an_approval_asks_first_and_writes_the_planned_request_with_its_words(db
     assert "#oui" in request.request_text and "#non" in request.request_text
 
 
-def test_without_a_channel_that_can_reply_the_request_is_made_by_hand(db):
-    item = add_post(db, language="en")  # no registry row names an asker: nobody can reply
+def test_without_a_channel_that_can_reply_the_request_is_made_by_hand(db, monkeypatch):
+    # No registry row names an asker: nobody can reply.
+    monkeypatch.setitem(registry.PLATFORMS, "mastodon", dataclasses.replace(registry.PLATFORMS["mastodon"], asker=None))
+    item = add_post(db, language="en")
     approve(db, [item], settings("ask"))
     request = ledger(db, item)
     assert status(db, item) == "awaiting-consent" and request.state == ConsentState.MANUAL

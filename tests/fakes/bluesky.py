@@ -477,5 +477,70 @@ class FakeBluesky(FakeServer):
         return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
 
 
+    # ---- replies and threads (the consent stage asks by reply and reads the answers) ----------------------------
+    # Modelled on bluesky-social/atproto d6296a1c: lexicons/app/bsky/feed/getPosts.json (uris ≤ 25, missing posts
+    # left out), getPostThread.json (thread: threadViewPost {post, replies[]} | notFoundPost | blockedPost; NotFound
+    # for an unknown uri), feed/defs.json viewerState.replyDisabled (the author's threadgate shuts us out), and
+    # feed/post.json replyRef {root, parent} strong refs.
+
+    reply_disabled: frozenset[str] = frozenset()  # uris whose threadgate refuses us; a test sets its own
+
+    def add_reply(self, parent_uri: str, *, handle: str, text: str, display_name: str | None = None,
+                  created_at: datetime | None = None, did: str | None = None) -> dict:
+        """Someone's reply to a post (ours or anyone's), indexed as the AppView serves it. `did` forges the author
+        a view claims (a view whose uri is in another repository)."""
+        with self._lock:
+            author = dict(self.add_account(handle, display_name))
+            if did:
+                author["did"] = did
+            parent = self._posts[parent_uri]
+            root = ((parent["record"].get("reply") or {}).get("root")
+                    or {"uri": parent["uri"], "cid": parent["cid"]})
+            created = created_at or datetime.now(UTC)
+            uri = f"at://{self.handles[handle]}/app.bsky.feed.post/{self._tid(created)}"
+            record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": iso(created), "langs": ["en"],
+                      "reply": {"root": root, "parent": {"uri": parent["uri"], "cid": parent["cid"]}}}
+            post = {"uri": uri, "cid": cid(json.dumps(record, sort_keys=True).encode()), "author": author,
+                    "record": record, "replyCount": 0, "repostCount": 0, "likeCount": 0, "quoteCount": 0,
+                    "indexedAt": iso(created), "labels": []}
+            self._posts[uri] = post
+            return post
+
+    def replies_to(self, uri: str) -> list[dict]:
+        """Our own records that reply to this post (what the consent stage sent there)."""
+        return [p["record"] for p in self.published if (p["record"].get("reply") or {}).get("parent", {}).get("uri")
+                == uri]
+
+    def _view(self, post: dict) -> dict:
+        viewer = {"replyDisabled": True} if post["uri"] in self.reply_disabled else {}
+        return post | {"viewer": viewer, "replyCount": len(self._children(post["uri"]))}
+
+    def _children(self, uri: str) -> list[dict]:
+        return [p for p in self._posts.values() if ((p["record"].get("reply") or {}).get("parent") or {}).get("uri")
+                == uri]
+
+    def _thread_view(self, post: dict, depth: int) -> dict:
+        node = {"$type": "app.bsky.feed.defs#threadViewPost", "post": self._view(post)}
+        if depth > 0:
+            node["replies"] = [self._thread_view(child, depth - 1) for child in self._children(post["uri"])]
+        return node
+
+    def _app_bsky_feed_getPosts(self, request: Recorded) -> Reply:
+        uris = request.query.get("uris") or []
+        if not 1 <= len(uris) <= 25:
+            return _error(400, "InvalidRequest", "Error: uris must have between 1 and 25 items")
+        return Reply(200, {"posts": [self._view(self._posts[u]) for u in uris if u in self._posts]})
+
+    def _app_bsky_feed_getPostThread(self, request: Recorded) -> Reply:
+        uri = (request.query.get("uri") or [""])[0]
+        depth = int((request.query.get("depth") or ["6"])[0])
+        if not 0 <= depth <= 1000:
+            return _error(400, "InvalidRequest", "Error: depth must be between 0 and 1000")
+        if uri not in self._posts:
+            return _error(400, "NotFound", f"Post not found: {uri}")
+        return Reply(200, {"thread": self._thread_view(self._posts[uri], depth)})
+
+
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+

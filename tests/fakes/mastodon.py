@@ -119,6 +119,11 @@ class FakeMastodon(FakeServer):
         self._files: dict[str, tuple[bytes, str]] = {}  # /media/<name> -> (data, content type)
         self._accounts: dict[str, str] = {OWN_USERNAME: OWN_ACCOUNT_ID}  # acct -> account id
         self._idempotency: dict[str, str] = {}  # key -> status id
+        self._idempotency_at: dict[str, datetime] = {}  # key -> when it was stored (Mastodon keeps it an hour)
+        self.peers: list[FakeMastodon] = []  # other instances a resolving search fetches posts from
+        self.comments_disabled: set[str] = set()  # Pixelfed: status ids whose author turned comments off
+        self._resolved: dict[str, str] = {}  # a peer's status uri -> our copy's id
+        self.lose_answers = 0  # statuses posted whose answer is lost (a 502 from the proxy in front, say)
         self._next_id = _FIRST_ID
         self._remaining = 300
         self.account_fields: dict[str, dict] = {}  # acct -> Account fields it serves (SIGNAL_ACCOUNTS: opt-outs)
@@ -272,6 +277,9 @@ class FakeMastodon(FakeServer):
             ("POST", r"/api/v1/statuses", self._post_status),
             ("DELETE", r"/api/v1/statuses/(\d+)", self._delete_status),
             ("GET", r"/media/(.+)", self._media_file),
+            # Replies and threads (the consent stage): see the "replies" section below.
+            ("GET", r"/api/v2/search", self._search),
+            ("GET", r"/api/v1/statuses/(\d+)/context", self._context),
         ]
         for method, pattern, answer in routes:
             found = re.fullmatch(pattern, req.path)
@@ -431,8 +439,10 @@ class FakeMastodon(FakeServer):
             return denied
         params = self._status_params(req)
         key = req.headers.get("idempotency-key")
-        if key and self.flavor == "mastodon" and key in self._idempotency:
-            return Reply(200, self._statuses[self._idempotency[key]])  # the original, not an error
+        if key and self.flavor == "mastodon" and self._idempotent(key):
+            return self._lost(Reply(200, self._statuses[self._idempotency[key]]))  # the original, not an error
+        if refused := self._reply_refused(params):
+            return refused
         text, media_ids = params["status"], params["media_ids"]
         if _length(text) + len(params["spoiler_text"]) > self.max_characters:
             return Reply(422, {"error": f"Validation failed: Text character limit of {self.max_characters} exceeded"})
@@ -443,7 +453,7 @@ class FakeMastodon(FakeServer):
             if key in self._idempotency:
                 return Reply(400, {"error": "Duplicate idempotency key."})
             self._idempotency[key] = ""
-        if self.flavor == "pixelfed" and not media_ids:
+        if self.flavor == "pixelfed" and not media_ids and not params["in_reply_to_id"]:
             return Reply(403, {"error": "Empty statuses are not allowed"})
         if not text.strip() and not media_ids:
             return Reply(422, {"error": "Validation failed: Text can't be blank"})
@@ -453,7 +463,8 @@ class FakeMastodon(FakeServer):
         status = self._publish(params)
         if key:
             self._idempotency[key] = status["id"]
-        return Reply(200, status)
+            self._idempotency_at[key] = self.clock()
+        return self._lost(Reply(200, status))
 
     def _delete_status(self, req: Recorded, sid: str) -> Reply:
         """Api::V1::StatusesController#destroy (mastodon/mastodon): `Status.where(account: current_account)
@@ -481,6 +492,7 @@ class FakeMastodon(FakeServer):
         sensitive = get("sensitive", False)
         return {"status": get("status") or "", "media_ids": media, "spoiler_text": get("spoiler_text") or "",
                 "visibility": get("visibility") or "public", "language": get("language"),
+                "in_reply_to_id": str(get("in_reply_to_id") or "") or None,
                 "sensitive": sensitive if isinstance(sensitive, bool) else _truthy([str(sensitive)], False)}
 
     def _publish(self, params: dict) -> dict:
@@ -497,10 +509,131 @@ class FakeMastodon(FakeServer):
             mentions=[{"id": "0", "username": m.group(1), "acct": m.group(0)[1:],
                        "url": f"https://{m.group(0).split('@')[2]}/@{m.group(1)}"} for m in _MENTION.finditer(text)])
         self._attached.update(params["media_ids"])
+        self._link_reply(status, params)
         self._statuses[sid] = status
         self._created[sid] = datetime.now(UTC)
         self.published.append(status)
         return status
+
+    # ---- replies and threads (the consent stage asks by reply and reads the answers) ----------------------------
+    # Modelled on mastodon/mastodon: app/controllers/api/v1/search_controller.rb, which v2 inherits (resolve without
+    # a token: 401 "Search queries that resolve remote resources are not supported without authentication"),
+    # app/controllers/api/v1/statuses/contexts_controller.rb at 088f1d05 (descendants for the signed-in account, up
+    # to 4,096), app/services/post_status_service.rb at 0194c3c4 (redis idempotency:status:ACCOUNT:KEY kept 3,600 s,
+    # the same status returned), Api::V1::StatusesController#create (in_reply_to_id: Status.find → 404). Pixelfed
+    # (pixelfed/pixelfed 8aae92d7, ApiV1Controller): statusCreate accepts visibility private|unlisted|public only
+    # (422), refuses a reply to a post with comments disabled (422 "Comments have been disabled on this post");
+    # statusContext lists only the direct replies, 20 at most.
+
+    def _idempotent(self, key: str) -> bool:
+        """A key Mastodon still remembers (stored less than an hour ago)."""
+        at = self._idempotency_at.get(key)
+        return key in self._idempotency and (at is None or self.clock() - at < timedelta(hours=1))
+
+    def _lost(self, reply: Reply) -> Reply:
+        """The status is made, but the client never hears it: a proxy's 502 instead (retried, the key then answers)."""
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            return Reply(502, b"<html>502 Bad Gateway</html>", content_type="text/html")
+        return reply
+
+    def _reply_refused(self, params: dict) -> Reply | None:
+        if self.flavor == "pixelfed" and params["visibility"] not in ("private", "unlisted", "public"):
+            return Reply(422, {"message": "The selected visibility is invalid.",
+                               "errors": {"visibility": ["The selected visibility is invalid."]}})
+        parent = params["in_reply_to_id"]
+        if parent is None:
+            return None
+        if self.stored(parent) is None:
+            return Reply(404, {"error": "Record not found"})
+        if self.flavor == "pixelfed" and parent in self.comments_disabled:
+            return Reply(422, {"error": "Comments have been disabled on this post"})
+        return None
+
+    def _link_reply(self, status: dict, params: dict) -> None:
+        parent = self.stored(params["in_reply_to_id"]) if params["in_reply_to_id"] else None
+        if parent is not None:
+            status.update(in_reply_to_id=parent["id"], in_reply_to_account_id=parent["account"]["id"])
+            parent["replies_count"] = parent.get("replies_count", 0) + 1
+
+    def add_reply(self, in_reply_to: str, *, acct: str, text: str, display_name: str = "",
+                  uri_host: str | None = None, account_host: str | None = None, created_at: datetime | None = None,
+                  visibility: str = "direct") -> dict:
+        """A reply as it reaches this instance: federated from the author's server (acct user@domain), or local.
+
+        uri_host / account_host forge where the status / account say they live (a lookalike's server)."""
+        with self._lock:
+            sid = self._new_id()
+            account = dict(self._account(acct, display_name or acct.partition("@")[0]))
+            username, _, remote = acct.partition("@")
+            home = remote or urlsplit(self.web).netloc
+            if account_host:
+                account.update(uri=f"https://{account_host}/users/{username}", url=f"https://{account_host}/@{username}")
+            where = uri_host or home
+            status = self._status_shell(sid, account, f"https://{where}/users/{username}/statuses/{sid}",
+                                        f"https://{where}/@{username}/{sid}", created_at)
+            parent = self.stored(in_reply_to)
+            ours = parent["account"] if parent else self._own_account()
+            mention = (f'<span class="h-card" translate="no"><a href="{ours["url"]}" class="u-url mention">'
+                       f'@<span>{html.escape(ours["username"])}</span></a></span> ')
+            status.update(content=f"<p>{mention}{html.escape(text)}</p>", visibility=visibility,
+                          in_reply_to_id=in_reply_to, in_reply_to_account_id=ours["id"],
+                          mentions=[{"id": ours["id"], "username": ours["username"], "acct": ours["acct"],
+                                     "url": ours["url"]}])
+            if parent is not None:
+                parent["replies_count"] = parent.get("replies_count", 0) + 1
+            self._statuses[sid] = status
+            self._created[sid] = created_at or datetime.now(UTC)
+            return status
+
+    def replies_to(self, status_id: str) -> list[dict]:
+        """The statuses our account posted in reply to `status_id` (what the consent stage sent there)."""
+        return [s for s in self.published if s.get("in_reply_to_id") == status_id]
+
+    def _search(self, req: Recorded) -> Reply:
+        q = (req.query.get("q") or [""])[0].strip()
+        resolve = _truthy(req.query.get("resolve"), default=False)
+        if resolve and not req.headers.get("authorization", "").startswith("Bearer "):
+            return Reply(401, {"error": "Search queries that resolve remote resources are not supported without "
+                                        "authentication"})
+        if denied := self._auth(req, always=self.flavor == "pixelfed", denied=403):
+            return denied
+        if not q:
+            return Reply(400, {"error": "Validation failed: q is missing"})
+        found = [s for sid, s in self._statuses.items() if sid not in self._deleted and q in (s.get("uri"), s.get("url"))]
+        if not found and resolve:
+            found = [self._resolve(q)] if self._resolve(q) else []
+        kind = (req.query.get("type") or [""])[0]
+        return Reply(200, {"accounts": [], "statuses": found if kind in ("", "statuses") else [], "hashtags": []})
+
+    def _resolve(self, q: str) -> dict | None:
+        """ResolveURLService: fetch the post from its server (a peer) once, then serve our copy."""
+        for peer in self.peers:
+            for sid, status in list(peer._statuses.items()):
+                if sid in peer._deleted or q not in (status.get("uri"), status.get("url")):
+                    continue
+                if status["uri"] not in self._resolved:
+                    self._resolved[status["uri"]] = self.federate(status, peer)["id"]
+                return self.stored(self._resolved[status["uri"]])
+        return None
+
+    def _context(self, req: Recorded, sid: str) -> Reply:
+        if denied := self._auth(req, always=self.flavor == "pixelfed", denied=403):
+            return denied
+        if self.stored(sid) is None:
+            return Reply(404, {"error": "Record not found"})
+        if self.flavor == "pixelfed":
+            direct = [s for s in self._visible() if s.get("in_reply_to_id") == sid]
+            return Reply(200, {"ancestors": [], "descendants": direct[:20]})
+        descendants: list[dict] = []
+
+        def walk(parent: str) -> None:
+            for status in self._visible():
+                if status.get("in_reply_to_id") == parent:
+                    descendants.append(status)
+                    walk(status["id"])
+        walk(sid)
+        return Reply(200, {"ancestors": [], "descendants": descendants})
 
 
 # Accounts showing each opt-out signal as Mastodon serves them: FakeMastodon.account_fields[acct] = SIGNAL_ACCOUNTS[k].

@@ -29,9 +29,9 @@ base_url = "{site.source.base_url}"
         assert answer.status_code == 303
         grid = client.get(answer.headers["location"])
         assert f"#{item} awaiting the photographer&#39;s consent" in grid.text
-        assert f"ask them yourself (&#39;wlb consent {item}&#39; shows the message)" in grid.text
+        assert "the next run asks them from community" in grid.text
         page = client.get(f"/items/{item}")
-        assert "<dt>Consent</dt>" in page.text and "ask them yourself" in page.text  # no asker on main yet: by hand
+        assert "<dt>Consent</dt>" in page.text and "request planned from community" in page.text
         assert f"wlb consent {item}" in page.text
     shown = site.wlb("consent", str(item), "--json").json()
-    assert shown["state"] == "manual" and shown["asked_by"] == "alice" and shown["language"] == "nl"
+    assert shown["state"] == "planned" and shown["asked_by"] == "alice" and shown["language"] == "nl"

@@ -1,0 +1,61 @@
+"""The answer parser on replies as photographers write them: plain answers count, anything else goes to a person."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent.answers import parse_answer
+
+REQUEST = ("@alice@fake.social Bonjour ! Nous aimerions partager votre photo sur WeLoveBrussels.\n"
+           "Répondez #oui pour accepter ou #non pour refuser. https://photos.example/items/12")
+
+YES = [
+    "#yes", "#oui", "#ja", "#Oui", "yes", "Yes!", "yes please", "Yesss 🙂", "sure", "Sure thing!", "ok", "OK 👍",
+    "oui", "oui !", "Oui!", "OUI", "ouais", "avec plaisir", "Avec plaisir 😊", "volontiers", "bien sûr",
+    "Pas de problème", "pourquoi pas", "d'accord", "ja", "Ja graag", "graag", "mag", "ja hoor", "geen probleem",
+    "natuurlijk mag het", "met plezier!", "👍", "👍🏽", "❤️", "❤️❤️", "no problem", "no worries, go ahead",
+    "@welovebrussels yes", "@welovebrussels@mastodon.social oui avec plaisir ! #welovebrussels",
+    "Yes of course, thanks for asking", "Merci ! Oui avec plaisir", "Dank je, ja graag!",
+    "> Répondez #oui pour accepter ou #non pour refuser.\nOui", "why not", "feel free 😍",
+]
+NO = [
+    "#no", "#non", "#nee", "no", "No.", "no thanks", "No thank you", "non", "Non merci", "nee", "Nee bedankt",
+    "liever niet", "Liever niet, sorry", "pas d'accord", "je préfère pas", "👎", "❌", "nope", "@welovebrussels non",
+    "I'd rather not", "please don't", "mag niet", "Non, désolée", "nee dank je",
+]
+UNCLEAR = [
+    "", "hello", "who are you?", "oui?", "not yes", "pas oui", "niet ja", "oui mais non", "yes but credit my insta",
+    "ja, maar niet op Facebook", "oui si tu mets mon nom", "yes only on Mastodon", "yes no", "👍👎",
+    "je ne sais pas, oui peut-être", "what is this for", "Can I think about it", "ok maar alleen met mijn naam",
+    "#oui #non", "I don't know yes", "Thanks!", "merci", "https://example.com/yes",
+    # Quoting our whole request back (both #oui and #non) with nothing of their own:
+    REQUEST,
+]
+
+
+@pytest.mark.parametrize("reply", YES)
+def test_plain_yes(reply):
+    assert parse_answer(reply, ours=REQUEST) == "yes"
+
+
+@pytest.mark.parametrize("reply", NO)
+def test_plain_no(reply):
+    assert parse_answer(reply, ours=REQUEST) == "no"
+
+
+@pytest.mark.parametrize("reply", UNCLEAR)
+def test_anything_else_is_for_a_person(reply):
+    assert parse_answer(reply, ours=REQUEST) is None
+
+
+def test_mentions_and_our_own_tag_do_not_count():
+    """A handle or a hashtag that looks like an answer is not one: @yes, @nee@host, #welovebrussels."""
+    assert parse_answer("@yes@fake.social") is None
+    assert parse_answer("@nee hello") is None
+    assert parse_answer("#welovebrussels") is None
+    assert parse_answer("#ok", own_names=("ok",)) is None
+
+
+def test_a_huge_reply_is_read_only_so_far():
+    assert parse_answer("blah " * 10_000 + "yes") is None
+    assert parse_answer("yes " + "🙂" * 5000) == "yes"
