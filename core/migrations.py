@@ -267,6 +267,9 @@ def _v11_scale_indexes(op: Operations) -> None:
                     postgresql_where=sa.text("needs_credit IS true AND credit IS NULL"))
     op.create_index("ix_image_match_possible", "image_match", ["post_id"], sqlite_where=sa.text("tier = 'possible'"),
                     postgresql_where=sa.text("tier = 'possible'"))
+    # --needs-permission first lists the distinct stored licences: only items from licensed sources have one.
+    op.create_index("ix_post_license", "post", ["license"], sqlite_where=sa.text("license IS NOT NULL"),
+                    postgresql_where=sa.text("license IS NOT NULL"))
 
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,

@@ -94,7 +94,9 @@ class Post(SQLModel, table=True):
                       Index("ix_post_channel_status", "channel", "status", "created_at", "id"),
                       Index("ix_post_needs_credit", "status", "created_at", "id",
                             sqlite_where=text("needs_credit IS 1 AND credit IS NULL"),
-                            postgresql_where=text("needs_credit IS true AND credit IS NULL")))
+                            postgresql_where=text("needs_credit IS true AND credit IS NULL")),
+                      Index("ix_post_license", "license", sqlite_where=text("license IS NOT NULL"),
+                            postgresql_where=text("license IS NOT NULL")))
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=2048)
