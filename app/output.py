@@ -78,11 +78,12 @@ class Output:
             (self.err if self.json_mode else self.console).print(hint, soft_wrap=True)  # stdout stays pure JSON
 
     def json_array(self, items: Iterable[dict]) -> tuple[int, int | None]:
-        """A JSON array, the same text as json() writes, one item at a time: memory stays flat; (count, last id)."""
+        """A JSON array written one item at a time, one item per line: memory stays flat; (count, last id)."""
+        # Compact items: json's C encoder; indent= runs the pure-Python one, 5x slower on 100,000 items.
         shown, last = 0, None
         for item in items:
-            text = json.dumps(item, ensure_ascii=False, indent=2, default=str).replace("\n", "\n  ")
-            sys.stdout.write(("[\n  " if not shown else ",\n  ") + escape_json_controls(text))
+            text = json.dumps(item, ensure_ascii=False, separators=(", ", ": "), default=str)
+            sys.stdout.write(("[\n" if not shown else ",\n") + escape_json_controls(text))
             shown, last = shown + 1, item.get("id")
         sys.stdout.write("\n]\n" if shown else "[]\n")
         sys.stdout.flush()

@@ -26,7 +26,13 @@ _IN_CHUNK = 500  # ids per IN (...) list: SQLite allows 32,766 parameters in one
 BATCH = 500  # items read, rendered and handed on at a time: memory stays flat however many match
 
 
-def _media(store: MediaStore, m: Media) -> dict:
+# What a view shows of an image: plain rows of these columns, not ORM objects (or the hash blobs) per image.
+_MEDIA_COLUMNS = (Media.id, Media.post_id, Media.url, Media.path, Media.state, Media.refused_reason, Media.width,
+                  Media.height, Media.format, Media.bytes, Media.alt_text, Media.sha256, Media.phash, Media.dhash)
+
+
+def _media(store: MediaStore, m) -> dict:
+    """One image of a view, from a Media row or a row of _MEDIA_COLUMNS."""
     return {
         "id": m.id, "url": m.url, "path": str(store.path(m.path)) if m.path else None, "state": m.state,
         "refused_reason": m.refused_reason, "width": m.width, "height": m.height, "format": m.format,
@@ -80,7 +86,7 @@ class _Loaded:
 
     def __init__(self) -> None:
         self.authors: dict[int, Author] = {}
-        self.media: dict[int, list[Media]] = defaultdict(list)
+        self.media: dict[int, list] = defaultdict(list)  # rows of _MEDIA_COLUMNS
         self.possible: dict[int, list[int]] = defaultdict(list)
 
 
@@ -94,7 +100,7 @@ def _load(session: Session, posts: list[Post]) -> _Loaded:
     for ids in _chunks({p.author_id for p in posts}):
         loaded.authors.update((a.id, a) for a in session.exec(select(Author).where(col(Author.id).in_(ids))))
     for ids in _chunks(p.id for p in posts):
-        for m in session.exec(select(Media).where(col(Media.post_id).in_(ids)).order_by(Media.post_id, Media.position)):
+        for m in session.exec(select(*_MEDIA_COLUMNS).where(col(Media.post_id).in_(ids)).order_by(Media.post_id, Media.position)):
             loaded.media[m.post_id].append(m)
         for post_id, other_id in session.exec(select(ImageMatch.post_id, ImageMatch.other_id)
                                               .where(col(ImageMatch.post_id).in_(ids), ImageMatch.tier == POSSIBLE)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from app.output import Output
 from core.media import MediaStore
 from core.db import Database
 from core.models import Author, ImageMatch, Media, Post, Status
@@ -145,22 +146,20 @@ def test_after_an_unknown_item_is_one_clear_line(site):
     assert result.code == 2 and "--after 99999: no item #99999" in result.err and "Traceback" not in result.err
 
 
-def test_streamed_json_is_the_text_a_single_dump_gave(site, capsys):
-    """Scripts see the same document as before streaming: `json.dumps(items, indent=2)`, byte for byte."""
+def test_streamed_json_is_the_document_a_single_dump_gave_one_item_a_line(site, capsys):
+    """Scripts read the same array of the same objects as before streaming; each item now sits on its own line."""
     import json
-
-    from app.output import Output
-    from core.safe_text import escape_json_controls
 
     _fill(site.db_url)
     items = site.queue("all")
     Output(json_mode=True).items(iter(items))
     streamed = capsys.readouterr().out
-    assert streamed == escape_json_controls(json.dumps(items, ensure_ascii=False, indent=2)) + "\n"
+    assert json.loads(streamed) == items and len(items) == 127
+    lines = streamed.splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == len(items) + 2
+    assert [json.loads(line.rstrip(","))["id"] for line in lines[1:-1]] == [it["id"] for it in items]
     Output(json_mode=True).items(iter([]))
     assert capsys.readouterr().out == "[]\n"
-
-
 
 
 @pytest.mark.parametrize("args", [("queue",), ("queue", "--json", "--all", "--status", "all")])
