@@ -15,10 +15,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa  # noqa: E402
 
-from cli_speed import CACHE, CONFIG, database, measure_pty  # noqa: E402
+from cli_speed import CACHE, CONFIG, database, measure, measure_pty  # noqa: E402
 from core.db import Database, latest_version  # noqa: E402
 
 # `wlb queue --json` before this change, as it was: every matching post read at once, every view built, one dump.
@@ -61,27 +58,6 @@ with Workspace(load_settings(sys.argv[1], check_secrets=False)) as ws, ws.db.ses
     items = [item_view(session, ws.store, p, settings=ws.settings, loaded=loaded) for p in posts]
 Output(json_mode=True).json(items)
 """
-
-
-def measure(argv: list[str], env: dict[str, str], timeout: float) -> dict:
-    """Wall and CPU seconds, peak RSS (MB) and output size of one child process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        timer.cancel()
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        size = lines = 0
-        while chunk := out.read(1 << 20):
-            size, lines = size + len(chunk), lines + chunk.count(b"\n")
-        err.seek(0)
-        tail = err.read().decode(errors="replace").strip().splitlines()
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "code": code,
-            "out_bytes": size, "lines": lines, "err": tail[-1] if tail else ""}
 
 
 def _ids(db_url: str) -> dict[str, int]:
@@ -128,12 +104,11 @@ def run_all(args: argparse.Namespace, folder: Path, db_url: str) -> list[dict]:
     for _ in range(args.runs):  # round-robin: the machine's other load falls on every variant alike
         for name, argv, _ in chosen:
             if argv[0] == "REVIEW":
-                s = measure_pty(argv[1:], env, args.timeout)
-                s["rss_mb"], s["err"] = None, s["stderr"]
+                s = measure_pty(argv[1:], env, args.timeout) | {"rss_mb": None}
             else:
                 s = measure(argv, env, args.timeout)
             if s["code"] != 0:
-                raise SystemExit(f"{name}: exit {s['code']}: {s['err'][:300]}")
+                raise SystemExit(f"{name}: exit {s['code']}: {s['stderr'][:300]}")
             samples[name].append(s)
     rows = []
     for name, _, against in chosen:

@@ -13,7 +13,7 @@ from core.media import MediaStore
 from core.db import Database
 from core.models import Author, ImageMatch, Media, Post, Status
 from curation.filters import ItemFilter
-from curation.views import get_item, list_items
+from curation.views import get_item, iter_items, list_items
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 PENDING = 120
@@ -197,3 +197,18 @@ def test_the_queue_command_reads_in_batches_not_per_item(site, monkeypatch, args
     batches = -(-shown // 100)
     assert len(reads) == 3 * batches  # authors, images and possible duplicates: one query each per batch
     assert len(statements) <= 3 * batches + 12  # plus the page query, the count and opening the database
+
+
+def test_postgresql_streams_the_page_query_through_a_server_side_cursor(site):
+    """psycopg buffers a whole result client-side unless the query runs on a named (server-side) cursor."""
+    _fill(site.db_url)
+    db = Database(site.db_url)
+    if db.engine.dialect.name != "postgresql":
+        db.dispose()
+        pytest.skip("PostgreSQL only (WLB_TEST_DATABASE)")
+    cursors = []
+    event.listen(db.engine, "before_cursor_execute",
+                 lambda _c, cursor, sql, *a: cursors.append(type(cursor).__name__) if "ORDER BY post.created_at" in sql else None)
+    listed = list(iter_items(db, MediaStore(site.root / "data" / "media"), ItemFilter(status="all")))
+    assert len(listed) == PENDING + 7 and cursors == ["ServerCursor"]
+    db.dispose()
