@@ -118,18 +118,23 @@ def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|
                                                                   "rejected|duplicate|published|new|all")] = "pending",
           channel: ChannelOpt = None, possible_duplicates: PossibleOpt = False, needs_permission: PermissionOpt = False,
           needs_credit: CreditOpt = False, author: AuthorOpt = None, since: SinceOpt = None,
-          limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50; --json: all)")] = None,
+          limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50)")] = None,
           offset: Annotated[int, typer.Option(min=0, help="skip this many newest first (the next page: --offset 50)")] = 0,
+          after: Annotated[int | None, typer.Option(min=1, max=MAX_ID, help="the page after this item id (the last one "
+                                                    "shown): stable while items arrive")] = None,
+          all_: Annotated[bool, typer.Option("--all", help="every matching item, not one page (--json streams them)")] = False,
           json: JsonOpt = False) -> None:
     """List queue items, newest first, one page at a time. Example: wlb queue --needs-credit --since 2d"""
     from app.workspace import Workspace
-    from curation.views import PAGE, queue_page
+    from curation.views import PAGE, QueuePage
 
+    if all_ and limit:
+        raise UsageError("--all and --limit: use one")
     flt = _filter(status, channel, possible_duplicates, needs_permission, needs_credit, author, since)
     with Workspace(_settings(ctx, check_secrets=False)) as ws:
-        items, total = queue_page(ws.db, ws.store, flt, offset=offset, limit=limit or (None if json else PAGE),
-                                  settings=ws.settings)
-    _output(json).items(items, more=total - offset - len(items), status=status, offset=offset)
+        page = QueuePage(ws.db, ws.store, flt, limit=None if all_ else limit or PAGE, offset=offset, after=after,
+                         settings=ws.settings)
+        _output(json).items(page, more=page.more, status=status, offset=offset, after=after)
 
 
 def _filter(status: str, channel: str | None, possible_duplicates: bool, needs_permission: bool, needs_credit: bool,

@@ -205,7 +205,7 @@ def database(url: str | None, items: int, rebuild: bool) -> tuple[str, float | N
                     name = model.__tablename__
                     conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                                          f"(SELECT max(id) FROM {name}))"))
-        with db.engine.connect() as conn:
+        with db.engine.begin() as conn:  # committed: PostgreSQL rolls back the statistics of an aborted ANALYZE
             conn.execute(sa.text("ANALYZE"))
         return db_url, time.perf_counter() - start
     finally:
@@ -235,7 +235,7 @@ def shown(db_url: str) -> int:
 
 
 def measure(argv: list[str], env: dict[str, str], timeout: float) -> dict:
-    """Wall and CPU (user + system) seconds of one child process, and its exit code and output size."""
+    """Wall and CPU (user + system) seconds and peak RSS (MB) of one child process, its exit code and output size."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
@@ -246,11 +246,15 @@ def measure(argv: list[str], env: dict[str, str], timeout: float) -> dict:
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
+        head, size, lines = out.read(400), 0, 0
+        out.seek(0)
+        while chunk := out.read(1 << 20):  # output may be hundreds of MB (`queue --json --all`): read it in chunks
+            size, lines = size + len(chunk), lines + chunk.count(b"\n")
         err.seek(0)
-        stdout, stderr = out.read(), err.read().decode(errors="replace")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "code": proc.returncode, "out_bytes": len(stdout),
-            "timed_out": wall >= timeout, "stderr": stderr.strip().splitlines()[-1] if stderr.strip() else "",
-            "stdout": stdout[:400].decode(errors="replace")}
+        stderr = err.read().decode(errors="replace")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "code": proc.returncode, "out_bytes": size,
+            "lines": lines, "rss_mb": usage.ru_maxrss / 1024, "timed_out": wall >= timeout,
+            "stderr": stderr.strip().splitlines()[-1] if stderr.strip() else "", "stdout": head.decode(errors="replace")}
 
 
 def measure_pty(argv: list[str], env: dict[str, str], timeout: float) -> dict:

@@ -1,6 +1,6 @@
 """Collect and curate N one-photo posts from a fake Mastodon with latency, next to a naive sequential baseline.
 
-.venv/bin/python bench/collect.py [--posts N] [--latency SECONDS] [--json] [--reuse-client] [--profile FILE]
+.venv/bin/python bench/collect.py [--posts N] [--latency SECONDS] [--json] [--client-per-request] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -201,9 +201,9 @@ def run_ours(base_url: str, workdir: str, n: int, profile: str | None = None) ->
 
 # ---- naive: what a first script would do --------------------------------------------------------
 
-def run_naive(base_url: str, workdir: str, reuse_client: bool = False) -> dict:
+def run_naive(base_url: str, workdir: str, reuse_client: bool = True) -> dict:
     if not reuse_client:
-        # httpx.get builds a new client (connection, SSL context) per call, as a first script would.
+        # httpx.get builds a new client (connection, SSL context) per call: the straw man earlier figures used.
         return measured(lambda: naive_collect(base_url, Path(workdir), partial(httpx.get, trust_env=False)))
     with httpx.Client(trust_env=False) as client:
         return measured(lambda: naive_collect(base_url, Path(workdir), client.get))
@@ -338,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"posts on the fake, one image each (default {DEFAULT_POSTS})")
     parser.add_argument("--latency", type=float, default=0.005, help="seconds the fake waits per request")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--reuse-client", action="store_true",
-                        help="give the naive baseline one shared httpx.Client instead of httpx.get per request")
+    # The fair baseline shares one httpx.Client, as a good engineer's script would; httpx.get per request (a new
+    # client and SSL context each time) doubled the baseline's CPU and flattered the ratio (6.2x against 4.2x).
+    parser.add_argument("--client-per-request", dest="reuse_client", action="store_false",
+                        help="the old straw man: the naive baseline calls httpx.get, a new client per request")
     parser.add_argument("--profile", metavar="FILE",
                         help="write cProfile stats of ours' main thread to FILE (ours then runs slower)")
     args = parser.parse_args(argv)

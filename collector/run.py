@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, literal, or_
 from sqlmodel import Session, col, select
 
 from collector.base import Collector
@@ -239,13 +239,19 @@ def collect_channel(db: Database, settings: Settings, name: str, collector: Coll
 COMMIT_EVERY = 64  # download results per transaction: fewer commits, and a kill loses at most a few downloads
 
 
+def pending_media():
+    """Every image still to download, with its item's channel: read through the partial index ix_media_pending."""
+    # The state as a literal, not a parameter: a generic PostgreSQL plan cannot prove `state = $1` matches the index.
+    return select(Media, Post.channel).join(Post).where(Media.state == literal(MediaState.PENDING.value, literal_execute=True))
+
+
 def download_pending(db: Database, settings: Settings, http: Http, store: MediaStore, report: RunReport,
                      on_start: Callable[[int], None] | None = None,
                      on_done: Callable[[Fetched], None] | None = None) -> int:
     """Fetch every image still pending (new ones and earlier failures); return how many were tried."""
     net = settings.network
     with db.session() as session:
-        rows = session.exec(select(Media, Post.channel).join(Post).where(Media.state == MediaState.PENDING)).all()
+        rows = session.exec(pending_media()).all()
         media = {m.id: (m, channel) for m, channel in rows}
         jobs = [(m.id, [u for u in (m.url, m.remote_url) if u]) for m, _ in rows]
         if on_start:

@@ -253,6 +253,24 @@ def _v10_consent(op: Operations) -> None:
     )
 
 
+
+def _v11_scale_indexes(op: Operations) -> None:
+    """Indexes the large reads need (tests/core/test_query_plans.py): pending images, the queue's filters, approvals."""
+    # Downloads and curation look for pending images every run: a partial index holds only those rows.
+    op.create_index("ix_media_pending", "media", ["state", "post_id"], sqlite_where=sa.text("state = 'pending'"),
+                    postgresql_where=sa.text("state = 'pending'"))
+    op.create_index("ix_post_channel_status", "post", ["channel", "status", "created_at", "id"])
+    op.create_index("ix_decision_action", "decision", ["action", "post_id", "at"])
+    # The queue's rarer filters, in the queue's order: items needing credit, items with a possible duplicate.
+    op.create_index("ix_post_needs_credit", "post", ["status", "created_at", "id"],
+                    sqlite_where=sa.text("needs_credit IS 1 AND credit IS NULL"),
+                    postgresql_where=sa.text("needs_credit IS true AND credit IS NULL"))
+    op.create_index("ix_image_match_possible", "image_match", ["post_id"], sqlite_where=sa.text("tier = 'possible'"),
+                    postgresql_where=sa.text("tier = 'possible'"))
+    # --needs-permission first lists the distinct stored licences: only items from licensed sources have one.
+    op.create_index("ix_post_license", "post", ["license"], sqlite_where=sa.text("license IS NOT NULL"),
+                    postgresql_where=sa.text("license IS NOT NULL"))
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
@@ -264,6 +282,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     8: _v8_pins,
     9: _v9_takedown,
     10: _v10_consent,
+    11: _v11_scale_indexes,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

@@ -6,7 +6,7 @@ import builtins
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, LargeBinary, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Index, LargeBinary, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -90,7 +90,13 @@ class Post(SQLModel, table=True):
 
     # The queue's order (newest first), with and without a status: a page is read without sorting the archive.
     __table_args__ = (Index("ix_post_status_created_at", "status", "created_at", "id"),
-                      Index("ix_post_created_at", "created_at", "id"))
+                      Index("ix_post_created_at", "created_at", "id"),
+                      Index("ix_post_channel_status", "channel", "status", "created_at", "id"),
+                      Index("ix_post_needs_credit", "status", "created_at", "id",
+                            sqlite_where=text("needs_credit IS 1 AND credit IS NULL"),
+                            postgresql_where=text("needs_credit IS true AND credit IS NULL")),
+                      Index("ix_post_license", "license", sqlite_where=text("license IS NOT NULL"),
+                            postgresql_where=text("license IS NOT NULL")))
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=2048)
@@ -128,7 +134,10 @@ class Post(SQLModel, table=True):
 
 
 class Media(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("post_id", "position"),)
+    # Only the pending images (downloads and curation look for them every run), not the whole table (migration 11).
+    __table_args__ = (UniqueConstraint("post_id", "position"),
+                      Index("ix_media_pending", "state", "post_id", sqlite_where=text("state = 'pending'"),
+                            postgresql_where=text("state = 'pending'")))
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)
@@ -161,7 +170,9 @@ class ImageMatch(SQLModel, table=True):
     """Why an item was merged into, or flagged as a possible duplicate of, an earlier one."""
 
     __tablename__ = "image_match"
-    __table_args__ = (UniqueConstraint("post_id", "other_id"),)
+    __table_args__ = (UniqueConstraint("post_id", "other_id"),
+                      Index("ix_image_match_possible", "post_id", sqlite_where=text("tier = 'possible'"),
+                            postgresql_where=text("tier = 'possible'")))
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)  # the item curated later
@@ -177,6 +188,9 @@ class ImageMatch(SQLModel, table=True):
 
 class Decision(SQLModel, table=True):
     """Every status change of an item: who, when, why."""
+
+    # The publish planner reads the approvals of every item by action (publisher/slots.py).
+    __table_args__ = (Index("ix_decision_action", "action", "post_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, literal
 from sqlmodel import Session, col, select
 
 from core.media import MediaStore
@@ -142,13 +142,18 @@ def _merge(session: Session, post: Post, others: list[Post], report: RunReport) 
     return False
 
 
+def ready_posts():
+    """New items none of whose images is still pending, oldest first (the partial index ix_media_pending)."""
+    # The state as a literal, not a parameter: a generic PostgreSQL plan cannot prove `state = $1` matches the index.
+    waiting = select(Media.post_id).where(Media.state == literal(MediaState.PENDING.value, literal_execute=True))
+    return select(Post).where(Post.status == Status.NEW, col(Post.id).not_in(waiting)).order_by(Post.created_at, Post.id)
+
+
 def curate(db: Database, settings: Settings, store: MediaStore, report: RunReport,
            on_start: Callable[[int], None] | None = None, on_item: Callable[[Post], None] | None = None) -> int:
     """Decide every new item whose images are all downloaded or refused; return how many were decided."""
     with db.session() as session:
-        waiting = select(Media.post_id).where(Media.state == MediaState.PENDING)
-        posts = list(session.exec(select(Post).where(Post.status == Status.NEW, col(Post.id).not_in(waiting))
-                                  .order_by(Post.created_at, Post.id)))
+        posts = list(session.exec(ready_posts()))
         index = load_index(session)
         match_rules = rules(settings.dedup)
         denied = denied_images(session)

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, tuple_, update
 from sqlmodel import col, select
 
 from core.db import Database
@@ -79,7 +79,8 @@ def claim_next(db: Database, owner: str, flt: ItemFilter, *, settings: Settings 
             query = query.where(col(Post.id).not_in(list(exclude)))
         if after is not None:
             created, last_id = after
-            query = query.where(or_(Post.created_at < created, (Post.created_at == created) & (Post.id < last_id)))
+            # A row value compare: one range on the (status, created_at, id) index, not a walk from the newest item.
+            query = query.where(tuple_(col(Post.created_at), col(Post.id)) < tuple_(created, last_id))
         query = query.order_by(col(Post.created_at).desc(), col(Post.id).desc()).limit(1)
         if session.get_bind().dialect.name != "sqlite":
             query = query.with_for_update(skip_locked=True)  # being claimed by another session: take the next

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, func, select
 
 from core.media import MediaStore
@@ -22,9 +24,16 @@ from platforms.registry import NETWORK_NAMES
 PENDING = ItemFilter()  # every pending item
 PAGE = 50  # `wlb queue` shows this many unless asked (--limit), newest first
 _IN_CHUNK = 500  # ids per IN (...) list: SQLite allows 32,766 parameters in one statement
+BATCH = 500  # items read, rendered and handed on at a time: memory stays flat however many match
 
 
-def _media(store: MediaStore, m: Media) -> dict:
+# What a view shows of an image: plain rows of these columns, not ORM objects (or the hash blobs) per image.
+_MEDIA_COLUMNS = (Media.id, Media.post_id, Media.url, Media.path, Media.state, Media.refused_reason, Media.width,
+                  Media.height, Media.format, Media.bytes, Media.alt_text, Media.sha256, Media.phash, Media.dhash)
+
+
+def _media(store: MediaStore, m) -> dict:
+    """One image of a view, from a Media row or a row of _MEDIA_COLUMNS."""
     return {
         "id": m.id, "url": m.url, "path": str(store.path(m.path)) if m.path else None, "state": m.state,
         "refused_reason": m.refused_reason, "width": m.width, "height": m.height, "format": m.format,
@@ -48,18 +57,28 @@ def match_note(other_id: int, handle: str, rule: str, tier: str, earlier: bool) 
     return f"{'duplicate of' if earlier else 'has a re-post:'} #{other_id} by @{handle}, {words}"
 
 
+def _posts_and_authors(session: Session, ids: Iterable[int]) -> dict[int, tuple[Post, Author]]:
+    """Posts with their authors, read in one query per chunk of ids."""
+    found = {}
+    for chunk in _chunks(ids):
+        rows = session.exec(select(Post, Author).join(Author, Author.id == Post.author_id).where(col(Post.id).in_(chunk)))
+        found.update((p.id, (p, a)) for p, a in rows)
+    return found
+
+
 def _matches(session: Session, post: Post) -> list[dict]:
     """The items this one was matched with, either way round: rule, tier, distances, and the relation in words."""
-    rows = session.exec(select(ImageMatch).where((ImageMatch.post_id == post.id) | (ImageMatch.other_id == post.id))
-                        .order_by(ImageMatch.id))
+    rows = list(session.exec(select(ImageMatch).where((ImageMatch.post_id == post.id) | (ImageMatch.other_id == post.id))
+                             .order_by(ImageMatch.id)))
+    others = _posts_and_authors(session, {r.other_id if r.post_id == post.id else r.post_id for r in rows})
     out = []
     for r in rows:
-        other = session.get(Post, r.other_id if r.post_id == post.id else r.post_id)
-        handle = session.get(Author, other.author_id).handle
+        other, author = others[r.other_id if r.post_id == post.id else r.post_id]
         earlier = r.post_id == post.id
         out.append({"id": other.id, "status": other.status, "rule": r.rule, "tier": r.tier,
                     "phash_distance": r.phash_distance, "dhash_distance": r.dhash_distance,
-                    "earlier": earlier, "author": handle, "note": match_note(other.id, handle, r.rule, r.tier, earlier)})
+                    "earlier": earlier, "author": author.handle,
+                    "note": match_note(other.id, author.handle, r.rule, r.tier, earlier)})
     return out
 
 
@@ -68,7 +87,7 @@ class _Loaded:
 
     def __init__(self) -> None:
         self.authors: dict[int, Author] = {}
-        self.media: dict[int, list[Media]] = defaultdict(list)
+        self.media: dict[int, list] = defaultdict(list)  # rows of _MEDIA_COLUMNS
         self.possible: dict[int, list[int]] = defaultdict(list)
 
 
@@ -82,7 +101,7 @@ def _load(session: Session, posts: list[Post]) -> _Loaded:
     for ids in _chunks({p.author_id for p in posts}):
         loaded.authors.update((a.id, a) for a in session.exec(select(Author).where(col(Author.id).in_(ids))))
     for ids in _chunks(p.id for p in posts):
-        for m in session.exec(select(Media).where(col(Media.post_id).in_(ids)).order_by(Media.post_id, Media.position)):
+        for m in session.exec(select(*_MEDIA_COLUMNS).where(col(Media.post_id).in_(ids)).order_by(Media.post_id, Media.position)):
             loaded.media[m.post_id].append(m)
         for post_id, other_id in session.exec(select(ImageMatch.post_id, ImageMatch.other_id)
                                               .where(col(ImageMatch.post_id).in_(ids), ImageMatch.tier == POSSIBLE)
@@ -113,10 +132,10 @@ def suggested_credits(session: Session, post: Post) -> list[dict]:
         select(ImageMatch).where((ImageMatch.post_id == post.id) | (ImageMatch.other_id == post.id)))}
     linked |= set(session.exec(select(Post.id).where(Post.duplicate_of == post.id)))
     linked |= {post.duplicate_of} if post.duplicate_of else set()
-    found = []
-    for other in sorted(linked - {post.id}):
-        row = session.get(Post, other)
-        credit = _as_credit(session.get(Author, row.author_id), post.platform) if row and not row.needs_credit else None
+    found, rows = [], _posts_and_authors(session, linked - {post.id})
+    for other in sorted(rows):
+        row, author = rows[other]
+        credit = _as_credit(author, post.platform) if not row.needs_credit else None
         if credit and credit not in (f["credit"] for f in found):
             found.append({"credit": credit, "from": other, "platform": row.platform, "url": row.url})
     return found
@@ -158,18 +177,43 @@ def item_view(session: Session, store: MediaStore, post: Post, *, full: bool = F
     return view
 
 
-def list_items(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *,
-               limit: int | None = None, offset: int = 0, settings: Settings | None = None) -> list[dict]:
-    """Items newest first (an index on status, created_at, id keeps a page fast on a large archive)."""
+def _newest_first(query):
+    return query.order_by(col(Post.created_at).desc(), col(Post.id).desc())
+
+
+def _past(session: Session, after: int | None):
+    """The keyset condition "older than item `after` in the queue's order", or None; a clear error if it is unknown."""
+    if after is None:
+        return None
+    created: datetime | None = session.exec(select(Post.created_at).where(Post.id == after)).first()
+    if created is None:
+        raise UsageError(f"--after {after}: no item #{after}; use an id from the last page of 'wlb queue'")
+    # A row value compare is one range on the (status, created_at, id) index on SQLite and PostgreSQL alike.
+    return tuple_(col(Post.created_at), col(Post.id)) < tuple_(created, after)
+
+
+def iter_items(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *, limit: int | None = None,
+               offset: int = 0, after: int | None = None, settings: Settings | None = None) -> Iterator[dict]:
+    """Items newest first (past item `after`), read BATCH at a time as they are consumed: any number in flat memory."""
     with db.session() as session:
-        query = where(select(Post), flt, session, settings).order_by(col(Post.created_at).desc(), col(Post.id).desc())
+        query = _newest_first(where(select(Post), flt, session, settings))
+        if (past := _past(session, after)) is not None:
+            query = query.where(past)
         if offset:
             query = query.offset(offset)
         if limit:
             query = query.limit(limit)
-        posts = list(session.exec(query))
-        loaded = _load(session, posts)
-        return [item_view(session, store, p, settings=settings, loaded=loaded) for p in posts]
+        # yield_per streams: a server-side cursor on PostgreSQL (else psycopg buffers every row), batches on SQLite.
+        for posts in session.exec(query.execution_options(yield_per=BATCH)).partitions():
+            loaded = _load(session, posts)
+            for post in posts:
+                yield item_view(session, store, post, settings=settings, loaded=loaded)
+
+
+def list_items(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *,
+               limit: int | None = None, offset: int = 0, settings: Settings | None = None) -> list[dict]:
+    """Items newest first (an index on status, created_at, id keeps a page fast on a large archive)."""
+    return list(iter_items(db, store, flt, limit=limit, offset=offset, settings=settings))
 
 
 def queue_page(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *, limit: int | None = PAGE,
@@ -181,16 +225,41 @@ def queue_page(db: Database, store: MediaStore, flt: ItemFilter = PENDING, *, li
     return items, count_items(db, flt, settings=settings)
 
 
-def count_items(db: Database, flt: ItemFilter, *, settings: Settings | None = None) -> int:
+class QueuePage:
+    """`wlb queue`'s page: its items as they are read (iterate once), then `more()`, how many match past it."""
+
+    def __init__(self, db: Database, store: MediaStore, flt: ItemFilter, *, limit: int | None, offset: int = 0,
+                 after: int | None = None, settings: Settings | None = None):
+        self.db, self.store, self.flt, self.settings = db, store, flt, settings
+        self.limit, self.offset, self.after = limit, offset, after
+        self.shown = 0
+
+    def __iter__(self) -> Iterator[dict]:
+        for item in iter_items(self.db, self.store, self.flt, limit=self.limit, offset=self.offset, after=self.after,
+                               settings=self.settings):
+            self.shown += 1
+            yield item
+
+    def more(self) -> int:
+        """Matching items after this page (counted only when the page may not be the last)."""
+        if self.limit is None or (self.shown < self.limit and (self.shown or not self.offset)):
+            return 0
+        return max(0, count_items(self.db, self.flt, settings=self.settings, after=self.after) - self.offset - self.shown)
+
+
+def count_items(db: Database, flt: ItemFilter, *, settings: Settings | None = None, after: int | None = None) -> int:
     with db.session() as session:
-        return session.exec(where(select(func.count()).select_from(Post), flt, session, settings)).one()
+        query = where(select(func.count()).select_from(Post), flt, session, settings)
+        if (past := _past(session, after)) is not None:
+            query = query.where(past)
+        return session.exec(query).one()
 
 
 def matching_ids(db: Database, flt: ItemFilter, *, settings: Settings | None = None) -> dict[int, Status]:
     """Every matching item's id and the status it has now, in the queue's order: what a bulk decision is based on."""
     with db.session() as session:
         query = where(select(Post.id, Post.status), flt, session, settings)
-        rows = session.exec(query.order_by(col(Post.created_at).desc(), col(Post.id).desc()))
+        rows = session.exec(_newest_first(query))
         return {item_id: Status(status) for item_id, status in rows}
 
 

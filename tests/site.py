@@ -91,6 +91,6 @@ token_env = "WLB_PUB_TOKEN"
         db.dispose()
 
     def queue(self, status: str = "all") -> list[dict]:
-        result = self.wlb("queue", "--status", status, "--json")
+        result = self.wlb("queue", "--status", status, "--json", "--all")
         assert result.code == 0, result.err
         return result.json()

@@ -74,7 +74,7 @@ def test_unexpected_errors_hide_the_traceback_unless_debug(site, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("curation.views.list_items", boom)
+    monkeypatch.setattr("curation.views.iter_items", boom)
     result = site.wlb("queue")
     assert result.code == 1 and "disk on fire" in one_line(result.err) and "WLB_DEBUG=1" in result.err
     monkeypatch.setenv("WLB_DEBUG", "1")
@@ -136,7 +136,7 @@ def test_an_unexpected_error_masks_secrets_and_control_sequences(site, monkeypat
         raise RuntimeError("GET https://api.flickr.example/services/rest?method=x&api_key=SECRET1234&format=json "
                            "failed\n\x1b]52;c;ZWNobyBoaQ==\x07 https://u:hunter22@host.example/ \x1b[2J")
 
-    monkeypatch.setattr("curation.views.list_items", leak)
+    monkeypatch.setattr("curation.views.iter_items", leak)
     result = site.wlb("queue")
     line = one_line(result.err)
     assert result.code == 1 and "SECRET1234" not in result.err and "hunter22" not in result.err
@@ -151,7 +151,7 @@ def test_an_unexpected_error_with_a_huge_message_stays_one_bounded_line(site, mo
     def huge(*a, **k):
         raise ValueError("x" * 100_000)
 
-    monkeypatch.setattr("curation.views.list_items", huge)
+    monkeypatch.setattr("curation.views.iter_items", huge)
     result = site.wlb("queue")
     assert result.code == 1 and len(one_line(result.err)) < 1000
 
