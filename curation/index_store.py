@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,16 +45,16 @@ class Main:
         self.arrays = {f.stem: _load(f) for f in folder.glob("*.npy")}
         try:
             self.post, self.media, self.sha, self.sha_order = (self.arrays[k] for k in ("post", "media", "sha", "sha_order"))
-            self.tables = {kind: {f"{c}.{field}": self.arrays[f"k{kind}.{c}.{field}"] for c in range(len(mih.LAYOUT))
-                                  for field in mih.FIELDS} for kind in STORED if f"k{kind}.0.phash" in self.arrays}
+            self.tables = {g: {f"{c}.{field}": self.arrays[f"g{g}.{c}.{field}"] for c in range(len(mih.LAYOUT))
+                               for field in mih.FIELDS} for g in range(len(groups())) if f"g{g}.0.phash" in self.arrays}
         except KeyError as exc:
             raise IndexUnusable(f"{folder.name} lacks {exc}") from None
-        for kind, table in self.tables.items():
+        for g, table in self.tables.items():
             for c, (_, bits) in enumerate(mih.LAYOUT):
                 offsets = table[f"{c}.offsets"]
                 if len(offsets) != (1 << bits) + 1 or int(offsets[-1]) != len(table[f"{c}.phash"]) \
-                        or any(len(table[f"{c}.{f}"]) != len(table[f"{c}.phash"]) for f in ("dhash", "image")):
-                    raise IndexUnusable(f"{folder.name}: kind {kind} table {c} is inconsistent")
+                        or any(len(table[f"{c}.{f}"]) != len(table[f"{c}.phash"]) for f in ("dhash", "image", "kind")):
+                    raise IndexUnusable(f"{folder.name}: group {g} table {c} is inconsistent")
         if not len(self.post) == len(self.media) == len(self.sha) == len(self.sha_order):
             raise IndexUnusable(f"{folder.name}: image columns differ in length")
 
@@ -65,17 +65,23 @@ class Main:
         """The same candidates as HashIndex.candidates, read from the tables instead of scanned."""
         query = query_hashes(hashes)
         hits: list[tuple[int, str, int, int]] = []
-        for kind, table in self.tables.items():
-            pairs = [(qkind, rule) for (qkind, skind), rule in PAIRS.items() if skind == kind and qkind in query]
-            if not pairs:
+        for g, table in self.tables.items():
+            pairs = [(q, s, rule) for (q, s), rule in PAIRS.items() if s in groups()[g] and q in query]
+            qkinds = sorted({q for q, _, _ in pairs})
+            if not qkinds:
                 continue
-            qp = np.array([query[q][0] for q, _ in pairs], dtype=np.uint64)
-            qd = np.array([query[q][1] for q, _ in pairs], dtype=np.uint64)
-            plimit = np.array([min(rules.scan_limit(rule), 64) for _, rule in pairs])
-            dlimit = np.array([dhash_limit(rules, rule) for _, rule in pairs])
-            who, image, p, d = mih.search(table, qp, qd, plimit, dlimit)
-            hits += [(i, pairs[w][1], dp, dd) for w, i, dp, dd in zip(who.tolist(), image.tolist(), p.tolist(),
-                                                                      d.tolist(), strict=True)]
+            # per (query kind, stored kind): the rule and its limits; the table is probed with the widest
+            rule_of, plim, dlim = {}, np.full((len(qkinds), 256), -1), np.full((len(qkinds), 256), -1)
+            for q, s, rule in pairs:
+                rule_of[qkinds.index(q), s] = rule
+                plim[qkinds.index(q), s] = min(rules.scan_limit(rule), 64)
+                dlim[qkinds.index(q), s] = dhash_limit(rules, rule)
+            qp = np.array([query[q][0] for q in qkinds], dtype=np.uint64)
+            qd = np.array([query[q][1] for q in qkinds], dtype=np.uint64)
+            who, image, kind, p, d = mih.search(table, qp, qd, plim.max(axis=1), dlim.max(axis=1))
+            ok = (p <= plim[who, kind]) & (d <= dlim[who, kind])
+            hits += [(i, rule_of[w, k], dp, dd) for w, i, k, dp, dd in zip(
+                who[ok].tolist(), image[ok].tolist(), kind[ok].tolist(), p[ok].tolist(), d[ok].tolist(), strict=True)]
         same: list[int] = []
         if hashes.sha256:
             key = sha_key(hashes)
@@ -85,6 +91,20 @@ class Main:
 
     def owner(self, row: int) -> tuple[int, int]:
         return int(self.post[row]), int(self.media[row])
+
+    def column(self, kind: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """A stored kind's (pHash, dHash, image row), in table order."""
+        for g, table in self.tables.items():
+            if kind in groups()[g]:
+                mine = np.flatnonzero(table["0.kind"] == kind)
+                return table["0.phash"][mine], table["0.dhash"][mine], table["0.image"][mine]
+        return None
+
+    def unsorted_sha(self) -> np.ndarray:
+        """The sha keys in image order."""
+        sha = np.empty(len(self), dtype=np.uint64)
+        sha[np.asarray(self.sha_order)] = self.sha
+        return sha
 
 
 class StoredIndex:
@@ -117,9 +137,21 @@ class StoredIndex:
         return ranked(hits, same, rules, owner)
 
 
+@lru_cache(maxsize=1)
+def groups() -> tuple[tuple[int, ...], ...]:
+    """Stored kinds that the same query kinds meet share one table, so one probe serves them all."""
+    by_queries: dict[frozenset[int], list[int]] = {}
+    for kind in STORED:
+        queries = frozenset(q for q, s in PAIRS if s == kind)
+        if queries:  # a kind no pair reads is never looked up
+            by_queries.setdefault(queries, []).append(kind)
+    return tuple(tuple(kinds) for kinds in by_queries.values())
+
+
 def layout() -> dict:
-    """What a reader must agree with to use the files: format, stored kinds, substrings."""
-    return {"format": FORMAT, "stored": list(STORED), "chunks": [list(c) for c in mih.LAYOUT]}
+    """What a reader must agree with to use the files: format, stored kinds and their tables, substrings."""
+    return {"format": FORMAT, "stored": list(STORED), "groups": [list(g) for g in groups()],
+            "chunks": [list(c) for c in mih.LAYOUT]}
 
 
 def open_stored(folder: Path, expect: dict) -> StoredIndex:
@@ -146,16 +178,21 @@ def open_stored(folder: Path, expect: dict) -> StoredIndex:
 
 
 def write_main(folder: Path, post: np.ndarray, media: np.ndarray, sha: np.ndarray,
-               columns: Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> str:
-    """A new multi-index part from (kind, pHash, dHash, image row) columns, one kind at a time; its folder name."""
+               column: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray] | None]) -> str:
+    """A new multi-index part; `column(kind)` gives a stored kind's (pHash, dHash, image row). Its folder name."""
     name = f"main-{secrets.token_hex(6)}"
     tmp = _fresh_dir(folder, name)
     order = np.argsort(sha, kind="stable")
     _save(tmp, {"post": np.asarray(post, np.int64), "media": np.asarray(media, np.int64),
                 "sha": np.asarray(sha, np.uint64)[order], "sha_order": order.astype(np.int32)})
-    for kind, phash, dhash, image in columns:
-        if len(phash):
-            _save(tmp, {f"k{kind}.{key}": a for key, a in mih.build(phash, dhash, image).items()})
+    for g, kinds in enumerate(groups()):
+        parts = [(kind, c) for kind in kinds if (c := column(kind)) is not None and len(c[0])]
+        if parts:
+            phash, dhash, image = (np.concatenate(x) for x in zip(*(c for _, c in parts), strict=True))
+            kind = np.repeat(np.array([k for k, _ in parts], dtype=np.uint8), [len(c[0]) for _, c in parts])
+            del parts
+            for key, array in mih.build(phash, dhash, image, kind):
+                _save(tmp, {f"g{g}.{key}": array})
     _publish(tmp, folder / name)
     return name
 
@@ -200,7 +237,8 @@ def _tail(folder: Path) -> HashIndex:
 
 
 def _load(path: Path) -> np.ndarray:
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+    # a plain ndarray over the mapping: np.memmap's own indexing costs microseconds per call
+    return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
 
 
 def _fresh_dir(folder: Path, name: str) -> Path:

@@ -100,7 +100,7 @@ def rebuild(session: Session, folder: Path, expect: dict) -> StoredIndex:
         index.add_many([row[:6] for row in batch])
         stamp = _add_to_stamp(stamp, batch)
     post, media, sha, columns = index.export()
-    main = write_main(folder, post, media, sha, ((k, *c) for k, c in columns.items()))
+    main = write_main(folder, post, media, sha, columns.get)
     manifest = expect | {"stamp": stamp, "main": main, "tail": None, "images": len(index)}
     write_manifest(folder, manifest)
     return open_stored(folder, manifest)
@@ -127,19 +127,14 @@ def save_index(session: Session, index: StoredIndex, data_dir: Path, post_ids: I
 
 def _merge(folder: Path, index: StoredIndex, tail: HashIndex) -> str:
     """A new main part holding the old main part and the tail."""
-    main = index.main
-    n = len(main)
-    sha = np.empty(n, dtype=np.uint64)
-    sha[np.asarray(main.sha_order)] = main.sha
-    post, media, tsha, tcolumns = tail.export()
+    main, n = index.main, len(index.main)
+    post, media, sha, tail_columns = tail.export()
 
-    def columns():
-        for kind in sorted(set(main.tables) | set(tcolumns)):
-            table = main.tables.get(kind)
-            parts = [(table["0.phash"], table["0.dhash"], table["0.image"])] if table else []
-            if kind in tcolumns:
-                p, d, i = tcolumns[kind]
-                parts.append((p, d, np.asarray(i) + n))
-            yield kind, *(np.concatenate(x) for x in zip(*parts, strict=True))
+    def column(kind: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        parts = [c for c in (main.column(kind), tail_columns.get(kind)) if c is not None]
+        if kind in tail_columns:
+            p, d, i = parts.pop()
+            parts.append((p, d, np.asarray(i) + n))
+        return tuple(np.concatenate(x) for x in zip(*parts, strict=True)) if parts else None  # type: ignore[return-value]
     return write_main(folder, np.concatenate([main.post, post]), np.concatenate([main.media, media]),
-                      np.concatenate([sha, tsha]), columns())
+                      np.concatenate([main.unsorted_sha(), sha]), column)

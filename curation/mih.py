@@ -9,6 +9,7 @@ the answer is exactly the set of stored hashes within the limits, as a full scan
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from itertools import combinations
 
@@ -16,14 +17,14 @@ import numpy as np
 
 CHUNKS = 3  # ~21-bit substrings: about one hash per bucket at 2M hashes, a few at 10M (the method's optimum)
 LAYOUT: tuple[tuple[int, int], ...] = ((43, 21), (22, 21), (0, 22))  # (shift, bits) of each substring
-FIELDS = ("offsets", "phash", "dhash", "image")
+FIELDS = ("offsets", "phash", "dhash", "image", "kind")
 
 
 @lru_cache(maxsize=64)
 def flips(bits: int, radius: int) -> np.ndarray:
-    """Every XOR mask of `bits` bits with at most `radius` bits set."""
+    """Every XOR mask of `bits` bits with at most `radius` bits set, ascending: probes then walk the tables forward."""
     masks = [sum(1 << b for b in chosen) for r in range(min(radius, bits) + 1) for chosen in combinations(range(bits), r)]
-    return np.array(masks, dtype=np.int64)
+    return np.sort(np.array(masks, dtype=np.int64))
 
 
 @lru_cache(maxsize=256)
@@ -41,62 +42,75 @@ def radii(limit: int) -> tuple[int, ...]:
     return tuple(s - 1 for s in share)
 
 
-def build(phash: np.ndarray, dhash: np.ndarray, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Per substring: bucket offsets and the (pHash, dHash, image) columns sorted by that substring."""
-    arrays: dict[str, np.ndarray] = {}
+def build(phash: np.ndarray, dhash: np.ndarray, image: np.ndarray, kind: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """Per substring: bucket offsets and the (pHash, dHash, image, kind) columns sorted by that substring."""
     phash = np.ascontiguousarray(phash, dtype=np.uint64)
     for c, (shift, bits) in enumerate(LAYOUT):
         key = ((phash >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.int64)
         order = np.argsort(key, kind="stable")
         offsets = np.zeros((1 << bits) + 1, dtype=np.int64)
         np.cumsum(np.bincount(key, minlength=1 << bits), out=offsets[1:])
-        arrays[f"{c}.offsets"] = offsets.astype(np.uint32 if len(phash) < 2**32 else np.int64)
-        arrays[f"{c}.phash"], arrays[f"{c}.dhash"] = phash[order], np.asarray(dhash, dtype=np.uint64)[order]
-        arrays[f"{c}.image"] = np.asarray(image, dtype=np.int32)[order]
-    return arrays
+        del key
+        yield f"{c}.offsets", offsets.astype(np.uint32 if len(phash) < 2**32 else np.int64)
+        for name, column, dtype in (("phash", phash, np.uint64), ("dhash", dhash, np.uint64),
+                                    ("image", image, np.int32), ("kind", kind, np.uint8)):
+            yield f"{c}.{name}", np.asarray(column, dtype=dtype)[order]
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The positions start..start+length-1 of every range, concatenated."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    return np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+@lru_cache(maxsize=1)
+def _kernel():  # noqa: ANN202 - a numba dispatcher
+    """The probe loop, compiled: numpy would pass over every probe ten times (numba imports in ~0.4 s, cached)."""
+    from numba import njit
+
+    @njit(cache=True, nogil=True, inline="always")
+    def popcount(x):  # noqa: ANN001, ANN202 - SWAR, as numba has no popcount intrinsic on all targets
+        x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+        x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+        return (((x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)) * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+    @njit(cache=True, nogil=True)
+    def probe(offsets, phash, dhash, key, masks, qp, qd, plimit, dlimit, out):  # noqa: ANN001, ANN202
+        n = 0
+        for mask in masks:
+            k = key ^ mask
+            for j in range(offsets[k], offsets[k + 1]):
+                if popcount(phash[j] ^ qp) <= plimit and popcount(dhash[j] ^ qd) <= dlimit:
+                    if n == len(out):
+                        return -1  # the caller retries with room for more
+                    out[n] = j
+                    n += 1
+        return n
+    return probe
 
 
 def search(table: dict[str, np.ndarray], qp: np.ndarray, qd: np.ndarray, plimit: np.ndarray,
-           dlimit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(query, image, pHash distance, dHash distance) of every stored hash within both limits of a query.
+           dlimit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(query, image, kind, pHash distance, dHash distance) of every stored hash within both limits of a query.
 
     A hash close to a query through several substrings is reported once per substring.
     """
-    found = []
+    probe, found, owners = _kernel(), [], []
     for c, (shift, bits) in enumerate(LAYOUT):
-        keys, owners = [], []
+        offsets, phash, dhash = table[f"{c}.offsets"], table[f"{c}.phash"], table[f"{c}.dhash"]
         for q in range(len(qp)):
             r = radii(int(plimit[q]))[c]
-            if r >= 0:
-                masks = flips(bits, r)
-                keys.append((int(qp[q]) >> shift & ((1 << bits) - 1)) ^ masks)
-                owners.append(np.full(len(masks), q, dtype=np.int64))
-        if not keys:
-            continue
-        key, owner = np.concatenate(keys), np.concatenate(owners)
-        offsets = table[f"{c}.offsets"]
-        starts = offsets[key].astype(np.int64)
-        lengths = offsets[key + 1].astype(np.int64) - starts
-        pos = _ranges(starts, lengths)
-        if pos.size == 0:
-            continue
-        who = np.repeat(owner, lengths)
-        p = np.bitwise_count(table[f"{c}.phash"][pos] ^ qp[who])
-        near = np.flatnonzero(p <= plimit[who])  # few: the dHash column is read only for these
-        pos, who, p = pos[near], who[near], p[near]
-        d = np.bitwise_count(table[f"{c}.dhash"][pos] ^ qd[who])
-        keep = d <= dlimit[who]
-        found.append((who[keep], table[f"{c}.image"][pos[keep]], p[keep], d[keep]))
+            if r < 0:
+                continue
+            out = np.empty(256, dtype=np.int64)
+            while (n := probe(offsets, phash, dhash, int(qp[q]) >> shift & ((1 << bits) - 1), flips(bits, r),
+                              qp[q], qd[q], int(plimit[q]), int(dlimit[q]), out)) < 0:
+                out = np.empty(4 * len(out), dtype=np.int64)
+            if n:
+                found.append((c, out[:n]))
+                owners.append(np.full(n, q))
     if not found:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty
-    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]
+        return empty, empty, empty, empty, empty
+    who = np.concatenate(owners)
+    image = np.concatenate([table[f"{c}.image"][pos] for c, pos in found])
+    kind = np.concatenate([table[f"{c}.kind"][pos] for c, pos in found])
+    p = np.concatenate([np.bitwise_count(table[f"{c}.phash"][pos] ^ qp[who_c]) for (c, pos), who_c in
+                        zip(found, owners, strict=True)])
+    d = np.concatenate([np.bitwise_count(table[f"{c}.dhash"][pos] ^ qd[who_c]) for (c, pos), who_c in
+                        zip(found, owners, strict=True)])
+    return who, image, kind, p, d

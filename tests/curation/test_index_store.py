@@ -196,7 +196,7 @@ def _garbage_manifest(folder: Path) -> None:
 
 
 def _missing_file(folder: Path) -> None:
-    next(next(folder.glob("main-*")).glob("k0.1.offsets.npy")).unlink()
+    next(next(folder.glob("main-*")).glob("g0.1.offsets.npy")).unlink()
 
 
 def _bad_header(folder: Path) -> None:
@@ -204,7 +204,7 @@ def _bad_header(folder: Path) -> None:
 
 
 def _inconsistent_offsets(folder: Path) -> None:
-    path = next(next(folder.glob("main-*")).glob("k0.0.offsets.npy"))
+    path = next(next(folder.glob("main-*")).glob("g0.0.offsets.npy"))
     offsets = np.load(path)
     offsets[-1] += 1
     np.save(path, offsets)
