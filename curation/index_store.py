@@ -23,6 +23,7 @@ from curation.index import PAIRS, STORED, HashIndex, Match, Rules, query_hashes,
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+NO_INDEX = "no index yet"
 TAIL_MAX = 100_000  # images scanned linearly before they are merged into the multi-index part
 
 
@@ -159,7 +160,7 @@ def open_stored(folder: Path, expect: dict) -> StoredIndex:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except FileNotFoundError:
-        raise IndexUnusable("no index yet") from None
+        raise IndexUnusable(NO_INDEX) from None
     except (OSError, ValueError) as exc:
         raise IndexUnusable(f"{MANIFEST} unreadable ({exc})") from None
     if not isinstance(manifest, dict):

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from core.fingerprints import HASH_VERSION
 from core.models import Media, Post, Status
 from curation.index import HashIndex
-from curation.index_store import (TAIL_MAX, IndexUnusable, StoredIndex, layout, open_stored, write_main, write_manifest,
+from curation.index_store import (NO_INDEX, TAIL_MAX, IndexUnusable, StoredIndex, layout, open_stored, write_main, write_manifest,
                                   write_tail)
 
 log = logging.getLogger("wlb.index")
@@ -88,8 +88,9 @@ def open_index(session: Session, data_dir: Path) -> StoredIndex:
     expect = _expect(session)
     try:
         return open_stored(folder, expect | {"stamp": database_stamp(session)})
-    except IndexUnusable as exc:
-        log.warning("duplicate index rebuilt from the database: %s", exc)
+    except IndexUnusable as exc:  # the first run has no index: not worth a warning
+        log.log(logging.INFO if exc.args == (NO_INDEX,) else logging.WARNING,
+                "duplicate index rebuilt from the database: %s", exc)
     return rebuild(session, folder, expect)
 
 
