@@ -91,7 +91,14 @@ def open_index(session: Session, data_dir: Path) -> StoredIndex:
     except IndexUnusable as exc:  # the first run has no index: not worth a warning
         log.log(logging.INFO if exc.args == (NO_INDEX,) else logging.WARNING,
                 "duplicate index rebuilt from the database: %s", exc)
-    return rebuild(session, folder, expect)
+    try:
+        return rebuild(session, folder, expect)
+    except OSError as exc:  # a read-only or full disk: this run works from memory, as before the index had files
+        log.warning("duplicate index kept in memory only: cannot write %s (%s)", folder, exc.strerror or exc)
+        index = HashIndex()
+        for batch in _rows(session):
+            index.add_many([row[:6] for row in batch])
+        return StoredIndex(None, index, {})
 
 
 def rebuild(session: Session, folder: Path, expect: dict) -> StoredIndex:
@@ -111,7 +118,7 @@ def save_index(session: Session, index: StoredIndex, data_dir: Path, post_ids: I
     """Persist the indexed rows of the posts curated this run (as the database holds them) and the new stamp."""
     folder = Path(data_dir) / "index"
     rows = [row for batch in _rows(session, post_ids) for row in batch]
-    if not rows:
+    if not rows or not index.manifest:  # nothing new, or an index that could not be written
         return
     tail = index.tail
     post, media, sha, columns = tail.export()

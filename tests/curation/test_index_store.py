@@ -218,3 +218,13 @@ def test_damaged_files_are_rebuilt_with_one_log_line(archive: Archive, damage, c
     damage(archive.data_dir / "index")
     archive.check()
     assert len(_rebuilds(caplog)) == 1 and "rebuilt" in _rebuilds(caplog)[0]
+
+
+def test_an_unwritable_data_dir_costs_speed_not_answers(archive: Archive, caplog: pytest.LogCaptureFixture) -> None:
+    archive.add(20)
+    archive.data_dir.mkdir(parents=True)
+    (archive.data_dir / "index").write_text("a file where the folder should be")
+    archive.check()
+    assert any("memory only" in line for line in _rebuilds(caplog))
+    with archive.db.session() as s:  # and saving after the run is a no-op, not an error
+        save_index(s, open_index(s, archive.data_dir), archive.data_dir, [1, 2])
