@@ -18,6 +18,9 @@ import numpy as np
 CHUNKS = 3  # ~21-bit substrings: about one hash per bucket at 2M hashes, a few at 10M (the method's optimum)
 LAYOUT: tuple[tuple[int, int], ...] = ((43, 21), (22, 21), (0, 22))  # (shift, bits) of each substring
 FIELDS = ("offsets", "phash", "dhash", "image", "kind")
+# Below this many hashes a table is scanned: ~150k probes per image cost more than reading every hash
+# (bench/dedup_speed.py: at 1 M hashes the two are about even).
+SCAN_BELOW = 1_000_000
 
 
 @lru_cache(maxsize=64)
@@ -89,6 +92,8 @@ def search(table: dict[str, np.ndarray], qp: np.ndarray, qd: np.ndarray, plimit:
 
     A hash close to a query through several substrings is reported once per substring.
     """
+    if len(table["0.phash"]) < SCAN_BELOW:
+        return scan(table, qp, qd, plimit, dlimit)
     probe, found, owners = _kernel(), [], []
     for c, (shift, bits) in enumerate(LAYOUT):
         offsets, phash, dhash = table[f"{c}.offsets"], table[f"{c}.phash"], table[f"{c}.dhash"]
@@ -114,3 +119,17 @@ def search(table: dict[str, np.ndarray], qp: np.ndarray, qd: np.ndarray, plimit:
     d = np.concatenate([np.bitwise_count(table[f"{c}.dhash"][pos] ^ qd[who_c]) for (c, pos), who_c in
                         zip(found, owners, strict=True)])
     return who, image, kind, p, d
+
+
+def scan(table: dict[str, np.ndarray], qp: np.ndarray, qd: np.ndarray, plimit: np.ndarray,
+         dlimit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What `search` returns, by reading every hash of the table (the first sorting of it)."""
+    found = []
+    for q in range(len(qp)):
+        p = np.bitwise_count(table["0.phash"] ^ qp[q])
+        near = np.flatnonzero(p <= plimit[q])
+        d = np.bitwise_count(table["0.dhash"][near] ^ qd[q])
+        keep = near[d <= dlimit[q]]
+        found.append((np.full(len(keep), q), table["0.image"][keep], table["0.kind"][keep], p[keep],
+                      np.bitwise_count(table["0.dhash"][keep] ^ qd[q])))
+    return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore[return-value]

@@ -47,6 +47,12 @@ def _sha(n: int) -> str:
     return hashlib.sha256(str(n).encode()).hexdigest()
 
 
+@pytest.fixture(autouse=True)
+def _probe_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test tables are small: probe them anyway, as tables of millions are (one test below keeps the scan)."""
+    monkeypatch.setattr(mih, "SCAN_BELOW", 0)
+
+
 def _both(tmp_path: Path, images: list[ImageHashes], split: tuple[int, int]) -> tuple[HashIndex, StoredIndex]:
     """The oracle, and a stored index with images[:a] in the main part, [a:b] in the tail, the rest added fresh."""
     oracle, main, tail = HashIndex(), HashIndex(), HashIndex()
@@ -150,3 +156,9 @@ def test_more_matches_than_the_first_buffer_holds(tmp_path: Path) -> None:
     images = [_image(_sha(n), {STORED[0]: (_flip(rng, p, n % 5), d)}) for n in range(700)]
     oracle, stored = _both(tmp_path, images, (700, 700))
     assert _same(oracle, stored, [_image("", {k: (p, d) for k in ALL_KINDS})], Rules()) == 700
+
+
+def test_small_tables_are_scanned_with_the_same_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mih, "SCAN_BELOW", 10**9)
+    monkeypatch.setattr(mih, "_kernel", None)  # the probe must not run
+    test_random_and_clustered_hashes_with_duplicates_and_shared_files(tmp_path)
