@@ -17,6 +17,8 @@ from core.report import RunReport
 from core.settings import DedupSettings, Settings
 from core.fingerprints import HASH_VERSION, ImageHashes, hash_image, record_hashes, stored_hashes
 from curation.index import AUTO, POSSIBLE, HashIndex, Match, Rules
+from curation.index_store import StoredIndex
+from curation.index_sync import open_index, save_index
 from core.decisions import SYSTEM_ACTOR, transition
 from curation.rules import check_rules
 
@@ -61,7 +63,7 @@ def _root(session: Session, post: Post) -> Post:
     return post
 
 
-def _matches(index: HashIndex, post: Post, hashes: list[ImageHashes], rules: Rules) -> list[dict[int, Match]]:
+def _matches(index: HashIndex | StoredIndex, post: Post, hashes: list[ImageHashes], rules: Rules) -> list[dict[int, Match]]:
     """Per image of this post: the best match in each other item."""
     per_image = []
     for h in hashes:
@@ -154,7 +156,7 @@ def curate(db: Database, settings: Settings, store: MediaStore, report: RunRepor
     """Decide every new item whose images are all downloaded or refused; return how many were decided."""
     with db.session() as session:
         posts = list(session.exec(ready_posts()))
-        index = load_index(session)
+        index = open_index(session, settings.data_dir)  # the archive's hashes, memory-mapped, not reloaded
         match_rules = rules(settings.dedup)
         denied = denied_images(session)
         if on_start:
@@ -167,6 +169,7 @@ def curate(db: Database, settings: Settings, store: MediaStore, report: RunRepor
             if on_item:
                 on_item(post)
         session.commit()
+        save_index(session, index, settings.data_dir, [post.id for post in posts])
         return len(posts)
 
 
@@ -197,7 +200,7 @@ def _forgotten(session: Session, store: MediaStore, post: Post, denied: list, se
     return hit
 
 
-def _curate_one(session: Session, store: MediaStore, index: HashIndex, match_rules: Rules, post: Post,
+def _curate_one(session: Session, store: MediaStore, index: HashIndex | StoredIndex, match_rules: Rules, post: Post,
                 settings: Settings, report: RunReport) -> None:
     channel = report.channel(post.channel)
     media = list(session.exec(select(Media).where(Media.post_id == post.id).order_by(Media.position)))

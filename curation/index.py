@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,8 +135,12 @@ class HashIndex:
 
     def matches(self, hashes: ImageHashes, rules: Rules) -> list[Match]:
         """The best match per stored image: exact bytes, AUTO or POSSIBLE; surest and closest first."""
-        query = {int(r["kind"]): (r["phash"], r["dhash"]) for r in hashes.kinds()}
-        best: dict[int, tuple] = {}
+        return ranked(*self.candidates(hashes, rules), rules, self.owner)
+
+    def candidates(self, hashes: ImageHashes, rules: Rules, base: int = 0) -> tuple[list[tuple[int, str, int, int]], list[int]]:
+        """(row + base, rule, pHash, dHash distances) within each pair's scan limit, and the rows of the same file."""
+        query = query_hashes(hashes)
+        hits: list[tuple[int, str, int, int]] = []
         for (qkind, skind), rule in PAIRS.items():
             column = self._columns.get(skind)
             if qkind not in query or column is None or column.size == 0:
@@ -144,22 +148,34 @@ class HashIndex:
             qp, qd = query[qkind]
             dist_p = np.bitwise_count(column.phash[: column.size] ^ qp)
             near = np.flatnonzero(dist_p <= rules.scan_limit(rule))
-            if near.size == 0:
-                continue
-            dist_d = np.bitwise_count(column.dhash[near] ^ qd)
-            for i, p, d in zip(column.image[near].tolist(), dist_p[near].tolist(), dist_d.tolist(), strict=True):
-                tier = rules.tier(rule, p, d)
-                if tier:
-                    key = (tier != AUTO, p + d, p, RANK[rule])
-                    if i not in best or key < best[i][0]:
-                        best[i] = (key, rule, tier, p, d)
-        if hashes.sha256:
-            for i in np.flatnonzero(self._sha[: self._n] == np.uint64(int(hashes.sha256[:16], 16))).tolist():
-                best[i] = ((False, -1, 0, -1), "same file", AUTO, 0, 0)
-        found = [Match(int(self._post[i]), int(self._media[i]), rule, tier, p, d, exact=rule == "same file")
-                 for i, (_, rule, tier, p, d) in best.items()]
-        found.sort(key=lambda m: (not m.exact, m.tier != AUTO, m.phash_distance + m.dhash_distance, m.post_id))
-        return found
+            if near.size:
+                dist_d = np.bitwise_count(column.dhash[near] ^ qd)
+                hits += [(i + base, rule, p, d) for i, p, d in zip(column.image[near].tolist(), dist_p[near].tolist(),
+                                                                   dist_d.tolist(), strict=True)]
+        same = (np.flatnonzero(self._sha[: self._n] == sha_key(hashes)) + base).tolist() if hashes.sha256 else []
+        return hits, same
+
+    def owner(self, row: int) -> tuple[int, int]:
+        """(post id, media id) of a stored image."""
+        return int(self._post[row]), int(self._media[row])
+
+    def export(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """(post, media, sha key) per image and (pHash, dHash, image row) per stored kind: what a file keeps."""
+        columns = {k: (c.phash[: c.size], c.dhash[: c.size], c.image[: c.size]) for k, c in self._columns.items()}
+        return self._post[: self._n], self._media[: self._n], self._sha[: self._n], columns
+
+    @classmethod
+    def from_arrays(cls, post: np.ndarray, media: np.ndarray, sha: np.ndarray,
+                    columns: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> HashIndex:
+        """An index holding what `export` returned (kinds this wlb does not store are left out)."""
+        index = cls()
+        index._grow(len(post))
+        index._n = len(post)
+        index._post[: index._n], index._media[: index._n], index._sha[: index._n] = post, media, sha
+        for kind, (phash, dhash, image) in columns.items():
+            if kind in index._columns and len(phash):
+                index._columns[kind].extend(phash, dhash, image)
+        return index
 
     def _grow(self, needed: int) -> None:
         if needed <= len(self._post):
@@ -174,3 +190,31 @@ class HashIndex:
 
 def _legacy(phash: int | None, dhash: int | None) -> bytes:
     return np.array([(FULL, to_unsigned(phash or 0), to_unsigned(dhash or 0))], dtype=RECORD).tobytes()
+
+
+def query_hashes(hashes: ImageHashes) -> dict[int, tuple[np.uint64, np.uint64]]:
+    """Query kind → (pHash, dHash) as unsigned 64-bit values."""
+    return {int(r["kind"]): (r["phash"], r["dhash"]) for r in hashes.kinds()}
+
+
+def sha_key(hashes: ImageHashes) -> np.uint64:
+    """The first 8 bytes of the sha256 as the index keeps them (0: unknown)."""
+    return np.uint64(int(hashes.sha256[:16], 16)) if hashes.sha256 else np.uint64(0)
+
+
+def ranked(hits: Iterable[tuple[int, str, int, int]], same_file: Iterable[int], rules: Rules,
+           owner: Callable[[int], tuple[int, int]]) -> list[Match]:
+    """(image, rule, pHash, dHash distances) within a rule's scan limit → the best match per image, surest first."""
+    best: dict[int, tuple] = {}
+    for i, rule, p, d in hits:
+        tier = rules.tier(rule, p, d)
+        if tier:
+            key = (tier != AUTO, p + d, p, RANK[rule])
+            if i not in best or key < best[i][0]:
+                best[i] = (key, rule, tier, p, d)
+    for i in same_file:
+        best[i] = ((False, -1, 0, -1), "same file", AUTO, 0, 0)
+    found = [Match(*owner(i), rule, tier, p, d, exact=rule == "same file") for i, (_, rule, tier, p, d) in best.items()]
+    # media_id last: equal distances to two images of one item rank the same whichever index found them first
+    found.sort(key=lambda m: (not m.exact, m.tier != AUTO, m.phash_distance + m.dhash_distance, m.post_id, m.media_id))
+    return found
