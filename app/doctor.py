@@ -40,15 +40,6 @@ def _storage(settings: Settings) -> list[Finding]:
     return found
 
 
-def _consent(settings: Settings) -> list[Finding]:
-    """A channel asks photographers first, but the request has no page of ours to link: it links their own post."""
-    asking = [name for name, ch in settings.channels.items() if ch.publish and ch.consent != "none"]
-    if not asking or settings.consent.preview_base_url:
-        return []
-    return [Finding("consent", True, f"{', '.join(asking)} ask photographers first, and [consent] preview_base_url "
-                                     f"is not set: requests link their own post instead of our site's page")]
-
-
 def _none(channel: object, settings: Settings) -> list[str]:
     return []
 
@@ -73,7 +64,6 @@ def doctor(settings: Settings, http: Http, env: Mapping[str, str] | None = None)
             findings.append(Finding(subject, False, str(exc)))
         # A platform may also warn about settings that work but lose posts (Instagram: a 24-hour window).
         findings += [Finding(subject, False, advice) for advice in getattr(client, "advice", _none)(channel, settings)]
-    findings += _consent(settings)
     if not any(ch.publish for ch in settings.channels.values()):
         findings.append(Finding("publishing", True, "no channel has publish = true; approved items wait"))
     return findings

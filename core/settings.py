@@ -161,7 +161,6 @@ class ConsentSettings(Strict):
     expire_days: int = Field(14, ge=1, le=365)  # no answer in this long: the item shows "consent expired"
     refused_months: int = Field(12, ge=0, le=120)  # after a "no", that photographer's photos are not asked again
     default_language: Literal["fr", "nl", "en"] = "en"  # when neither the platform nor the text says
-    preview_base_url: str | None = None  # the public site (`wlb export-site --base-url`): the request links the item
     ask_from: list[str] = []  # channels that may ask, in order of preference; default: any with a token on the network
     # What a signal does at collect time: skip the post (with the reason), ask first even on a "none" channel, or
     # ignore it. Fediverse bios with #nobot / #noindex-style tags; accounts with noindex: true or
@@ -176,13 +175,6 @@ class ConsentSettings(Strict):
     not_indexable: Signal = "ignore"
     no_repost_markers: list[str] = ["#norepost", "#nobot", "#noshare"]
     templates: dict[Literal["fr", "nl", "en"], str] = {}  # override a language's request; {mention} and {link} required
-
-    @field_validator("preview_base_url")
-    @classmethod
-    def _preview(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("write the public site's address with its scheme, e.g. https://photos.welovebrussels.be/")
-        return value
 
     @field_validator("no_repost_markers")
     @classmethod

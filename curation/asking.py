@@ -16,7 +16,6 @@ from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
 from core.settings import Settings
 from platforms.registry import PLATFORMS
 
-SITE_PAGE = "items/{id}.html"  # where `wlb export-site` writes an item's page (app/site/builder.py)
 
 
 def request_for(session: Session, post_id: int) -> ConsentRequest | None:
@@ -43,9 +42,9 @@ def asking_channel(settings: Settings, network: str, collected_by: str) -> str |
 
 
 def item_link(settings: Settings, post: Post) -> str:
-    """The item's page on the public site, else the photographer's own post."""
-    base = settings.consent.preview_base_url
-    return base.rstrip("/") + "/" + SITE_PAGE.format(id=post.id) if base else post.url
+    """The photographer's own post: which photo we mean. Not a page of ours: `wlb export-site` writes an item's page
+    only once it is published, and a preview page before they agree would itself be showing it without consent."""
+    return post.url
 
 
 def mention(post: Post, author: Author | None) -> str:

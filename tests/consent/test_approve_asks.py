@@ -23,7 +23,7 @@ def approve(db, ids, cfg, **kw):
 
 def test_an_approval_asks_first_and_writes_the_planned_request_with_its_words(db, askers):
     item = add_post(db)
-    cfg = settings("ask", preview_base_url="https://photos.welovebrussels.be/")
+    cfg = settings("ask")
     [post] = approve(db, [item], cfg, actor="alice")
     assert post.status == Status.AWAITING and status(db, item) == "awaiting-consent"
     assert actions(db, item) == [("approve", "pending", "awaiting-consent")]
@@ -32,7 +32,7 @@ def test_an_approval_asks_first_and_writes_the_planned_request_with_its_words(db
     assert request.asked_by == "alice" and request.language == "fr" and request.author_id is not None
     assert request.target_url == "https://fake.social/@dirk/1" and len(request.idempotency_key) >= 24
     assert request.request_text.startswith("Bonjour @dirk@fake.social !")
-    assert f"https://photos.welovebrussels.be/items/{item}.html" in request.request_text
+    assert "https://fake.social/@dirk/1" in request.request_text
     assert "#oui" in request.request_text and "#non" in request.request_text
 
 
@@ -217,15 +217,6 @@ def _set_answered(db, item: int, at) -> None:
         request.answered_at = at
         session.add(request)
         session.commit()
-
-
-def test_doctor_says_when_requests_cannot_link_our_site():
-    from app.doctor import _consent
-    from tests.consent.ledger import settings as config
-    [finding] = _consent(config("ask"))
-    assert finding.ok and "community ask photographers first" in finding.message and "preview_base_url" in finding.message
-    assert _consent(config("ask", preview_base_url="https://photos.welovebrussels.be")) == []
-    assert _consent(config("none")) == []
 
 
 def test_the_language_is_chosen_before_the_items_are_locked(db, askers, monkeypatch):

@@ -18,8 +18,6 @@ def wlb(tmp_path, db_url, db, capsys, askers):
     config = tmp_path / "config.toml"
     config.write_text(f"""
 database = "{db_url}"
-[consent]
-preview_base_url = "https://photos.welovebrussels.be"
 [channels.source]
 kind = "mastodon"
 base_url = "https://fake.social"
@@ -47,7 +45,7 @@ def test_approve_says_the_item_awaits_consent_and_consent_shows_the_request(wlb,
     assert "the next run asks them from community" in out
     code, out, _ = wlb("consent", str(item))
     assert code == 0 and f"#{item} (awaiting-consent): request planned" in out
-    assert "Hi @dirk@fake.social!" in out and f"https://photos.welovebrussels.be/items/{item}.html" in out
+    assert "Hi @dirk@fake.social!" in out and "https://fake.social/@dirk/1" in out
     assert "copy this message" not in out, "the next run sends it: nothing to copy"
     shown = json.loads(wlb("consent", str(item), "--json")[1])
     assert shown["state"] == "planned" and shown["asked_by"] == "tester" and shown["language"] == "en"
