@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from sqlmodel import Session, col, select
 
 from core.hashbits import hamming
-from core.models import Denied
+from core.models import Denied, Media, MediaState
 
 FORGOTTEN = "forgotten at the photographer's request"
 
@@ -47,3 +47,14 @@ def is_denied(denied: list[tuple[int | None, int | None, str | None]], phash: in
                 and hamming(dhash, d_dhash) <= dhash_limit:
             return True
     return False
+
+
+def denied_photo(session: Session, post_id: int, *, phash_limit: int, dhash_limit: int) -> bool:
+    """One of this item's photos is a forgotten one: a copy another account posted before the forget, say."""
+    denied = denied_images(session)
+    if not denied:
+        return False
+    media = session.exec(select(Media).where(Media.post_id == post_id, Media.state == MediaState.OK))
+    return any(m.phash is not None and m.dhash is not None
+               and is_denied(denied, m.phash, m.dhash, m.sha256, phash_limit=phash_limit, dhash_limit=dhash_limit)
+               for m in media)

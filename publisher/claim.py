@@ -18,6 +18,7 @@ from core.models import Decision, Post, PubState, Publication, Status, utcnow
 from core.settings import Settings
 from core.slots import shown
 from core.decisions import SYSTEM_ACTOR, licence_problem, lock_items, transition
+from core.denylist import denied_photo
 from core.optout import ask_first_hold, opted_out_hold
 
 
@@ -61,6 +62,9 @@ def publishable(session: Session, settings: Settings, post: Post, channel: str) 
         return f"needs permission ({problem})"
     if post.needs_credit and not post.credit:
         return f"needs credit; approve it with --credit '@handle@host' or --credit 'Name' ('wlb show {post.id}')"
+    if denied_photo(session, post.id, phash_limit=settings.dedup.phash_distance,
+                    dhash_limit=settings.dedup.dhash_distance):  # curation only checks what arrives after a forget
+        return "it is a photo a photographer asked us to forget ('wlb forget'), posted by another account"
     # The photographer's wish, if it changed since approval: opted out, or their account now asks to be asked.
     return opted_out_hold(session, post) or (None if forced(session, post.id) else ask_first_hold(session, post))
 

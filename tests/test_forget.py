@@ -163,3 +163,18 @@ def test_finishing_a_forgotten_items_takedown_never_deletes_another_repost(site)
     assert site.community.deleted_by_api == [], "Bob's repost is not hers"
     assert finish.json()["removals"][0]["result"] == "not found"
     assert [s["id"] for s in site.community.published] == [bobs["id"]]
+
+
+def test_a_copy_of_her_photo_approved_before_the_forget_is_not_reposted(site):
+    # Carol posts Alice's photo first; Alice's own post of it merges into Carol's; a reviewer approves Carol's copy.
+    site.source.add_status(images=[images.jpeg(1)], created_at=T0, text="found this", acct="carol")
+    site.source.add_status(images=[images.jpeg(1)], created_at=T0 + timedelta(minutes=1), text="mine", acct="alice")
+    assert site.wlb("run").code == 0
+    carol = next(i["id"] for i in site.queue("all") if i["author"]["handle"] == "carol@fake.social")
+    assert site.wlb("approve", str(carol)).code == 0
+    assert site.wlb("forget", "--author", "alice@fake.social", "--reason", "asked").code == 0
+
+    run = site.wlb("publish", "--json")
+    assert run.code == 0, run.err
+    assert site.community.published == [], "the forgotten photo was reposted through another account's copy"
+    assert "asked us to forget" in json.dumps(run.json())
