@@ -109,6 +109,10 @@ def slot_job(settings: Settings, make: Callable[[], Pipeline], tried: dict[str, 
     except Exception:
         tried.update(due)  # an unexpected failure is logged by the scheduler once, not retried every minute
         raise
+    if not plans and not report.all_warnings() and not any(c.errors for c in report.channels.values()):
+        # Nothing was due: the slot is not used up, so an item approved later in its window still goes in it.
+        log.debug("slot %s: nothing due yet", ", ".join(due))
+        return report, plans
     tried.update(due)
     for channel in report.channels.values():
         for error in channel.errors:

@@ -130,8 +130,8 @@ def test_schedule_without_slots_goes_now_then_at_nightly_runs(site):
 # wlb serve --------------------------------------------------------------------------------------------------------
 
 class FakePipeline:
-    def __init__(self, calls: list, result=None):
-        self.calls, self.result = calls, result
+    def __init__(self, calls: list, result=None, *, empty: bool = False):
+        self.calls, self.result, self.empty = calls, result, empty
 
     def __enter__(self):
         return self
@@ -144,7 +144,8 @@ class FakePipeline:
         from core.report import RunReport
         from publisher.plan import Planned, Plans
 
-        plans = Plans([Planned(item=7, channel="community", text="", result="published", url="https://c/7")])
+        plans = Plans([] if self.empty else [Planned(item=7, channel="community", text="", result="published",
+                                                      url="https://c/7")])
         plans.held = []
         return RunReport(), plans
 
@@ -173,6 +174,22 @@ def test_the_slot_job_publishes_each_slot_once_and_only_slotted_channels(tmp_pat
     assert slot_job(s, lambda: FakePipeline(calls), tried, now=at("2026-12-02 08:31")) is None, "one go per slot"
     slot_job(s, lambda: FakePipeline(calls), tried, now=at("2026-12-02 19:00"))
     assert len(calls) == 2
+
+
+def test_a_slot_with_nothing_due_is_not_used_up_by_an_empty_queue(tmp_path):
+    s = serve_settings(tmp_path)
+    calls: list = []
+    tried: dict = {}
+    bxl = ZoneInfo("Europe/Brussels")
+
+    def at(text):
+        return lambda: datetime.fromisoformat(text).replace(tzinfo=bxl).astimezone(UTC)
+
+    slot_job(s, lambda: FakePipeline(calls, empty=True), tried, now=at("2026-12-02 08:30"))
+    assert tried == {}, "nothing was approved at 08:30: the slot stays open"
+    slot_job(s, lambda: FakePipeline(calls), tried, now=at("2026-12-02 09:00"))  # approved at 08:59
+    assert len(calls) == 2 and tried, "the item approved within the window goes in it"
+    assert slot_job(s, lambda: FakePipeline(calls), tried, now=at("2026-12-02 09:01")) is None, "then used up"
 
 
 def test_serve_adds_the_minute_job_only_when_a_channel_has_slots(tmp_path):
