@@ -90,7 +90,9 @@ def _send_one(session: Session, settings: Settings, request_id: int, asker: Aske
         _move(session, request_id, (ConsentState.PLANNED,), ConsentState.MANUAL,
               error="this platform does not let us reply to that post: ask by hand")
         return False
-    interrupted = row.state == ConsentState.SENDING
+    # An attempt on record may have posted (SENDING left by a crash, or reopened by a re-approval after a cancel or a
+    # failure): past the platform's Idempotency-Key window only finding our reply keeps it from a second one.
+    interrupted = row.state == ConsentState.SENDING or row.attempts > 0
     if not _claim(session, request_id):
         return False
     found = asker.find_sent(request) if interrupted else None

@@ -356,3 +356,24 @@ token_env = "WLB_ASK_TOKEN"
     summary = run(site)
     assert any("'asker'" in w and "$WLB_ASK_TOKEN" in w for w in summary["warnings"]), summary["warnings"]
     assert requests_sent(site) == [] and ledger(site, item).state == ConsentState.PLANNED
+
+
+def test_rejected_and_approved_again_after_a_lost_answer_never_posts_a_second_reply(asking):
+    """Our reply was made but its answer lost (SENDING, one attempt); the reviewer rejects, then approves again. The
+    reopened request is PLANNED, yet an attempt may have posted: past Mastodon's Idempotency-Key hour the next run
+    must look for our reply in the thread before sending, as it does for an interrupted one."""
+    site = asking
+    original, item = approved_item(site)
+    site.community.lose_answers = 10
+    run(site)
+    assert len(site.community.published) == 1 and ledger(site, item).state == ConsentState.SENDING
+    site.community.lose_answers = 0
+    assert site.wlb("reject", str(item), "--reason", "not now").code == 0
+    assert site.wlb("approve", str(item)).code == 0
+    assert ledger(site, item).state == ConsentState.PLANNED
+    site.community.clock = lambda: datetime.now(UTC) + timedelta(hours=2)  # the key is forgotten
+    summary = run(site)
+    assert len(site.community.published) == 1, "asked once"
+    assert summary["consent"]["found_sent"] == 1
+    row = ledger(site, item)
+    assert row.state == ConsentState.SENT and row.request_remote_id == site.community.published[0]["id"]
