@@ -224,11 +224,11 @@ def _listen_one(session: Session, settings: Settings, request_id: int, asker: As
 
 def decide(replies: list[Reply], ours: str) -> tuple[str | None, Reply]:
     """The photographer's answer over all their replies: one meaning only counts; both, or neither, is for a person.
+    A yes or no she gave someone else in the thread (Reply.to_us false) decides nothing, and makes it a person's.
 
     Returns the answer and the reply whose words are recorded (the last that said it, or the last of all)."""
     said = [(parse_answer(r.text, ours=ours), r) for r in replies]
-    meanings = Counter(answer for answer, _ in said if answer is not None)
-    if len(meanings) == 1:
-        answer = next(iter(meanings))
+    meanings = Counter(answer if r.to_us else "aside" for answer, r in said if answer is not None)
+    if len(meanings) == 1 and (answer := next(iter(meanings))) != "aside":
         return answer, [r for a, r in said if a == answer][-1]
     return None, replies[-1]

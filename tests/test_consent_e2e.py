@@ -377,3 +377,14 @@ def test_rejected_and_approved_again_after_a_lost_answer_never_posts_a_second_re
     assert summary["consent"]["found_sent"] == 1
     row = ledger(site, item)
     assert row.state == ConsentState.SENT and row.request_remote_id == site.community.published[0]["id"]
+
+
+def test_her_yes_to_a_strangers_question_under_our_request_is_not_consent(asking):
+    site = asking
+    original, item, ours = asked(site)
+    question = site.community.add_reply(ours, acct="bob@fake.social", text="@alice c'est bien toi sur la photo ?")
+    site.community.add_reply(question["id"], acct="alice@fake.social", text="oui !")
+    summary = run(site)
+    assert summary["consent"]["granted"] == 0 and summary["consent"]["unclear"] == 1, "a person reads it"
+    assert site.queue("awaiting-consent")[0]["id"] == item
+    assert [s for s in site.community.published if s["media_attachments"]] == [], "not reposted"
