@@ -388,3 +388,27 @@ def test_her_yes_to_a_strangers_question_under_our_request_is_not_consent(asking
     assert summary["consent"]["granted"] == 0 and summary["consent"]["unclear"] == 1, "a person reads it"
     assert site.queue("awaiting-consent")[0]["id"] == item
     assert [s for s in site.community.published if s["media_attachments"]] == [], "not reposted"
+
+
+def test_after_her_no_her_other_photo_waiting_for_the_hourly_limit_is_not_asked(asking):
+    """Two of alice's photos approved, one request an hour: she says no to the first. The second, still planned,
+    must not reach her: her answer is read before anything is sent, and a "no" within refused_months stops it."""
+    site = asking
+    ask_config(site, "[consent]\nper_hour = 1\n")
+    for n in range(2):
+        site.source.add_status(images=[images.jpeg(30 + n)], acct="alice", created_at=T0 + timedelta(minutes=n),
+                               text=f"Le canal au petit matin, photo {n}", language="fr")
+    assert site.wlb("collect").code == 0
+    first, second = sorted(i["id"] for i in site.queue("pending"))
+    assert site.wlb("approve", str(first), str(second)).code == 0
+    assert run(site)["consent"]["sent"] == 1
+    (ours,) = site.community.published
+    site.community.add_reply(ours["id"], acct="alice@fake.social", text="Non merci")
+    set_request(site, first, sent_at=datetime.now(UTC) - timedelta(minutes=61))
+    summary = run(site)["consent"]
+    assert (summary["refused"], summary["sent"], summary["failed"]) == (1, 0, 1)
+    assert len(site.community.published) == 1, "asked once, not again after her no"
+    row = ledger(site, second)
+    assert row.state == ConsentState.FAILED and "said no" in row.error
+    assert site.queue("awaiting-consent")[0]["id"] == second, "a person decides what becomes of it"
+    assert run(site)["consent"]["sent"] == 0
