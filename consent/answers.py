@@ -88,12 +88,19 @@ def parse_answer(reply: str, *, ours: str = "", own_names: tuple[str, ...] = ("w
 
 
 def _without_ours(reply: str, ours: str) -> str:
-    """The reply without lines that repeat our request (a client that quotes what it answers)."""
+    """The reply without lines that repeat our request (a client that quotes what it answers). Compared without
+    mentions and links, and as part of it: a quote shows "@alice" where we wrote "@alice@host", and may be wrapped
+    or cut; the French request's first line holds "bien sûr", which must not read as her yes."""
     if not ours:
         return reply
-    quoted = {_fold(line) for line in ours.splitlines() if len(_fold(line)) > 12}
-    return "\n".join(line for line in reply.splitlines()
-                     if _fold(line.lstrip("> ")) not in quoted and not line.lstrip().startswith(">"))
+    request = f" {_bare(ours)} "
+    return "\n".join(line for line in reply.splitlines() if not line.lstrip().startswith(">")
+                     and not (len(quoted := _bare(line)) > 12 and f" {quoted} " in request))
+
+
+def _bare(text: str) -> str:
+    """Folded words without mentions and links."""
+    return _fold(_URL.sub(" ", _MENTION.sub(" ", text)))
 
 
 def _fold(text: str) -> str:

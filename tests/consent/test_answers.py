@@ -59,3 +59,22 @@ def test_mentions_and_our_own_tag_do_not_count():
 def test_a_huge_reply_is_read_only_so_far():
     assert parse_answer("blah " * 10_000 + "yes") is None
     assert parse_answer("yes " + "🙂" * 5000) == "yes"
+
+
+def test_our_french_request_quoted_as_mastodon_renders_it_is_not_her_yes():
+    """A client quoting our reply shows the mention as "@alice" (Mastodon's rendered HTML), not "@alice@host" as we
+    wrote it; its first French line says "bien sûr", which is ours, not hers."""
+    from core.consent_text import render
+    from core.html_text import html_to_text
+
+    ours = render("fr", mention="@alice@pix.example", link="https://wlb.example/items/1.html", network="fediverse")
+    mention = '<span class="h-card"><a href="https://pix.example/@alice" class="u-url mention">@<span>alice</span></a>'
+    quoted = (f"<blockquote><p>Bonjour {mention}</span> ! Votre photo nous a fait craquer 💛 Nous aimerions la partager "
+              f"sur WeLoveBrussels, avec votre nom bien sûr : <a href=\"https://wlb.example/items/1.html\"><span "
+              f"class=\"invisible\">https://</span><span>wlb.example/items/1.html</span></a><br>Répondez #oui ou #non à "
+              f"ce message. Merci !</p></blockquote>")
+    assert parse_answer(html_to_text(quoted + "<p>Qui êtes-vous</p>"), ours=ours) is None
+    assert parse_answer(html_to_text(quoted + "<p>Non merci</p>"), ours=ours) == "no"
+    assert parse_answer(html_to_text(quoted + "<p>Oui, avec plaisir</p>"), ours=ours) == "yes"
+    wrapped = "Nous aimerions la partager sur WeLoveBrussels,\navec votre nom bien sûr\n\nc'est pour quoi"
+    assert parse_answer(wrapped, ours=ours) is None
