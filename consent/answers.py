@@ -75,10 +75,9 @@ def parse_answer(reply: str, *, ours: str = "", own_names: tuple[str, ...] = ("w
     tokens = words.split()
     if any(t in CONDITIONS for t in tokens):
         return None
-    said_yes = [i for i, t in enumerate(tokens) if YES_WORDS.fullmatch(t)]
-    if said_yes and any(t in NEGATORS for t in tokens):
-        return None  # "not yes", "pas oui", "niet ja", "oui, je ne sais pas"
-    yes += len(said_yes)
+    yes += sum(1 for t in tokens if YES_WORDS.fullmatch(t))
+    if yes and any(t in NEGATORS for t in tokens):
+        return None  # "not yes", "pas oui", "niet ja", "oui, je ne sais pas", "of course not"
     no += sum(1 for t in tokens if NO_WORDS.fullmatch(t))
     if yes and not no:
         return "yes"

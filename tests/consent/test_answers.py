@@ -78,3 +78,9 @@ def test_our_french_request_quoted_as_mastodon_renders_it_is_not_her_yes():
     assert parse_answer(html_to_text(quoted + "<p>Oui, avec plaisir</p>"), ours=ours) == "yes"
     wrapped = "Nous aimerions la partager sur WeLoveBrussels,\navec votre nom bien sûr\n\nc'est pour quoi"
     assert parse_answer(wrapped, ours=ours) is None
+
+
+@pytest.mark.parametrize("reply", ["of course not", "Of course not!", "bien sûr que non", "with pleasure... not",
+                                   "no problem? not really", "natuurlijk niet", "sure thing, not"])
+def test_a_negated_yes_phrase_is_not_a_yes(reply):
+    assert parse_answer(reply, ours=REQUEST) != "yes"
