@@ -84,3 +84,16 @@ def test_our_french_request_quoted_as_mastodon_renders_it_is_not_her_yes():
                                    "no problem? not really", "natuurlijk niet", "sure thing, not"])
 def test_a_negated_yes_phrase_is_not_a_yes(reply):
     assert parse_answer(reply, ours=REQUEST) != "yes"
+
+
+@pytest.mark.parametrize("reply", ["ja, nein", "Ja... nein, lieber nicht", "yes？", "oui ¿", "ja؟", "yes﹖", "oui‽",
+                                   "ok ❓", "yes maybe", "maybe yes", "oui peut-être", "ja misschien", "perhaps, sure",
+                                   "Yes for 50€", "yes, pay me first", "Oui pour 100 euros", "ja, tegen betaling",
+                                   "ok if you pay", "sure, $20"])
+def test_a_yes_with_a_no_in_german_a_question_a_doubt_or_a_price_is_for_a_person(reply):
+    assert parse_answer(reply, ours=REQUEST) is None
+
+
+@pytest.mark.parametrize("reply", ["nein", "Nein danke", "I don't mind", "I do not mind 🙂"])
+def test_german_no_and_dont_mind(reply):
+    assert parse_answer(reply, ours=REQUEST) == ("yes" if "mind" in reply else "no")
