@@ -63,14 +63,15 @@ class MastodonAsker:
         return _sent(status, self.api.host)
 
     def find_sent(self, request: AskRequest) -> Sent | None:
-        """Our own reply among the post's replies: the request, made by an earlier attempt."""
+        """Our own reply among the post's replies, else among our latest statuses (Pixelfed's context lists only 20
+        replies): the request, made by an earlier attempt."""
         try:
             target = self._target(request)
             replies = self.api.context(target)
         except (PostGone, NotFound):
             return None
         me = self._account_id()
-        for status in replies:
+        for status in [*replies, *self.api.account_statuses(me, limit=40)]:
             account = status.get("account") if isinstance(status.get("account"), dict) else {}
             if str(account.get("id")) == me and str(status.get("in_reply_to_id")) == target:
                 return _sent(status, self.api.host)
