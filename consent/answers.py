@@ -18,7 +18,8 @@ MAX_READ = 2000  # characters of a reply worth reading: a longer one is not a pl
 # although it holds "d'accord". Each is matched on whole words of the folded text and taken out once counted.
 YES_PHRASES = (
     "no problem", "no problemo", "no worries", "why not", "of course", "go ahead", "feel free", "with pleasure",
-    "yes please", "yes of course", "sure thing", "you may", "you can", "be my guest",
+    "yes please", "yes of course", "sure thing", "you may", "you can", "be my guest", "i don t mind", "don t mind",
+    "i do not mind", "do not mind",
     "pas de probleme", "pas de soucis", "pas de souci", "sans probleme", "pourquoi pas", "bien sur", "avec plaisir",
     "allez y", "vas y", "c est ok", "c est bon", "je veux bien", "oui bien sur", "oui avec plaisir",
     "geen probleem", "waarom niet", "ja graag", "ja hoor", "met plezier", "ga je gang", "doe maar", "mag zeker",
@@ -35,12 +36,20 @@ PHRASES = sorted([(p, "yes") for p in YES_PHRASES] + [(p, "no") for p in NO_PHRA
 YES_WORDS = re.compile(r"y+e+[sp]+|y+e+a+h*|yup|sure|ok(?:ay)?|okey|absolutely|certainly|definitely|granted|"
                        r"ou+i+|ouais|volontiers|dac|carrement|evidemment|"
                        r"ja+|graag|mag|prima|tuurlijk|natuurlijk|akkoord|zeker|oke|oki")
-NO_WORDS = re.compile(r"n+o+|nope|nah|never|non+|jamais|nee+|neen|nooit")
+NO_WORDS = re.compile(r"n+o+|nope|nah|never|non+|jamais|nee+|neen|nooit|nein")  # German: Belgium's third language
 NEGATORS = {"not", "pas", "niet", "ne", "n", "geen", "never", "jamais", "nooit", "don", "t"}
 # A condition or a turn makes a reply something to read, whatever else it says.
 CONDITIONS = {"but", "mais", "maar", "if", "si", "als", "unless", "sauf", "behalve", "except", "only", "seulement",
               "alleen", "enkel", "provided", "condition", "voorwaarde", "tenzij", "however", "pourtant",
-              "cependant", "toutefois", "echter"}
+              "cependant", "toutefois", "echter",
+              # a doubt: "yes maybe", "oui peut-être", "ja misschien"
+              "maybe", "perhaps", "possibly", "probably", "peut", "misschien", "wellicht", "mogelijk", "eventueel",
+              "eventuellement",
+              # a price: "yes for 50€", "oui pour 100 euros", "ja, tegen betaling"
+              "pay", "paid", "payment", "fee", "price", "euro", "euros", "eur", "payer", "paye", "payant", "paiement",
+              "prix", "betaal", "betalen", "betaling", "betaald", "prijs"}
+QUESTION_MARKS = "?？¿؟﹖⸮‽⁇⁈⁉❓❔"
+MONEY = "€$£"
 YES_TAGS = {"yes", "oui", "ja", "ok"}
 NO_TAGS = {"no", "non", "nee"}
 YES_EMOJI = ("👍", "❤", "♥", "💖", "💗", "💕", "😍", "🥰", "✅", "✔", "👌", "🤝", "🙌", "💯")
@@ -54,8 +63,8 @@ def parse_answer(reply: str, *, ours: str = "", own_names: tuple[str, ...] = ("w
     """The answer a reply gives to our request (`ours`: its text, whose lines a quoting reply repeats)."""
     text = _without_ours(reply[:MAX_READ], ours)
     text = _URL.sub(" ", _MENTION.sub(" ", text))
-    if "?" in text:
-        return None  # a question back ("oui?", "for what?") is not an answer
+    if any(mark in text for mark in QUESTION_MARKS + MONEY):
+        return None  # a question back ("oui?", "for what？") is not an answer, nor one with a price
     yes = no = 0
     for tag in _HASHTAG.findall(text):
         tag = _fold(tag)
@@ -75,10 +84,9 @@ def parse_answer(reply: str, *, ours: str = "", own_names: tuple[str, ...] = ("w
     tokens = words.split()
     if any(t in CONDITIONS for t in tokens):
         return None
-    said_yes = [i for i, t in enumerate(tokens) if YES_WORDS.fullmatch(t)]
-    if said_yes and any(t in NEGATORS for t in tokens):
-        return None  # "not yes", "pas oui", "niet ja", "oui, je ne sais pas"
-    yes += len(said_yes)
+    yes += sum(1 for t in tokens if YES_WORDS.fullmatch(t))
+    if yes and any(t in NEGATORS for t in tokens):
+        return None  # "not yes", "pas oui", "niet ja", "oui, je ne sais pas", "of course not"
     no += sum(1 for t in tokens if NO_WORDS.fullmatch(t))
     if yes and not no:
         return "yes"
@@ -88,12 +96,19 @@ def parse_answer(reply: str, *, ours: str = "", own_names: tuple[str, ...] = ("w
 
 
 def _without_ours(reply: str, ours: str) -> str:
-    """The reply without lines that repeat our request (a client that quotes what it answers)."""
+    """The reply without lines that repeat our request (a client that quotes what it answers). Compared without
+    mentions and links, and as part of it: a quote shows "@alice" where we wrote "@alice@host", and may be wrapped
+    or cut; the French request's first line holds "bien sûr", which must not read as her yes."""
     if not ours:
         return reply
-    quoted = {_fold(line) for line in ours.splitlines() if len(_fold(line)) > 12}
-    return "\n".join(line for line in reply.splitlines()
-                     if _fold(line.lstrip("> ")) not in quoted and not line.lstrip().startswith(">"))
+    request = f" {_bare(ours)} "
+    return "\n".join(line for line in reply.splitlines() if not line.lstrip().startswith(">")
+                     and not (len(quoted := _bare(line)) > 12 and f" {quoted} " in request))
+
+
+def _bare(text: str) -> str:
+    """Folded words without mentions and links."""
+    return _fold(_URL.sub(" ", _MENTION.sub(" ", text)))
 
 
 def _fold(text: str) -> str:

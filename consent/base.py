@@ -40,6 +40,9 @@ class Reply:
     author_uid: str | None
     created_at: datetime
     by_author: bool  # the asker checked it is the photographer's own account (handle/DID and origin), not a lookalike
+    # It answers our request: its parent is our request, or the photographer's own reply under it. Her reply to
+    # someone else in the thread ("is this the Sablon?" "yes") is hers, but not an answer to us.
+    to_us: bool = True
 
 
 class Asker(Protocol):

@@ -86,13 +86,14 @@ class BlueskyAsker:
         """The replies under our request (a few levels deep), oldest first; the photographer's are marked."""
         thread = self.api.get_post_thread(sent.remote_id, depth=MAX_DEPTH)
         did, found = author_did(request), []
-        pending = list(_children(thread))
+        pending = [(child, True) for child in _children(thread)]  # (node, whether its parent is ours or hers to us)
         while pending and len(found) < MAX_REPLIES:
-            node = pending.pop(0)
-            reply = _reply(node.get("post"), did)
+            node, to_us = pending.pop(0)
+            reply = _reply(node.get("post"), did, to_us=to_us)
             if reply is not None:
                 found.append(reply)
-            pending.extend(_children(node))
+            hers = reply is not None and reply.by_author and to_us
+            pending.extend((child, hers) for child in _children(node))
         return sorted(found, key=lambda r: r.created_at)
 
 
@@ -144,7 +145,7 @@ def _children(node: object) -> list[dict]:
             and r.get("$type", "app.bsky.feed.defs#threadViewPost") == "app.bsky.feed.defs#threadViewPost"]
 
 
-def _reply(post: object, did: str) -> Reply | None:
+def _reply(post: object, did: str, *, to_us: bool = True) -> Reply | None:
     """A Reply from one postView; None for one that cannot be read."""
     if not isinstance(post, dict):
         return None
@@ -163,7 +164,7 @@ def _reply(post: object, did: str) -> Reply | None:
     return Reply(remote_id=uri, url=permalink(handle[:253], found.group(3)),
                  text=strip_control(text[:MAX_TEXT], multiline=True), author_handle=handle[:253].lower(),
                  author_uid=by, created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
-                 by_author=by == did)
+                 by_author=by == did, to_us=to_us)
 
 
 def build(channel: ChannelSettings, settings: Settings, http: Http) -> BlueskyAsker:

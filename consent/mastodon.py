@@ -10,6 +10,7 @@ reply is found among the post's replies (GET /api/v1/statuses/:id/context).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -62,14 +63,15 @@ class MastodonAsker:
         return _sent(status, self.api.host)
 
     def find_sent(self, request: AskRequest) -> Sent | None:
-        """Our own reply among the post's replies: the request, made by an earlier attempt."""
+        """Our own reply among the post's replies, else among our latest statuses (Pixelfed's context lists only 20
+        replies): the request, made by an earlier attempt."""
         try:
             target = self._target(request)
             replies = self.api.context(target)
         except (PostGone, NotFound):
             return None
         me = self._account_id()
-        for status in replies:
+        for status in [*replies, *self.api.account_statuses(me, limit=40)]:
             account = status.get("account") if isinstance(status.get("account"), dict) else {}
             if str(account.get("id")) == me and str(status.get("in_reply_to_id")) == target:
                 return _sent(status, self.api.host)
@@ -77,11 +79,14 @@ class MastodonAsker:
 
     def replies(self, sent: Sent, request: AskRequest) -> list[Reply]:
         """Every reply under our request, oldest first, each marked whether it is the photographer's own."""
-        found = []
+        found, parents = [], {}
         for status in self.api.context(sent.remote_id)[:MAX_REPLIES]:
             reply = self._reply(status, request)
             if reply is not None:
                 found.append(reply)
+                parents[reply.remote_id] = str(status.get("in_reply_to_id") or "")[:64]
+        authors = {r.remote_id for r in found if r.by_author}
+        found = [replace(r, to_us=_to_us(r.remote_id, sent.remote_id, parents, authors)) for r in found]
         return sorted(found, key=lambda r: r.created_at)
 
     # ---- helpers ---------------------------------------------------------------------------------------------
@@ -146,6 +151,18 @@ def is_author(acct: str, account: dict, status_uri: str, request: AskRequest) ->
     homes = {home, _host(request.post_key), _host(request.post_url)} - {""}
     return (_on(status_uri, homes) and _on(str(account.get("uri") or ""), homes)
             and _on(str(account.get("url") or ""), homes))
+
+
+def _to_us(reply_id: str, ours: str, parents: dict[str, str], authors: set[str]) -> bool:
+    """Whether a reply answers our request: under it, with only the photographer's own replies in between."""
+    parent = parents.get(reply_id)
+    for _ in range(len(parents)):
+        if parent == ours:
+            return True
+        if parent not in authors:
+            return False
+        parent = parents.get(parent)
+    return False
 
 
 def _host(url: str) -> str:

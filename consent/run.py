@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from consent.answers import parse_answer
 from consent.base import Asker, AskRequest, Reply, Sent
-from core.consent import expire_due, mark_unclear, settle
+from core.consent import expire_due, mark_unclear, refused_before, settle
 from core.db import Database
 from core.decisions import lock_items
 from core.errors import NotCreated, NotFound, PlatformError, WlbError
@@ -34,13 +34,14 @@ DEFINITE = (NotCreated, NotFound)
 
 def ask_and_listen(db: Database, settings: Settings, askers: dict[str, Asker], report: ConsentReport, *,
                    now: datetime | None = None, on_step: Callable[[], None] | None = None) -> ConsentReport:
-    """(a) send what is planned, within [consent] per_hour per asking channel; (b) read the answers; (c) expire."""
+    """(a) read the answers; (b) send what is planned, within [consent] per_hour per asking channel; (c) expire.
+    Answers first: a photographer's "no" read tonight stops tonight's request about her other photo."""
     now = now or utcnow()
     with db.session() as session:
         for channel, asker in askers.items():
-            _send(session, settings, channel, asker, report, now=now, on_step=on_step)
-        for channel, asker in askers.items():
             _listen(session, settings, channel, asker, report, on_step=on_step)
+        for channel, asker in askers.items():
+            _send(session, settings, channel, asker, report, now=now, on_step=on_step)
         report.expired += len(expire_due(session, now))
     return report
 
@@ -86,11 +87,21 @@ def _send_one(session: Session, settings: Settings, request_id: int, asker: Aske
     """One request: claimed (SENDING, committed), sent or found, recorded. True if it used the hour's budget."""
     row = session.get(ConsentRequest, request_id)
     request = ask_request(session, settings, row)
+    refused = refused_before(session, row.author_id, settings, now) if row.attempts == 0 else None
+    if refused is not None:  # approved before she said no to another photo: she is not asked again
+        _move(session, request_id, (ConsentState.PLANNED,), ConsentState.FAILED,
+              error=f"not sent: the photographer said no on {refused.answered_at:%Y-%m-%d} (item #{refused.post_id}); "
+                    f"their photos are not asked about for {settings.consent.refused_months} months")
+        report.failed += 1
+        report.errors.append(f"request #{request_id}: not sent: the photographer said no to item #{refused.post_id}")
+        return False
     if not asker.can_reply(request.post_key, request.post_url):
         _move(session, request_id, (ConsentState.PLANNED,), ConsentState.MANUAL,
               error="this platform does not let us reply to that post: ask by hand")
         return False
-    interrupted = row.state == ConsentState.SENDING
+    # An attempt on record may have posted (SENDING left by a crash, or reopened by a re-approval after a cancel or a
+    # failure): past the platform's Idempotency-Key window only finding our reply keeps it from a second one.
+    interrupted = row.state == ConsentState.SENDING or row.attempts > 0
     if not _claim(session, request_id):
         return False
     found = asker.find_sent(request) if interrupted else None
@@ -222,11 +233,11 @@ def _listen_one(session: Session, settings: Settings, request_id: int, asker: As
 
 def decide(replies: list[Reply], ours: str) -> tuple[str | None, Reply]:
     """The photographer's answer over all their replies: one meaning only counts; both, or neither, is for a person.
+    A yes or no she gave someone else in the thread (Reply.to_us false) decides nothing, and makes it a person's.
 
     Returns the answer and the reply whose words are recorded (the last that said it, or the last of all)."""
     said = [(parse_answer(r.text, ours=ours), r) for r in replies]
-    meanings = Counter(answer for answer, _ in said if answer is not None)
-    if len(meanings) == 1:
-        answer = next(iter(meanings))
+    meanings = Counter(answer if r.to_us else "aside" for answer, r in said if answer is not None)
+    if len(meanings) == 1 and (answer := next(iter(meanings))) != "aside":
         return answer, [r for a, r in said if a == answer][-1]
     return None, replies[-1]

@@ -90,11 +90,18 @@ def settle(session: Session, request_id: int, granted: bool, *, words: str, by: 
 
 def mark_unclear(session: Session, request_id: int, *, words: str, url: str | None, remote_id: str | None,
                  at: datetime | None = None) -> bool:
-    """The photographer answered neither yes nor no: keep the words for a person to read. Commits."""
+    """The photographer answered neither yes nor no: keep the words for a person to read. Commits. A compare-and-set
+    under the item's lock, like settle: a reviewer who rejected the item meanwhile keeps its request cancelled."""
     request = session.get(ConsentRequest, request_id)
-    if request is None or request.state not in (ConsentState.SENT, ConsentState.UNCLEAR):
+    if request is None:
         return False
-    if request.state == ConsentState.UNCLEAR and request.answer_remote_id == remote_id:
+    posts = lock_items(session, [request.post_id])
+    request = session.exec(select(ConsentRequest).where(ConsentRequest.id == request_id)
+                           .execution_options(populate_existing=True)).one()
+    if request.state not in (ConsentState.SENT, ConsentState.UNCLEAR) or not posts \
+            or posts[0].status != Status.AWAITING \
+            or (request.state == ConsentState.UNCLEAR and request.answer_remote_id == remote_id):
+        session.rollback()
         return False
     request.state, request.answer_text = ConsentState.UNCLEAR, words.strip()[:MAX_WORDS]
     request.answer_url, request.answer_remote_id, request.answered_at = url, remote_id, at or utcnow()

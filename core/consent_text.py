@@ -37,6 +37,7 @@ DEFAULT_LIMIT = 500
 _ALIASES = {"fra": "fr", "fre": "fr", "french": "fr", "nld": "nl", "dut": "nl", "dutch": "nl", "vls": "nl",
             "eng": "en", "english": "en"}
 _NOISE = re.compile(r"https?://\S+|www\.\S+|[#@][\w.@-]+|\S+@\S+", re.UNICODE)
+_PLACEHOLDER = re.compile(r"\{(mention|link|answer)\}")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 MIN_LETTERS = 8  # fewer letters than this (after tags, mentions and links): the detector would guess
 MIN_DISTANCE = 0.15  # lingua's minimum relative distance: below it, "unsure" (the default language) beats a guess
@@ -103,8 +104,9 @@ def limit_for(network: str) -> int:
 
 
 def _fill(template: str, language: str, mention: str, link: str, by_hand: bool) -> str:
-    answer = (ANSWER_BY_HAND if by_hand else ANSWER)[language]
-    return template.replace("{mention}", mention).replace("{link}", link).replace("{answer}", answer).strip()
+    """The placeholders filled in one pass: a "{link}" in a remote name or URL stays as they wrote it."""
+    values = {"mention": mention, "link": link, "answer": (ANSWER_BY_HAND if by_hand else ANSWER)[language]}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template).strip()
 
 
 def render(language: str, *, mention: str, link: str, network: str, overrides: Mapping[str, str] | None = None,

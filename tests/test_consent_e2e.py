@@ -356,3 +356,59 @@ token_env = "WLB_ASK_TOKEN"
     summary = run(site)
     assert any("'asker'" in w and "$WLB_ASK_TOKEN" in w for w in summary["warnings"]), summary["warnings"]
     assert requests_sent(site) == [] and ledger(site, item).state == ConsentState.PLANNED
+
+
+def test_rejected_and_approved_again_after_a_lost_answer_never_posts_a_second_reply(asking):
+    """Our reply was made but its answer lost (SENDING, one attempt); the reviewer rejects, then approves again. The
+    reopened request is PLANNED, yet an attempt may have posted: past Mastodon's Idempotency-Key hour the next run
+    must look for our reply in the thread before sending, as it does for an interrupted one."""
+    site = asking
+    original, item = approved_item(site)
+    site.community.lose_answers = 10
+    run(site)
+    assert len(site.community.published) == 1 and ledger(site, item).state == ConsentState.SENDING
+    site.community.lose_answers = 0
+    assert site.wlb("reject", str(item), "--reason", "not now").code == 0
+    assert site.wlb("approve", str(item)).code == 0
+    assert ledger(site, item).state == ConsentState.PLANNED
+    site.community.clock = lambda: datetime.now(UTC) + timedelta(hours=2)  # the key is forgotten
+    summary = run(site)
+    assert len(site.community.published) == 1, "asked once"
+    assert summary["consent"]["found_sent"] == 1
+    row = ledger(site, item)
+    assert row.state == ConsentState.SENT and row.request_remote_id == site.community.published[0]["id"]
+
+
+def test_her_yes_to_a_strangers_question_under_our_request_is_not_consent(asking):
+    site = asking
+    original, item, ours = asked(site)
+    question = site.community.add_reply(ours, acct="bob@fake.social", text="@alice c'est bien toi sur la photo ?")
+    site.community.add_reply(question["id"], acct="alice@fake.social", text="oui !")
+    summary = run(site)
+    assert summary["consent"]["granted"] == 0 and summary["consent"]["unclear"] == 1, "a person reads it"
+    assert site.queue("awaiting-consent")[0]["id"] == item
+    assert [s for s in site.community.published if s["media_attachments"]] == [], "not reposted"
+
+
+def test_after_her_no_her_other_photo_waiting_for_the_hourly_limit_is_not_asked(asking):
+    """Two of alice's photos approved, one request an hour: she says no to the first. The second, still planned,
+    must not reach her: her answer is read before anything is sent, and a "no" within refused_months stops it."""
+    site = asking
+    ask_config(site, "[consent]\nper_hour = 1\n")
+    for n in range(2):
+        site.source.add_status(images=[images.jpeg(30 + n)], acct="alice", created_at=T0 + timedelta(minutes=n),
+                               text=f"Le canal au petit matin, photo {n}", language="fr")
+    assert site.wlb("collect").code == 0
+    first, second = sorted(i["id"] for i in site.queue("pending"))
+    assert site.wlb("approve", str(first), str(second)).code == 0
+    assert run(site)["consent"]["sent"] == 1
+    (ours,) = site.community.published
+    site.community.add_reply(ours["id"], acct="alice@fake.social", text="Non merci")
+    set_request(site, first, sent_at=datetime.now(UTC) - timedelta(minutes=61))
+    summary = run(site)["consent"]
+    assert (summary["refused"], summary["sent"], summary["failed"]) == (1, 0, 1)
+    assert len(site.community.published) == 1, "asked once, not again after her no"
+    row = ledger(site, second)
+    assert row.state == ConsentState.FAILED and "said no" in row.error
+    assert site.queue("awaiting-consent")[0]["id"] == second, "a person decides what becomes of it"
+    assert run(site)["consent"]["sent"] == 0

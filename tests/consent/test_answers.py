@@ -59,3 +59,41 @@ def test_mentions_and_our_own_tag_do_not_count():
 def test_a_huge_reply_is_read_only_so_far():
     assert parse_answer("blah " * 10_000 + "yes") is None
     assert parse_answer("yes " + "🙂" * 5000) == "yes"
+
+
+def test_our_french_request_quoted_as_mastodon_renders_it_is_not_her_yes():
+    """A client quoting our reply shows the mention as "@alice" (Mastodon's rendered HTML), not "@alice@host" as we
+    wrote it; its first French line says "bien sûr", which is ours, not hers."""
+    from core.consent_text import render
+    from core.html_text import html_to_text
+
+    ours = render("fr", mention="@alice@pix.example", link="https://wlb.example/items/1.html", network="fediverse")
+    mention = '<span class="h-card"><a href="https://pix.example/@alice" class="u-url mention">@<span>alice</span></a>'
+    quoted = (f"<blockquote><p>Bonjour {mention}</span> ! Votre photo nous a fait craquer 💛 Nous aimerions la partager "
+              f"sur WeLoveBrussels, avec votre nom bien sûr : <a href=\"https://wlb.example/items/1.html\"><span "
+              f"class=\"invisible\">https://</span><span>wlb.example/items/1.html</span></a><br>Répondez #oui ou #non à "
+              f"ce message. Merci !</p></blockquote>")
+    assert parse_answer(html_to_text(quoted + "<p>Qui êtes-vous</p>"), ours=ours) is None
+    assert parse_answer(html_to_text(quoted + "<p>Non merci</p>"), ours=ours) == "no"
+    assert parse_answer(html_to_text(quoted + "<p>Oui, avec plaisir</p>"), ours=ours) == "yes"
+    wrapped = "Nous aimerions la partager sur WeLoveBrussels,\navec votre nom bien sûr\n\nc'est pour quoi"
+    assert parse_answer(wrapped, ours=ours) is None
+
+
+@pytest.mark.parametrize("reply", ["of course not", "Of course not!", "bien sûr que non", "with pleasure... not",
+                                   "no problem? not really", "natuurlijk niet", "sure thing, not"])
+def test_a_negated_yes_phrase_is_not_a_yes(reply):
+    assert parse_answer(reply, ours=REQUEST) != "yes"
+
+
+@pytest.mark.parametrize("reply", ["ja, nein", "Ja... nein, lieber nicht", "yes？", "oui ¿", "ja؟", "yes﹖", "oui‽",
+                                   "ok ❓", "yes maybe", "maybe yes", "oui peut-être", "ja misschien", "perhaps, sure",
+                                   "Yes for 50€", "yes, pay me first", "Oui pour 100 euros", "ja, tegen betaling",
+                                   "ok if you pay", "sure, $20"])
+def test_a_yes_with_a_no_in_german_a_question_a_doubt_or_a_price_is_for_a_person(reply):
+    assert parse_answer(reply, ours=REQUEST) is None
+
+
+@pytest.mark.parametrize("reply", ["nein", "Nein danke", "I don't mind", "I do not mind 🙂"])
+def test_german_no_and_dont_mind(reply):
+    assert parse_answer(reply, ours=REQUEST) == ("yes" if "mind" in reply else "no")

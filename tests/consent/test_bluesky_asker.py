@@ -112,12 +112,14 @@ def test_only_replies_from_the_photographers_did_count(fake, asker):
                    did=post["author"]["did"])  # a view claiming her DID from mallory's repository
     stranger = fake.add_reply(sent.remote_id, handle="bob.bsky.social", text="yes!")
     theirs = fake.add_reply(sent.remote_id, handle="alice.bsky.social", text="@welovebrussels.test ja graag 👍")
-    fake.add_reply(stranger["uri"], handle="alice.bsky.social", text="nee")  # deeper in the thread, still hers
+    aside = fake.add_reply(stranger["uri"], handle="alice.bsky.social", text="nee")  # hers, but an answer to bob
+    fake.add_reply(theirs["uri"], handle="alice.bsky.social", text="echt")  # her follow-up to her answer: to us
+    fake.add_reply(aside["uri"], handle="alice.bsky.social", text="ja")  # still her talk with bob
     replies = asker.replies(sent, request)
 
-    assert [(r.author_handle, r.by_author) for r in replies] == [
-        ("alice-bsky.social", False), ("bob.bsky.social", False), ("alice.bsky.social", True),
-        ("alice.bsky.social", True)]
+    assert [(r.author_handle, r.by_author, r.to_us) for r in replies] == [
+        ("alice-bsky.social", False, True), ("bob.bsky.social", False, True), ("alice.bsky.social", True, True),
+        ("alice.bsky.social", True, False), ("alice.bsky.social", True, True), ("alice.bsky.social", True, False)]
     assert replies[2].text == "@welovebrussels.test ja graag 👍" and replies[2].remote_id == theirs["uri"]
     (thread,) = fake.calls("app.bsky.feed.getPostThread")
     assert thread.query["uri"] == [sent.remote_id]

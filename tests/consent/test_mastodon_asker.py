@@ -190,3 +190,36 @@ def test_a_photographer_on_our_own_instance_answers_as_a_local_account():
         community.add_reply(sent.remote_id, acct="alice@fake.social", text="ja")
         assert [(r.author_handle, r.by_author) for r in asker.replies(sent, request)] == [
             ("alice@community.social", True), ("alice@fake.social", False)]
+
+
+def test_her_reply_to_someone_elses_reply_is_hers_but_not_an_answer_to_us(world):
+    """A stranger asks her something under our request and she answers them: that "yes" is not her consent. Her
+    own follow-up to her answer is still an answer to us."""
+    source, community = world
+    original = source.add_status(images=[images.jpeg(1)], acct="alice")
+    asker = asker_for(source, community)
+    request = request_for(original)
+    sent = asker.ask(request)
+    question = community.add_reply(sent.remote_id, acct="bob@fake.social", text="@alice is this the Sablon?")
+    community.add_reply(question["id"], acct="alice@fake.social", text="yes")
+    answer = community.add_reply(sent.remote_id, acct="alice@fake.social", text="hmm")
+    community.add_reply(answer["id"], acct="alice@fake.social", text="non")
+    replies = asker.replies(sent, request)
+    assert [(r.author_handle, r.text.split()[-1], r.by_author, r.to_us) for r in replies] == [
+        ("bob@fake.social", "Sablon?", False, True), ("alice@fake.social", "yes", True, False),
+        ("alice@fake.social", "hmm", True, True), ("alice@fake.social", "non", True, True)]
+
+
+def test_pixelfed_finds_our_reply_past_the_twenty_replies_its_context_lists(pixelfed):
+    """Pixelfed's statusContext lists only 20 direct replies: on a busy post ours is not among them, and our own
+    recent statuses are where a lost answer's reply is found (else, past the key's hour, a second reply)."""
+    source, ours = pixelfed
+    original = source.add_status(images=[images.jpeg(1)])
+    asker = asker_for(source, ours, flavor="pixelfed")
+    copy = asker._target(request_for(original))
+    for n in range(25):
+        ours.add_reply(copy, acct=f"fan{n}@fake.social", text="wow")
+    first = asker.ask(request_for(original))
+    assert asker.find_sent(request_for(original)) == first
+    assert asker.find_sent(request_for(original, idempotency_key="other", post_url="https://fake.social/@x/1",
+                                        post_key="https://fake.social/users/x/statuses/1")) is None

@@ -90,3 +90,11 @@ def test_graphemes_count_what_a_person_sees():
     assert graphemes("👍🏽") == 1  # thumbs up, skin tone
     assert graphemes("👩\u200d👩\u200d👧") == 1  # a family: one emoji of three joined
     assert graphemes("❤\ufe0f!") == 2
+
+
+def test_a_placeholder_in_the_photographers_name_or_link_is_left_as_written():
+    """The mention and the link come from the platform: braces in them are their words, not our template's."""
+    text = render("en", mention="@{answer}", link="https://x.example/{mention}", network="fediverse",
+                  overrides={"en": "Hi {mention}: {link}\n{answer}"})
+    assert text == "Hi @{answer}: https://x.example/{mention}\nReply #yes or #no to this message. Thank you!"
+

@@ -138,3 +138,23 @@ def test_expiry_moves_only_due_requests(db: Database) -> None:
         assert session.get(Post, moved_post).status == Status.REJECTED
         states = {r.post_id: r.state for r in session.exec(select(ConsentRequest))}
         assert states == {due_post: ConsentState.EXPIRED, fresh_post: ConsentState.SENT, moved_post: ConsentState.SENT}
+
+
+def test_an_unclear_reply_read_while_a_reviewer_rejects_leaves_the_request_cancelled(db, db_url):
+    """The stage read the request SENT; a reviewer rejects the item (the request is cancelled) before the stage
+    records the photographer's unclear words: they must not reopen the request of a rejected item."""
+    from curation.queue import reject
+
+    post_id, request_id = _item(db)
+    with db.session() as stage:
+        seen = stage.get(ConsentRequest, request_id)  # what the stage read, a moment before the reviewer's commit
+        assert seen.state == ConsentState.SENT
+        reviewer = Database(db_url)
+        try:
+            reject(reviewer, [post_id], actor="bob", reason="not Brussels")
+        finally:
+            reviewer.dispose()
+        assert consent.mark_unclear(stage, request_id, words="who are you", url=None, remote_id="r1") is False
+    with db.session() as session:
+        assert session.get(ConsentRequest, request_id).state == ConsentState.CANCELLED
+        assert session.get(Post, post_id).status == Status.REJECTED
