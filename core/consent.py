@@ -19,6 +19,11 @@ ANSWERABLE = (ConsentState.SENT, ConsentState.MANUAL, ConsentState.UNCLEAR, Cons
 MAX_WORDS = 2000  # a photographer's answer, as recorded (and as a rejection reason)
 
 
+def no_bots(ask_first: Sequence[str]) -> bool:
+    """Their account says #nobot (collector/signals.py writes "#nobot in their bio"): no automated reply, a person asks."""
+    return any(reason.lower().startswith(("#nobot ", "#nobots ")) for reason in ask_first)
+
+
 def asking_channels(post: Post, settings: Settings, targets: Sequence[str]) -> list[str]:
     """The target channels whose consent policy asks before this item is reposted there."""
     channels = list(targets) or settings.publishing_channels()

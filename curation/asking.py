@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core.consent import OPEN, refused_before, why_ask
+from core.consent import OPEN, no_bots, refused_before, why_ask
 from core.db import Database
 from core.consent_text import TooLong, choose_language, render
 from core.models import Author, ConsentRequest, ConsentState, Post, utcnow
@@ -93,7 +93,8 @@ def ask(session: Session, post: Post, settings: Settings, *, actor: str, now: da
         return request
     author = session.get(Author, post.author_id)
     network = network_of(post, author)
-    channel = asking_channel(settings, network, post.channel)
+    # A #nobot account asked for no automated replies: a person asks them instead.
+    channel = None if no_bots(post.ask_first) else asking_channel(settings, network, post.channel)
     if request is None:
         request = ConsentRequest(post_id=post.id, idempotency_key=secrets.token_urlsafe(24), channel="", platform="",
                                  asked_by=actor)

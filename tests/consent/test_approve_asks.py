@@ -48,6 +48,14 @@ def test_without_a_channel_that_can_reply_the_request_is_made_by_hand(db, monkey
     assert "https://fake.social/@dirk/1" in request.request_text, "no public site: the photographer's own post"
 
 
+def test_a_nobot_account_is_asked_by_a_person_not_by_an_automated_reply(db, askers):
+    nobot = add_post(db, ask_first=["#nobot in their bio"])
+    other = add_post(db, handle="ann@fake.social", ask_first=["#noindex in their bio"])
+    approve(db, [nobot, other], settings("none"))
+    assert ledger(db, nobot).state == ConsentState.MANUAL, "#nobot: no automated reply"
+    assert ledger(db, other).state == ConsentState.PLANNED, "another signal: the reply asks"
+
+
 def test_instagram_finds_are_asked_by_hand_even_when_the_fediverse_can_reply(db, askers):
     item = add_post(db, handle="dirk.bxl", network="instagram", platform="instagram", language="nl")
     approve(db, [item], settings("ask"))
@@ -74,11 +82,11 @@ def test_a_licence_that_needs_permission_is_asked_for_instead_of_refused(db, ask
 
 
 def test_an_account_that_asks_first_is_asked_even_on_a_channel_that_never_asks(db, askers):
-    item = add_post(db, ask_first=["#nobot in their bio"])
+    item = add_post(db, ask_first=["#noindex in their bio"])
     approve(db, [item], settings("none"))
     assert status(db, item) == "awaiting-consent" and ledger(db, item).state == ConsentState.PLANNED
     with db.session() as session:
-        assert "#nobot in their bio" in queue.last_decision(session, item).reason
+        assert "#noindex in their bio" in queue.last_decision(session, item).reason
 
 
 def test_force_records_permission_given_another_way_and_asks_nobody(db, askers):
