@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from core.credit import parse_credit
 from core.errors import UsageError
 from core.models import Author, ConsentRequest, ConsentState, OptOut, Post
 
@@ -98,9 +99,22 @@ def author_opted_out(session: Session, author_id: int) -> bool:
     return author is not None and bool(opted_out(session, [(author.network, author.handle, author.uid)]))
 
 
+def _credited(post: Post, author: Author | None) -> tuple[str, str, None] | None:
+    """The account a reviewer's --credit names ("@user@host", or "@user" on Instagram), as opt-outs match it."""
+    try:
+        handle = parse_credit(post.credit, platform=post.platform)[1] if post.credit else None
+    except ValueError:
+        return None
+    if not handle:
+        return None
+    return ("fediverse", handle, None) if "@" in handle else ((author.network if author else post.platform), handle, None)
+
+
 def opted_out_hold(session: Session, post: Post) -> str | None:
-    """The publish gate's word for an item whose photographer opted out (after it was approved), or None."""
-    if author_opted_out(session, post.author_id):
+    """The publish gate's word for an item whose photographer opted out (after it was approved), or None: the
+    author, or the account a reviewer credited for an item no source could credit (an Instagram hashtag find)."""
+    credited = _credited(post, session.get(Author, post.author_id))
+    if author_opted_out(session, post.author_id) or (credited and opted_out(session, [credited])):
         return f"{REJECTED} ('wlb optout list'); it is never reposted"
     return None
 

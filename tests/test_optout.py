@@ -14,6 +14,7 @@ from core.optout import REJECTED
 from tests.fakes import images
 from tests.site import Site
 from tests.test_bluesky_e2e import bsite  # noqa: F401 - the fixture is used by name
+from tests.test_instagram_e2e import insta  # noqa: F401 - the fixture is used by name
 from tests.test_optout_signals import stored
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -199,3 +200,28 @@ def test_handle_forms_are_matched_as_author_keys():
         assert str(parse_handle(handle)) == handle
     assert identities("x", "123", "123") == {"123", "id:123"}, "a username that looks like an id stays a username"
     assert identities("flickr", "dirk", "1@N01") == {"dirk", "1@n01"}
+
+
+def test_the_publish_gate_refuses_a_reviewer_credit_naming_someone_who_opted_out(insta):  # noqa: F811
+    """An Instagram hashtag find names nobody: the reviewer's --credit names the photographer, and it is their
+    opt-out that counts, not the placeholder author's."""
+    ig, site = insta.ig, insta.site
+    found = ig.add_media(images.jpeg(2), caption="Atomium #welovebrussels", age=timedelta(hours=3))
+    assert site.wlb("collect").code == 0
+    (item,) = [i for i in site.queue("all") if i["post_url"] == found["permalink"]]
+    assert site.wlb("approve", str(item["id"]), "--credit", "@Marc.Dubois").code == 0
+    done = site.wlb("optout", "add", "instagram:@marc.dubois", "--reason", "asked by DM")
+    assert done.code == 0, done.err
+    result = site.wlb("publish")
+    assert ig.own == [] and len(ig.calls("/media_publish", "POST")) == 0, "never reposted crediting them"
+    assert "the photographer opted out" in result.out
+
+
+def test_the_publish_gate_refuses_a_fediverse_credit_of_someone_who_opted_out(site):
+    from tests.test_credit_gate import uncredited
+
+    item = uncredited(site)
+    assert site.wlb("approve", str(item), "--credit", "@Lea@Pixel.Example").code == 0
+    assert site.wlb("optout", "add", "@lea@pixel.example", "--reason", "phone").code == 0
+    result = site.wlb("publish")
+    assert result.code == 0 and site.community.published == [] and "the photographer opted out" in result.out
