@@ -212,3 +212,11 @@ def test_postgresql_streams_the_page_query_through_a_server_side_cursor(site):
     listed = list(iter_items(db, MediaStore(site.root / "data" / "media"), ItemFilter(status="all")))
     assert len(listed) == PENDING + 7 and cursors == ["ServerCursor"]
     db.dispose()
+
+
+@pytest.mark.parametrize("args", [["--offset", str(2**63)], ["--limit", str(10**20)]])
+def test_a_number_past_the_database_range_is_one_usage_line(site, args):
+    _fill(site.db_url)
+    result = site.wlb("queue", "--json", *args)
+    assert result.code == 2 and result.out == "", result.err
+    assert len(result.err.strip().splitlines()) == 1 and args[0] in result.err and "unexpected" not in result.err
