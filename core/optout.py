@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.credit import parse_credit
@@ -91,6 +92,23 @@ def opted_out(session: Session, authors: Iterable[tuple[str, str, str | None]]) 
     handles = {i for _, i in wanted}
     rows = set(session.exec(select(OptOut.network, OptOut.handle).where(col(OptOut.handle).in_(list(handles)))))
     return {a for a, i in wanted if (a[0], i) in rows}
+
+
+def remember_ids(session: Session, authors: Iterable[tuple[str, str, str | None]], *, actor: str) -> None:
+    """Opted-out accounts seen again: the identities their opt-out lacks (a DID, an NSID, an X id, recorded when only
+    the handle was known) join their person, so a renamed account stays out. Flushed, not committed."""
+    for network, handle, uid in authors:
+        ids = identities(network, handle, uid)
+        rows = list(session.exec(select(OptOut).where(OptOut.network == network, col(OptOut.handle).in_(list(ids)))))
+        for missing in sorted(ids - {r.handle for r in rows}) if rows else []:
+            try:
+                if parse_handle(str(Handle(network, missing))) != Handle(network, missing):
+                    continue  # only what reads back as a handle: the archive holds what remote servers sent
+                with session.begin_nested():
+                    session.add(OptOut(person=rows[0].person, network=network, handle=missing, reason=rows[0].reason,
+                                       actor=actor))
+            except (UsageError, IntegrityError):  # not a handle; another run recorded it a moment ago
+                continue
 
 
 def author_opted_out(session: Session, author_id: int) -> bool:

@@ -225,3 +225,21 @@ def test_the_publish_gate_refuses_a_fediverse_credit_of_someone_who_opted_out(si
     assert site.wlb("optout", "add", "@lea@pixel.example", "--reason", "phone").code == 0
     result = site.wlb("publish")
     assert result.code == 0 and site.community.published == [] and "the photographer opted out" in result.out
+
+
+def test_a_handle_opted_out_before_the_archive_knew_it_stays_out_after_a_rename(bsite):  # noqa: F811
+    site = bsite
+    assert site.wlb("optout", "add", "bluesky:eve.bsky.social", "--reason", "asked before we collected her").code == 0
+    site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(1)], created_at=T0)
+    first = site.wlb("collect", "--json")
+    assert first.code == 0 and first.json()["channels"]["bsky"]["skipped"] == {"opted out": 1}
+    did = site.bsky.handles["eve.bsky.social"]
+    assert sorted(r.handle for r in rows(site, OptOut)) == sorted(["eve.bsky.social", did]), \
+        "her DID, seen on the skipped post, joins her opt-out"
+
+    site.bsky.handles["eve.example.org"] = did  # she renames herself and posts again
+    site.bsky.accounts[did]["handle"] = "eve.example.org"
+    site.bsky.add_post(handle="eve.example.org", images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=5))
+    again = site.wlb("collect", "--json")
+    assert again.code == 0, again.err
+    assert stored(site) == {} and again.json()["channels"]["bsky"]["skipped"] == {"opted out": 2}
