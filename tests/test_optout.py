@@ -243,3 +243,27 @@ def test_a_handle_opted_out_before_the_archive_knew_it_stays_out_after_a_rename(
     again = site.wlb("collect", "--json")
     assert again.code == 0, again.err
     assert stored(site) == {} and again.json()["channels"]["bsky"]["skipped"] == {"opted out": 2}
+
+
+def test_remove_only_one_account_takes_the_id_it_was_known_by_with_it(bsite):  # noqa: F811
+    site = bsite
+    site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(1)], created_at=T0)
+    site.source.add_status(acct="eve", images=[images.jpeg(3)], created_at=T0)
+    assert site.wlb("collect").code == 0
+    did = site.bsky.handles["eve.bsky.social"]
+    assert site.wlb("optout", "add", "bluesky:eve.bsky.social", "--also", "@eve@fake.social", "--reason", "x").code == 0
+    assert len(rows(site, OptOut)) == 3
+
+    removed = site.wlb("optout", "remove", "bluesky:eve.bsky.social", "--only", "--json")
+    assert removed.code == 0, removed.err
+    assert sorted(removed.json()["removed"]) == sorted(["bluesky:eve.bsky.social", did])
+    assert [r.handle for r in rows(site, OptOut)] == ["eve@fake.social"], "her other account stays out"
+    site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=5))
+    run = site.wlb("collect", "--json")
+    assert run.code == 0 and run.json()["channels"]["bsky"]["skipped"] == {}, "collected again, as it said"
+
+    by_did = site.wlb("optout", "add", did, "--reason", "asked again")
+    assert by_did.code == 0, by_did.err
+    again = site.wlb("optout", "remove", "bluesky:eve.bsky.social", "--only")
+    assert again.code == 0, again.err
+    assert [r.handle for r in rows(site, OptOut)] == ["eve@fake.social"]
