@@ -51,10 +51,23 @@ class Handle:
         return f"{self.network}:{'@' if bare else ''}{self.handle}"
 
 
+def ascii_host(handle: str) -> str:
+    """user@host with the host as Mastodon serves a remote domain: punycode (TagManager#normalize_domain, Addressable's
+    normalized_host), lower case, without the root's trailing dot; the handle unchanged if the host is no name."""
+    user, at, host = handle.rpartition("@")
+    try:
+        host = host.rstrip(".").encode("idna").decode("ascii") if not host.isascii() else host.rstrip(".")
+    except UnicodeError:
+        return handle
+    return f"{user}{at}{host.lower()}" if user else handle
+
+
 def parse_handle(text: str) -> Handle:
     """A handle as typed → Handle; anything else is a UsageError naming the accepted forms."""
     raw = text.strip()
     value = raw.lower()
+    if value.startswith("@") and value.count("@") == 2:
+        value = ascii_host(value)
     if not value or len(value) > MAX_HANDLE:
         raise UsageError(f"{raw[:80]!r} is not a handle; write one of: {EXAMPLES}")
     if value.startswith("did:"):
@@ -77,6 +90,8 @@ def parse_handle(text: str) -> Handle:
 def identities(network: str, handle: str, uid: str | None) -> set[str]:
     """What an account is matched by in the opt-out table: its handle, and its stable id where it has one."""
     found = {handle.lower().lstrip("@")} if handle else set()
+    if network == "fediverse" and handle:
+        found.add(ascii_host(handle.lower().lstrip("@")))
     if uid and network in ("bluesky", "flickr"):  # a DID, an NSID: no handle looks like one
         found.add(uid.lower())
     elif uid and network == "x" and uid.isdigit():  # X usernames can be all digits: the id is written "id:N"

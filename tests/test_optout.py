@@ -267,3 +267,17 @@ def test_remove_only_one_account_takes_the_id_it_was_known_by_with_it(bsite):  #
     again = site.wlb("optout", "remove", "bluesky:eve.bsky.social", "--only")
     assert again.code == 0, again.err
     assert [r.handle for r in rows(site, OptOut)] == ["eve@fake.social"]
+
+
+def test_an_international_host_is_one_host_however_it_is_spelled(site):
+    """Mastodon serves a remote acct's domain in punycode (TagManager#normalize_domain: Addressable's
+    normalized_host); other software, or a person typing, may write it in Unicode, or as a rooted name."""
+    done = site.wlb("optout", "add", "@Dirk@Bücher.example", "--reason", "email", "--json")
+    assert done.code == 0, done.err
+    assert done.json()["handles"] == ["@dirk@xn--bcher-kva.example"]
+    for n, acct in enumerate(("dirk@xn--bcher-kva.example", "dirk@bücher.example", "dirk@xn--bcher-kva.example.")):
+        site.source.add_status(acct=acct, images=[images.jpeg(n + 1)], created_at=T0 + timedelta(minutes=n))
+    run = site.wlb("collect", "--json")
+    assert run.code == 0, run.err
+    assert stored(site) == {} and run.json()["channels"]["source"]["skipped"] == {"opted out": 3}
+    assert site.wlb("optout", "remove", "@dirk@xn--bcher-kva.example.").code == 0
