@@ -118,8 +118,8 @@ def queue(ctx: typer.Context, status: Annotated[str, typer.Option(help="pending|
                                                                   "rejected|duplicate|published|new|all")] = "pending",
           channel: ChannelOpt = None, possible_duplicates: PossibleOpt = False, needs_permission: PermissionOpt = False,
           needs_credit: CreditOpt = False, author: AuthorOpt = None, since: SinceOpt = None,
-          limit: Annotated[int | None, typer.Option(min=1, help="at most this many (default 50)")] = None,
-          offset: Annotated[int, typer.Option(min=0, help="skip this many newest first (the next page: --offset 50)")] = 0,
+          limit: Annotated[int | None, typer.Option(min=1, max=MAX_ID, help="at most this many (default 50)")] = None,
+          offset: Annotated[int, typer.Option(min=0, max=MAX_ID, help="skip this many newest first (the next page: --offset 50)")] = 0,
           after: Annotated[int | None, typer.Option(min=1, max=MAX_ID, help="the page after this item id (the last one "
                                                     "shown): stable while items arrive")] = None,
           all_: Annotated[bool, typer.Option("--all", help="every matching item, not one page (--json streams them)")] = False,

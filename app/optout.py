@@ -51,13 +51,16 @@ def link(ws: Workspace, handle: str, other: str, *, actor: str | None = None) ->
 
 
 def remove(ws: Workspace, handle: str, *, only: bool = False) -> dict:
-    """The photographer changed their mind: every handle of theirs is collected again (`only`: this handle)."""
+    """The photographer changed their mind: every handle of theirs is collected again (`only`: this account, by its
+    handle and the stable id the archive knows for it, which would otherwise keep it out)."""
     wanted = parse_handle(handle)
     with ws.db.session() as session:
-        row = _row(session, wanted)
-        if row is None:
+        same = [r for h in dict.fromkeys([wanted, *_known_ids(session, wanted)]) if (r := _row(session, h)) is not None]
+        if not same:
             raise UsageError(f"{wanted} has not opted out; 'wlb optout list' shows who has")
-        rows = [row] if only else list(session.exec(select(OptOut).where(OptOut.person == row.person)))
+        row = same[0]
+        rows = [r for r in same if r.person == row.person] if only else list(
+            session.exec(select(OptOut).where(OptOut.person == row.person)))
         gone = sorted(str(Handle(r.network, r.handle)) for r in rows)
         session.exec(delete(OptOut).where(col(OptOut.id).in_([r.id for r in rows])))
         session.commit()

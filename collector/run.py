@@ -22,7 +22,7 @@ from core.errors import PlatformError
 from core.fingerprints import record_hashes
 from core.http import Http
 from core.models import Author, Cursor, Decision, ImageMatch, Media, MediaState, Post, Publication, Status, utcnow
-from core.optout import OPTED_OUT, opted_out
+from core.optout import OPTED_OUT, opted_out, remember_ids
 from core.posts import Page, PostData
 from core.redact import redact, secrets_of
 from core.report import ChannelReport, RunReport
@@ -141,6 +141,7 @@ def store_page(session: Session, channel: str, tag: str, platform: str, page: Pa
     posts = _bounded(page.posts, platform, utcnow(), report)
     forgotten = denied_authors(session, {v for d in posts for v in (d.author.key, d.author.uid) if v})
     stopped = opted_out(session, {_who(d) for d in posts})
+    remember_ids(session, stopped, actor=SYSTEM_ACTOR)
     for data in posts:
         skip, ask = decide(data, consent)
         if data.author.handle.lower() in own_handles or data.url in own_urls or data.key in own_urls:

@@ -13,6 +13,7 @@ its own switch, `not_indexable`, off by default). Pixelfed's AccountTransformer 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
@@ -35,8 +36,9 @@ Signal = tuple[str, str]  # (the [consent] switch, what showed it: "#nobot in th
 
 
 def hashtags(text: str) -> list[str]:
-    """The whole hashtags in plain text, lower case, without '#'."""
-    return [t.lower() for t in _HASHTAG.findall(text)]
+    """The whole hashtags in plain text, lower case, without '#'; full-width forms ("＃ＮｏＢｏｔ") fold as Mastodon
+    folds them (Tag::Naming takes '＃', HashtagNormalizer applies NFKC)."""
+    return [t.lower() for t in _HASHTAG.findall(unicodedata.normalize("NFKC", text))]
 
 
 def _bio_tags(html: object, where: str) -> list[Signal]:
@@ -53,8 +55,9 @@ def account_signals(account: object) -> tuple[Signal, ...]:
     found = _bio_tags(account.get("note"), "their bio")
     fields = account.get("fields") if isinstance(account.get("fields"), list) else []
     for field in fields[:MAX_FIELDS]:
-        if isinstance(field, dict):
-            found += _bio_tags(field.get("value"), "their profile fields")
+        if isinstance(field, dict):  # the name is plain text, the value HTML: "#NoBot | please" counts
+            found += _bio_tags(field.get("name"), "their profile fields") + _bio_tags(field.get("value"),
+                                                                                   "their profile fields")
     if account.get("noindex") is True:
         found.append(("noindex", "noindex: true on their account"))
     if account.get("discoverable") is False:  # None: never chose

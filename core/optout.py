@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core.credit import parse_credit
 from core.errors import UsageError
 from core.models import Author, ConsentRequest, ConsentState, OptOut, Post
 
@@ -49,10 +51,23 @@ class Handle:
         return f"{self.network}:{'@' if bare else ''}{self.handle}"
 
 
+def ascii_host(handle: str) -> str:
+    """user@host with the host as Mastodon serves a remote domain: punycode (TagManager#normalize_domain, Addressable's
+    normalized_host), lower case, without the root's trailing dot; the handle unchanged if the host is no name."""
+    user, at, host = handle.rpartition("@")
+    try:
+        host = host.rstrip(".").encode("idna").decode("ascii") if not host.isascii() else host.rstrip(".")
+    except UnicodeError:
+        return handle
+    return f"{user}{at}{host.lower()}" if user else handle
+
+
 def parse_handle(text: str) -> Handle:
     """A handle as typed → Handle; anything else is a UsageError naming the accepted forms."""
     raw = text.strip()
     value = raw.lower()
+    if value.startswith("@") and value.count("@") == 2:
+        value = ascii_host(value)
     if not value or len(value) > MAX_HANDLE:
         raise UsageError(f"{raw[:80]!r} is not a handle; write one of: {EXAMPLES}")
     if value.startswith("did:"):
@@ -75,6 +90,8 @@ def parse_handle(text: str) -> Handle:
 def identities(network: str, handle: str, uid: str | None) -> set[str]:
     """What an account is matched by in the opt-out table: its handle, and its stable id where it has one."""
     found = {handle.lower().lstrip("@")} if handle else set()
+    if network == "fediverse" and handle:
+        found.add(ascii_host(handle.lower().lstrip("@")))
     if uid and network in ("bluesky", "flickr"):  # a DID, an NSID: no handle looks like one
         found.add(uid.lower())
     elif uid and network == "x" and uid.isdigit():  # X usernames can be all digits: the id is written "id:N"
@@ -92,15 +109,45 @@ def opted_out(session: Session, authors: Iterable[tuple[str, str, str | None]]) 
     return {a for a, i in wanted if (a[0], i) in rows}
 
 
+def remember_ids(session: Session, authors: Iterable[tuple[str, str, str | None]], *, actor: str) -> None:
+    """Opted-out accounts seen again: the identities their opt-out lacks (a DID, an NSID, an X id, recorded when only
+    the handle was known) join their person, so a renamed account stays out. Flushed, not committed."""
+    for network, handle, uid in authors:
+        ids = identities(network, handle, uid)
+        rows = list(session.exec(select(OptOut).where(OptOut.network == network, col(OptOut.handle).in_(list(ids)))))
+        for missing in sorted(ids - {r.handle for r in rows}) if rows else []:
+            try:
+                if parse_handle(str(Handle(network, missing))) != Handle(network, missing):
+                    continue  # only what reads back as a handle: the archive holds what remote servers sent
+                with session.begin_nested():
+                    session.add(OptOut(person=rows[0].person, network=network, handle=missing, reason=rows[0].reason,
+                                       actor=actor))
+            except (UsageError, IntegrityError):  # not a handle; another run recorded it a moment ago
+                continue
+
+
 def author_opted_out(session: Session, author_id: int) -> bool:
     """Whether this stored author opted out (on any of their linked handles)."""
     author = session.get(Author, author_id)
     return author is not None and bool(opted_out(session, [(author.network, author.handle, author.uid)]))
 
 
+def _credited(post: Post, author: Author | None) -> tuple[str, str, None] | None:
+    """The account a reviewer's --credit names ("@user@host", or "@user" on Instagram), as opt-outs match it."""
+    try:
+        handle = parse_credit(post.credit, platform=post.platform)[1] if post.credit else None
+    except ValueError:
+        return None
+    if not handle:
+        return None
+    return ("fediverse", handle, None) if "@" in handle else ((author.network if author else post.platform), handle, None)
+
+
 def opted_out_hold(session: Session, post: Post) -> str | None:
-    """The publish gate's word for an item whose photographer opted out (after it was approved), or None."""
-    if author_opted_out(session, post.author_id):
+    """The publish gate's word for an item whose photographer opted out (after it was approved), or None: the
+    author, or the account a reviewer credited for an item no source could credit (an Instagram hashtag find)."""
+    credited = _credited(post, session.get(Author, post.author_id))
+    if author_opted_out(session, post.author_id) or (credited and opted_out(session, [credited])):
         return f"{REJECTED} ('wlb optout list'); it is never reposted"
     return None
 

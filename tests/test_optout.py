@@ -14,6 +14,7 @@ from core.optout import REJECTED
 from tests.fakes import images
 from tests.site import Site
 from tests.test_bluesky_e2e import bsite  # noqa: F401 - the fixture is used by name
+from tests.test_instagram_e2e import insta  # noqa: F401 - the fixture is used by name
 from tests.test_optout_signals import stored
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -199,3 +200,84 @@ def test_handle_forms_are_matched_as_author_keys():
         assert str(parse_handle(handle)) == handle
     assert identities("x", "123", "123") == {"123", "id:123"}, "a username that looks like an id stays a username"
     assert identities("flickr", "dirk", "1@N01") == {"dirk", "1@n01"}
+
+
+def test_the_publish_gate_refuses_a_reviewer_credit_naming_someone_who_opted_out(insta):  # noqa: F811
+    """An Instagram hashtag find names nobody: the reviewer's --credit names the photographer, and it is their
+    opt-out that counts, not the placeholder author's."""
+    ig, site = insta.ig, insta.site
+    found = ig.add_media(images.jpeg(2), caption="Atomium #welovebrussels", age=timedelta(hours=3))
+    assert site.wlb("collect").code == 0
+    (item,) = [i for i in site.queue("all") if i["post_url"] == found["permalink"]]
+    assert site.wlb("approve", str(item["id"]), "--credit", "@Marc.Dubois").code == 0
+    done = site.wlb("optout", "add", "instagram:@marc.dubois", "--reason", "asked by DM")
+    assert done.code == 0, done.err
+    result = site.wlb("publish")
+    assert ig.own == [] and len(ig.calls("/media_publish", "POST")) == 0, "never reposted crediting them"
+    assert "the photographer opted out" in result.out
+
+
+def test_the_publish_gate_refuses_a_fediverse_credit_of_someone_who_opted_out(site):
+    from tests.test_credit_gate import uncredited
+
+    item = uncredited(site)
+    assert site.wlb("approve", str(item), "--credit", "@Lea@Pixel.Example").code == 0
+    assert site.wlb("optout", "add", "@lea@pixel.example", "--reason", "phone").code == 0
+    result = site.wlb("publish")
+    assert result.code == 0 and site.community.published == [] and "the photographer opted out" in result.out
+
+
+def test_a_handle_opted_out_before_the_archive_knew_it_stays_out_after_a_rename(bsite):  # noqa: F811
+    site = bsite
+    assert site.wlb("optout", "add", "bluesky:eve.bsky.social", "--reason", "asked before we collected her").code == 0
+    site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(1)], created_at=T0)
+    first = site.wlb("collect", "--json")
+    assert first.code == 0 and first.json()["channels"]["bsky"]["skipped"] == {"opted out": 1}
+    did = site.bsky.handles["eve.bsky.social"]
+    assert sorted(r.handle for r in rows(site, OptOut)) == sorted(["eve.bsky.social", did]), \
+        "her DID, seen on the skipped post, joins her opt-out"
+
+    site.bsky.handles["eve.example.org"] = did  # she renames herself and posts again
+    site.bsky.accounts[did]["handle"] = "eve.example.org"
+    site.bsky.add_post(handle="eve.example.org", images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=5))
+    again = site.wlb("collect", "--json")
+    assert again.code == 0, again.err
+    assert stored(site) == {} and again.json()["channels"]["bsky"]["skipped"] == {"opted out": 2}
+
+
+def test_remove_only_one_account_takes_the_id_it_was_known_by_with_it(bsite):  # noqa: F811
+    site = bsite
+    site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(1)], created_at=T0)
+    site.source.add_status(acct="eve", images=[images.jpeg(3)], created_at=T0)
+    assert site.wlb("collect").code == 0
+    did = site.bsky.handles["eve.bsky.social"]
+    assert site.wlb("optout", "add", "bluesky:eve.bsky.social", "--also", "@eve@fake.social", "--reason", "x").code == 0
+    assert len(rows(site, OptOut)) == 3
+
+    removed = site.wlb("optout", "remove", "bluesky:eve.bsky.social", "--only", "--json")
+    assert removed.code == 0, removed.err
+    assert sorted(removed.json()["removed"]) == sorted(["bluesky:eve.bsky.social", did])
+    assert [r.handle for r in rows(site, OptOut)] == ["eve@fake.social"], "her other account stays out"
+    site.bsky.add_post(handle="eve.bsky.social", images=[images.jpeg(2)], created_at=T0 + timedelta(minutes=5))
+    run = site.wlb("collect", "--json")
+    assert run.code == 0 and run.json()["channels"]["bsky"]["skipped"] == {}, "collected again, as it said"
+
+    by_did = site.wlb("optout", "add", did, "--reason", "asked again")
+    assert by_did.code == 0, by_did.err
+    again = site.wlb("optout", "remove", "bluesky:eve.bsky.social", "--only")
+    assert again.code == 0, again.err
+    assert [r.handle for r in rows(site, OptOut)] == ["eve@fake.social"]
+
+
+def test_an_international_host_is_one_host_however_it_is_spelled(site):
+    """Mastodon serves a remote acct's domain in punycode (TagManager#normalize_domain: Addressable's
+    normalized_host); other software, or a person typing, may write it in Unicode, or as a rooted name."""
+    done = site.wlb("optout", "add", "@Dirk@Bücher.example", "--reason", "email", "--json")
+    assert done.code == 0, done.err
+    assert done.json()["handles"] == ["@dirk@xn--bcher-kva.example"]
+    for n, acct in enumerate(("dirk@xn--bcher-kva.example", "dirk@bücher.example", "dirk@xn--bcher-kva.example.")):
+        site.source.add_status(acct=acct, images=[images.jpeg(n + 1)], created_at=T0 + timedelta(minutes=n))
+    run = site.wlb("collect", "--json")
+    assert run.code == 0, run.err
+    assert stored(site) == {} and run.json()["channels"]["source"]["skipped"] == {"opted out": 3}
+    assert site.wlb("optout", "remove", "@dirk@xn--bcher-kva.example.").code == 0

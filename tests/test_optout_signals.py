@@ -218,3 +218,14 @@ def stored_all(site: Site) -> list[Post]:
         found = list(session.exec(select(Post)))
     db.dispose()
     return found
+
+
+def test_full_width_tags_and_a_field_name_are_signals_too(site):
+    for n, name in enumerate(("nobot_fullwidth", "nobot_field_name")):
+        site.source.account_fields[name] = SIGNAL_ACCOUNTS[name]
+        site.source.add_status(acct=name, images=[images.jpeg(n + 1)], created_at=T0 + timedelta(minutes=n))
+    run = site.wlb("collect", "--json")
+    assert run.code == 0, run.err
+    assert stored(site) == {}
+    assert run.json()["channels"]["source"]["skipped"] == {"opt-out signal (#nobot in their bio)": 1,
+                                                           "opt-out signal (#nobot in their profile fields)": 1}

@@ -212,3 +212,34 @@ def test_postgresql_streams_the_page_query_through_a_server_side_cursor(site):
     listed = list(iter_items(db, MediaStore(site.root / "data" / "media"), ItemFilter(status="all")))
     assert len(listed) == PENDING + 7 and cursors == ["ServerCursor"]
     db.dispose()
+
+
+@pytest.mark.parametrize("args", [["--offset", str(2**63)], ["--limit", str(10**20)]])
+def test_a_number_past_the_database_range_is_one_usage_line(site, args):
+    _fill(site.db_url)
+    result = site.wlb("queue", "--json", *args)
+    assert result.code == 2 and result.out == "", result.err
+    assert len(result.err.strip().splitlines()) == 1 and args[0] in result.err and "unexpected" not in result.err
+
+
+def test_an_error_midway_leaves_the_array_unclosed_and_the_exit_code_says_so(site, monkeypatch):
+    """A script must not take a cut-off stream for the whole queue: no closing bracket, exit 1, one line."""
+    import json
+
+    import curation.views as views
+
+    _fill(site.db_url)
+    real, seen = views.item_view, []
+
+    def failing(*args, **kwargs):
+        seen.append(1)
+        if len(seen) == 7:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "item_view", failing)
+    result = site.wlb("queue", "--json", "--all")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1 and "went away" in result.err
+    assert result.out.startswith("[\n") and len(result.out.splitlines()) == 7 and not result.out.rstrip().endswith("]")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(result.out)

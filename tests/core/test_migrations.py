@@ -131,3 +131,44 @@ def test_a_version_missing_below_the_newest_is_still_applied(db_url, monkeypatch
     assert migrate(engine) == [5]
     assert migrate(engine) == []
     engine.dispose()
+
+
+def test_version_11_on_a_populated_version_10_database_indexes_the_rows_already_there(db_url, monkeypatch):
+    """Migration 11's partial indexes are built over rows written before them (booleans and states as version 10
+    wrote them), and the reads they serve find those rows."""
+    from datetime import UTC, datetime
+
+    import core.migrations
+    from collector.run import pending_media
+    from core.db import make_engine, migrate
+    from core.models import ImageMatch, Media
+    from curation.filters import ItemFilter
+    from curation.views import count_items
+
+    monkeypatch.setattr(core.migrations, "MIGRATIONS", {v: f for v, f in core.migrations.MIGRATIONS.items() if v <= 10})
+    engine = make_engine(db_url)
+    assert migrate(engine)[-1] == 10
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Author.__table__), [dict(id=1, key="fediverse:a@b.c", network="fediverse", handle="a@b.c",
+                                                        name="", profile_url="")])
+        conn.execute(sa.insert(Post.__table__), [
+            dict(id=i, key=f"k{i}", channel="c", platform="mastodon", remote_id=str(i), url=f"https://b.c/{i}",
+                 author_id=1, text="", sensitive=False, spoiler_text="", created_at=when, collected_at=when,
+                 status="pending", reasons=[], targets=[], needs_credit=i in (1, 2), credit="x" if i == 2 else None,
+                 publish_next=False, ask_first=[], license="CC BY 2.0" if i == 3 else None) for i in range(1, 5)])
+        conn.execute(sa.insert(Media.__table__), [dict(id=i, post_id=i, position=0, url=f"https://b.c/{i}.jpg",
+                                                       state="pending" if i % 2 else "ok", attempts=0) for i in range(1, 5)])
+        conn.execute(sa.insert(ImageMatch.__table__), [
+            dict(post_id=4, other_id=3, media_id=4, other_media_id=3, rule="cropped", tier="possible"),
+            dict(post_id=2, other_id=1, media_id=2, other_media_id=1, rule="same photo", tier="duplicate")])
+    engine.dispose()
+    monkeypatch.undo()
+
+    db = Database(db_url)
+    assert schema_version(db.engine) == latest_version()
+    assert count_items(db, ItemFilter(needs_credit=True)) == 1
+    assert count_items(db, ItemFilter(possible_duplicates=True)) == 1
+    with db.session() as session:
+        assert sorted(m.post_id for m, _ in session.exec(pending_media())) == [1, 3]
+    db.dispose()

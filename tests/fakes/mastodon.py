@@ -660,4 +660,9 @@ SIGNAL_ACCOUNTS = {
     "unset": {"discoverable": None, "indexable": True},  # never chose: not a "no"
     "nobotanist": {"note": bio("Plants of Brussels", "nobotanist", "botanist")},
     "nobot_in_text": {"note": "<p>I like robots: nobot is my robot's name, see x#nobot and /#nobot</p>"},
+    # Typed with a Japanese IME: Tag::Naming's HASHTAG_RE takes '＃' as '#' (app/models/concerns/tag/naming.rb) and
+    # HashtagNormalizer folds the width (NFKC), so this is the tag #nobot; the link keeps the letters as typed.
+    "nobot_fullwidth": {"note": bio("写真", "ＮｏＢｏｔ") + "<p>＃ｎｏｉｎｄｅｘ</p>"},
+    # A field's name is plain text (Account.md: fields[].name), its value HTML: "#NoBot | please".
+    "nobot_field_name": {"fields": [{"name": "#NoBot", "value": "please", "verified_at": None}]},
 }
