@@ -281,7 +281,8 @@ _SQLITE_TRIGGERS = (
              OR OLD.sha256 IS NOT NEW.sha256 OR OLD.post_id IS NOT NEW.post_id)
          AND EXISTS (SELECT 1 FROM post WHERE post.id IN (OLD.post_id, NEW.post_id) AND post.status != 'new')
        BEGIN UPDATE index_state SET generation = generation + 1; END""",
-    """CREATE TRIGGER index_media_deleted AFTER DELETE ON media WHEN OLD.phash IS NOT NULL
+    """CREATE TRIGGER index_media_deleted AFTER DELETE ON media
+       WHEN OLD.phash IS NOT NULL AND EXISTS (SELECT 1 FROM post WHERE post.id = OLD.post_id AND post.status != 'new')
        BEGIN UPDATE index_state SET generation = generation + 1; END""",
     """CREATE TRIGGER index_post_uncurated AFTER UPDATE OF status ON post
        WHEN OLD.status != 'new' AND NEW.status = 'new'
@@ -293,7 +294,7 @@ _PG_TRIGGERS = (
     """CREATE FUNCTION wlb_index_changed() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN UPDATE index_state SET generation = generation + 1; RETURN NULL; END $$""",
     """CREATE FUNCTION wlb_index_media_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN
+       BEGIN  -- NEW is NULL in a DELETE trigger
          IF EXISTS (SELECT 1 FROM post WHERE post.id IN (OLD.post_id, NEW.post_id) AND post.status <> 'new') THEN
            UPDATE index_state SET generation = generation + 1;
          END IF;
@@ -305,7 +306,7 @@ _PG_TRIGGERS = (
              OR OLD.post_id IS DISTINCT FROM NEW.post_id)
        EXECUTE FUNCTION wlb_index_media_changed()""",
     """CREATE TRIGGER index_media_deleted AFTER DELETE ON media FOR EACH ROW WHEN (OLD.phash IS NOT NULL)
-       EXECUTE FUNCTION wlb_index_changed()""",
+       EXECUTE FUNCTION wlb_index_media_changed()""",
     """CREATE TRIGGER index_post_uncurated AFTER UPDATE OF status ON post FOR EACH ROW
        WHEN (OLD.status <> 'new' AND NEW.status = 'new') EXECUTE FUNCTION wlb_index_changed()""",
     """CREATE TRIGGER index_post_deleted AFTER DELETE ON post FOR EACH ROW WHEN (OLD.status <> 'new')
