@@ -56,18 +56,17 @@ def joined_since(session: Session, stamp: dict[str, int]) -> set[int]:
     return set(decided) | set(added)
 
 
-def stale(session: Session, stamp: object) -> str | None:
-    """Why the index written at `stamp` no longer equals the database, or None."""
+def stale(session: Session, stamp: object) -> tuple[str | None, set[int]]:
+    """Why the index written at `stamp` no longer equals the database (or None), and the items curated since."""
     now = database_stamp(session)
     if not isinstance(stamp, dict) or set(stamp) != set(now) or not all(isinstance(v, int) for v in stamp.values()):
-        return "stamp unreadable"
+        return "stamp unreadable", set()
     if now["generation"] != stamp["generation"]:
-        return "indexed images changed since the index was written"
+        return "indexed images changed since the index was written", set()
     if now["decision"] < stamp["decision"] or now["media"] < stamp["media"]:
-        return "the database is older than the index (a restored backup?)"
-    if joined_since(session, stamp):
-        return "images were curated since the index was written"
-    return None
+        return "the database is older than the index (a restored backup?)", set()
+    # Nothing the index holds changed, so what was curated since (a run that died before saving) is simply missing.
+    return None, joined_since(session, stamp)
 
 
 def _identity(session: Session) -> str:
@@ -101,8 +100,14 @@ def open_index(session: Session, data_dir: Path) -> StoredIndex:
     expect = _expect(session)
     try:
         index = open_stored(folder, expect)
-        if reason := stale(session, index.manifest.get("stamp")):
+        reason, joined = stale(session, index.manifest.get("stamp"))
+        if reason:
             raise IndexUnusable(reason)
+        if joined:
+            log.info("duplicate index caught up with %d items curated since it was written", len(joined))
+            for batch in _rows(session, joined):
+                index.fresh.add_many([row[:6] for row in batch])
+            index.caught_up = joined
         return index
     except IndexUnusable as exc:  # the first run has no index: not worth a warning
         log.log(logging.INFO if exc.args == (NO_INDEX,) else logging.WARNING,
@@ -133,7 +138,7 @@ def rebuild(session: Session, folder: Path, expect: dict) -> StoredIndex:
 def save_index(session: Session, index: StoredIndex, data_dir: Path, post_ids: Iterable[int]) -> None:
     """Persist the indexed rows of the posts curated this run (as the database holds them) and the new stamp."""
     folder = Path(data_dir) / "index"
-    ours = set(post_ids)
+    ours = set(post_ids) | index.caught_up
     if not ours or not index.manifest:  # nothing new, or an index that could not be written
         return
     opened, now = index.manifest["stamp"], database_stamp(session)
