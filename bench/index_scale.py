@@ -179,7 +179,8 @@ def main() -> None:
     folder = args.dir or Path(tempfile.gettempdir()) / f"wlb-index-{args.photos}"
     manifest = folder / "manifest.json"
     made = {}
-    if not manifest.exists() or json.loads(manifest.read_text()).get("images") != args.photos:
+    old = json.loads(manifest.read_text()) if manifest.exists() else {}
+    if old.get("images") != args.photos or any(old.get(k) != v for k, v in layout().items()):  # another wlb's layout
         made = generate(folder, args.photos)
     hashes = json.loads(manifest.read_text())["hashes"]
     subprocess.run(["sync"], check=False)

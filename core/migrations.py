@@ -271,6 +271,58 @@ def _v11_scale_indexes(op: Operations) -> None:
     op.create_index("ix_post_license", "post", ["license"], sqlite_where=sa.text("license IS NOT NULL"),
                     postgresql_where=sa.text("license IS NOT NULL"))
 
+
+# Every change that removes an image from the duplicate index or alters one it holds bumps index_state.generation,
+# whichever code (or hand-written SQL) makes it, so the index checks one row instead of summing every hash
+# (curation/index_sync.py). Images joining the index are found by id instead: new media rows, decisions from `new`.
+_SQLITE_TRIGGERS = (
+    """CREATE TRIGGER index_media_changed AFTER UPDATE ON media
+       WHEN (OLD.phash IS NOT NEW.phash OR OLD.dhash IS NOT NEW.dhash OR OLD.hash_set IS NOT NEW.hash_set
+             OR OLD.sha256 IS NOT NEW.sha256 OR OLD.post_id IS NOT NEW.post_id)
+         AND EXISTS (SELECT 1 FROM post WHERE post.id IN (OLD.post_id, NEW.post_id) AND post.status != 'new')
+       BEGIN UPDATE index_state SET generation = generation + 1; END""",
+    """CREATE TRIGGER index_media_deleted AFTER DELETE ON media
+       WHEN OLD.phash IS NOT NULL AND EXISTS (SELECT 1 FROM post WHERE post.id = OLD.post_id AND post.status != 'new')
+       BEGIN UPDATE index_state SET generation = generation + 1; END""",
+    """CREATE TRIGGER index_post_uncurated AFTER UPDATE OF status ON post
+       WHEN OLD.status != 'new' AND NEW.status = 'new'
+       BEGIN UPDATE index_state SET generation = generation + 1; END""",
+    """CREATE TRIGGER index_post_deleted AFTER DELETE ON post WHEN OLD.status != 'new'
+       BEGIN UPDATE index_state SET generation = generation + 1; END""",
+)
+_PG_TRIGGERS = (
+    """CREATE FUNCTION wlb_index_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN UPDATE index_state SET generation = generation + 1; RETURN NULL; END $$""",
+    """CREATE FUNCTION wlb_index_media_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN  -- NEW is NULL in a DELETE trigger
+         IF EXISTS (SELECT 1 FROM post WHERE post.id IN (OLD.post_id, NEW.post_id) AND post.status <> 'new') THEN
+           UPDATE index_state SET generation = generation + 1;
+         END IF;
+         RETURN NULL;
+       END $$""",
+    """CREATE TRIGGER index_media_changed AFTER UPDATE ON media FOR EACH ROW
+       WHEN (OLD.phash IS DISTINCT FROM NEW.phash OR OLD.dhash IS DISTINCT FROM NEW.dhash
+             OR OLD.hash_set IS DISTINCT FROM NEW.hash_set OR OLD.sha256 IS DISTINCT FROM NEW.sha256
+             OR OLD.post_id IS DISTINCT FROM NEW.post_id)
+       EXECUTE FUNCTION wlb_index_media_changed()""",
+    """CREATE TRIGGER index_media_deleted AFTER DELETE ON media FOR EACH ROW WHEN (OLD.phash IS NOT NULL)
+       EXECUTE FUNCTION wlb_index_media_changed()""",
+    """CREATE TRIGGER index_post_uncurated AFTER UPDATE OF status ON post FOR EACH ROW
+       WHEN (OLD.status <> 'new' AND NEW.status = 'new') EXECUTE FUNCTION wlb_index_changed()""",
+    """CREATE TRIGGER index_post_deleted AFTER DELETE ON post FOR EACH ROW WHEN (OLD.status <> 'new')
+       EXECUTE FUNCTION wlb_index_changed()""",
+)
+
+
+def _v12_index_generation(op: Operations) -> None:
+    """A counter the duplicate index checks at open: bumped by the database on every change to an indexed image."""
+    op.create_table("index_state", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("generation", sa.BigInteger, nullable=False))
+    op.execute("INSERT INTO index_state (id, generation) VALUES (1, 0)")
+    for statement in _PG_TRIGGERS if op.get_bind().dialect.name == "postgresql" else _SQLITE_TRIGGERS:
+        op.execute(statement)
+
+
 MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     1: _v1_initial,
     2: _v2_licences,
@@ -283,6 +335,7 @@ MIGRATIONS: dict[int, Callable[[Operations], None]] = {
     9: _v9_takedown,
     10: _v10_consent,
     11: _v11_scale_indexes,
+    12: _v12_index_generation,
 }
 
 _schema_table = sa.table("wlb_schema", sa.column("version", sa.Integer), sa.column("applied_at", sa.String))

@@ -327,3 +327,12 @@ class Cursor(SQLModel, table=True):
     hashtag: str = Field(primary_key=True, max_length=128)
     watermark: str
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IndexState(SQLModel, table=True):
+    """One row: bumped by database triggers whenever an image the duplicate index holds changes (migration 12)."""
+
+    __tablename__ = "index_state"
+
+    id: int | None = Field(default=None, primary_key=True)
+    generation: int = Field(default=0, sa_type=BigInteger)

@@ -12,9 +12,11 @@ from core.db import Database
 from core.images import RefusedImage
 from core.models import Post
 from core.settings import Settings
-from curation.curate import load_index, rules
+from curation.curate import rules
 from core.fingerprints import ImageHashes, hash_image
 from curation.index import AUTO, HashIndex, Rules
+from curation.index_store import StoredIndex
+from curation.index_sync import open_index
 from curation.pool import hashing_pool
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -80,8 +82,8 @@ def cluster(hashes: list[ImageHashes], match_rules: Rules) -> tuple[list[list[in
     return clusters, possible
 
 
-def archive(settings: Settings | None) -> tuple[HashIndex | None, Database | None]:
-    """The archive's index, or None without a config or before the first run created the database."""
+def archive(settings: Settings | None) -> tuple[StoredIndex | None, Database | None]:
+    """The archive's stored index (as curate opens it), or None without a config or before the first run."""
     if settings is None:
         return None, None
     url = settings.database
@@ -89,7 +91,7 @@ def archive(settings: Settings | None) -> tuple[HashIndex | None, Database | Non
         return None, None
     db = Database(url)
     with db.session() as session:
-        return load_index(session), db
+        return open_index(session, settings.data_dir), db
 
 
 def dedup(paths: list[Path], settings: Settings | None) -> dict:

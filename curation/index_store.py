@@ -113,6 +113,7 @@ class StoredIndex:
 
     def __init__(self, main: Main | None, tail: HashIndex, manifest: dict):
         self.main, self.tail, self.fresh, self.manifest = main, tail, HashIndex(), manifest
+        self.caught_up: set[int] = set()  # items curated since the files were written, read into `fresh` at open
 
     def __len__(self) -> int:
         return (len(self.main) if self.main else 0) + len(self.tail) + len(self.fresh)

@@ -1,31 +1,30 @@
 """Keep the duplicate index on disk equal to the database: a stamp checked at open, a rebuild when it differs.
 
-The stamp sums what identifies the indexed rows (count, ids, low bits of both hashes, hash versions, hash set
-sizes). Curation adds rows and updates the stamp by the same sums; anything else that adds, removes or changes
-an indexed row (`wlb rehash`, `wlb forget`, a deleted row, a restored backup) changes the database's sums, so the
-next open sees a different stamp and rebuilds instead of answering from stale hashes.
+The stamp is read in a few index lookups, whatever the archive's size. `index_state.generation` is bumped by
+database triggers (migration 12) whenever an indexed image is deleted, loses or changes its hashes, or its item
+goes back to `new` (`wlb rehash`, `wlb forget`, an origin's copy replacing another, hand-written SQL); every
+save and rebuild bumps it too, so a restored backup holds an older one. Images that joined the index since it
+was written are found by id: a media row above the last one seen, or a decision moving an item out of `new`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from core.fingerprints import HASH_VERSION
-from core.models import Media, Post, Status
+from core.models import Decision, IndexState, Media, Post, Status
 from curation.index import HashIndex
 from curation.index_store import (NO_INDEX, TAIL_MAX, IndexUnusable, StoredIndex, layout, open_stored, write_main, write_manifest,
                                   write_tail)
 
 log = logging.getLogger("wlb.index")
-LOW = 0xFFFFF  # low 20 bits of each hash: sums of 10 M rows stay far from 64-bit overflow on SQLite
-FIELDS = ("rows", "max_id", "sum_id", "sum_phash", "sum_dhash", "sum_version", "sum_bytes")
 BATCH = 20_000
 
 
@@ -35,26 +34,39 @@ def _indexed():
 
 
 def database_stamp(session: Session) -> dict[str, int]:
-    """The sums over every indexed row, as the database has them now."""
-    row = session.execute(select(
-        func.count(Media.id), func.max(Media.id), func.sum(Media.id), func.sum(Media.phash.op("&")(LOW)),
-        func.sum(Media.dhash.op("&")(LOW)), func.sum(func.coalesce(Media.hash_version, 0)),
-        func.sum(func.coalesce(func.length(Media.hash_set), 0))).join(Post).where(*_indexed())).one()
-    return {k: int(v or 0) for k, v in zip(FIELDS, row, strict=True)}
+    """The generation, the newest decision and the newest media row: three lookups by primary key."""
+    generation = session.exec(select(IndexState.generation).where(IndexState.id == 1)).first()
+    decision = session.exec(select(func.max(Decision.id))).one()
+    media = session.exec(select(func.max(Media.id))).one()
+    return {"generation": -1 if generation is None else int(generation), "decision": int(decision or 0),
+            "media": int(media or 0)}
 
 
-def _add_to_stamp(stamp: dict[str, int], rows: Sequence[tuple]) -> dict[str, int]:
-    """The stamp once these (post, id, sha, hash_set, phash, dhash, hash_version) rows are indexed too."""
-    out = dict(stamp)
-    for _, media_id, _, blob, phash, dhash, version in rows:
-        out["rows"] += 1
-        out["max_id"] = max(out["max_id"], media_id)
-        out["sum_id"] += media_id
-        out["sum_phash"] += phash & LOW
-        out["sum_dhash"] += dhash & LOW
-        out["sum_version"] += version or 0
-        out["sum_bytes"] += len(blob or b"")
-    return out
+def _bump(session: Session) -> None:
+    """Advance the generation: files written now are told apart from any state of the database before."""
+    session.execute(update(IndexState).where(IndexState.id == 1).values(generation=IndexState.generation + 1))
+    session.commit()
+
+
+def joined_since(session: Session, stamp: dict[str, int]) -> set[int]:
+    """Items whose images joined the index after `stamp`: curated (a decision out of `new`) or added as curated."""
+    decided = session.exec(select(Decision.post_id).where(Decision.id > stamp["decision"],
+                                                          Decision.from_status == Status.NEW)).all()
+    added = session.exec(select(Media.post_id).join(Post).where(Media.id > stamp["media"], *_indexed())).all()
+    return set(decided) | set(added)
+
+
+def stale(session: Session, stamp: object) -> tuple[str | None, set[int]]:
+    """Why the index written at `stamp` no longer equals the database (or None), and the items curated since."""
+    now = database_stamp(session)
+    if not isinstance(stamp, dict) or set(stamp) != set(now) or not all(isinstance(v, int) for v in stamp.values()):
+        return "stamp unreadable", set()
+    if now["generation"] != stamp["generation"]:
+        return "indexed images changed since the index was written", set()
+    if now["decision"] < stamp["decision"] or now["media"] < stamp["media"]:
+        return "the database is older than the index (a restored backup?)", set()
+    # Nothing the index holds changed, so what was curated since (a run that died before saving) is simply missing.
+    return None, joined_since(session, stamp)
 
 
 def _identity(session: Session) -> str:
@@ -87,7 +99,16 @@ def open_index(session: Session, data_dir: Path) -> StoredIndex:
     folder = Path(data_dir) / "index"
     expect = _expect(session)
     try:
-        return open_stored(folder, expect | {"stamp": database_stamp(session)})
+        index = open_stored(folder, expect)
+        reason, joined = stale(session, index.manifest.get("stamp"))
+        if reason:
+            raise IndexUnusable(reason)
+        if joined:
+            log.info("duplicate index caught up with %d items curated since it was written", len(joined))
+            for batch in _rows(session, joined):
+                index.fresh.add_many([row[:6] for row in batch])
+            index.caught_up = joined
+        return index
     except IndexUnusable as exc:  # the first run has no index: not worth a warning
         log.log(logging.INFO if exc.args == (NO_INDEX,) else logging.WARNING,
                 "duplicate index rebuilt from the database: %s", exc)
@@ -103,10 +124,10 @@ def open_index(session: Session, data_dir: Path) -> StoredIndex:
 
 def rebuild(session: Session, folder: Path, expect: dict) -> StoredIndex:
     """Read every indexed row, write a new main part and manifest, and open them."""
-    index, stamp = HashIndex(), dict.fromkeys(FIELDS, 0)
+    _bump(session)
+    stamp, index = database_stamp(session), HashIndex()  # read before the rows: a change during the read shows next time
     for batch in _rows(session):
         index.add_many([row[:6] for row in batch])
-        stamp = _add_to_stamp(stamp, batch)
     post, media, sha, columns = index.export()
     main = write_main(folder, post, media, sha, columns.get)
     manifest = expect | {"stamp": stamp, "main": main, "tail": None, "images": len(index)}
@@ -117,14 +138,24 @@ def rebuild(session: Session, folder: Path, expect: dict) -> StoredIndex:
 def save_index(session: Session, index: StoredIndex, data_dir: Path, post_ids: Iterable[int]) -> None:
     """Persist the indexed rows of the posts curated this run (as the database holds them) and the new stamp."""
     folder = Path(data_dir) / "index"
-    rows = [row for batch in _rows(session, post_ids) for row in batch]
-    if not rows or not index.manifest:  # nothing new, or an index that could not be written
+    ours = set(post_ids) | index.caught_up
+    if not ours or not index.manifest:  # nothing new, or an index that could not be written
         return
+    opened, now = index.manifest["stamp"], database_stamp(session)
+    if joined_since(session, opened) - ours:  # another process curated meanwhile: the next open rebuilds
+        return
+    # compare-and-set: if anything changed an indexed image since the open, keep the old manifest (now stale)
+    won = session.execute(update(IndexState).where(IndexState.id == 1, IndexState.generation == opened["generation"])
+                          .values(generation=IndexState.generation + 1)).rowcount
+    session.commit()
+    if won != 1:
+        return
+    rows = [row for batch in _rows(session, ours) for row in batch]
     tail = index.tail
     post, media, sha, columns = tail.export()
     grown = HashIndex.from_arrays(post, media, sha, columns)
     grown.add_many([row[:6] for row in rows])
-    manifest = dict(index.manifest) | {"stamp": _add_to_stamp(index.manifest["stamp"], rows)}
+    manifest = dict(index.manifest) | {"stamp": now | {"generation": opened["generation"] + 1}}
     manifest["images"] = manifest["images"] + len(rows)
     if len(grown) > TAIL_MAX and index.main is not None:
         manifest |= {"main": _merge(folder, index, grown), "tail": None}

@@ -7,6 +7,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from tests.fakes import images
 
@@ -39,3 +41,23 @@ def test_reposts_are_found_in_the_index_earlier_runs_wrote(site, caplog: pytest.
     site.source.add_status(images=[images.jpeg(12)], created_at=T0 + timedelta(minutes=40), acct="new", text="new")
     site.wlb("collect")
     assert len(_index_log(caplog)) == 1 and "changed" in _index_log(caplog)[0]
+
+
+def test_dedup_reads_the_stored_index(site) -> None:
+    original = images.jpeg(20)
+    site.source.add_status(images=[original], created_at=T0, acct="author", text="mine")
+    site.wlb("collect")
+    [item] = site.queue("all")
+    received = site.root / "received.jpg"
+    received.write_bytes(images.reencoded(original, quality=50, scale=0.7))
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args: object) -> None:  # noqa: ANN001 - SQLAlchemy's event signature
+        statements.append(statement)
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        result = site.wlb("dedup", str(received), "--json")
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert result.code == 0 and result.json()["clusters"][0]["archive_matches"] == [item["id"]]
+    assert statements and not [s for s in statements if "hash_set" in s]  # no stored hash read from the database

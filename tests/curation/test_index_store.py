@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.db import Database
 from core.fingerprints import HASH_VERSION, RECORD, ImageHashes, record_hashes
 from core.hashbits import to_signed
 from core.models import Author, Media, MediaState, Post, Status, utcnow
-from curation import index_store
+from core.decisions import transition
+from curation import index_store, index_sync
 from curation.curate import load_index
 from curation.index import STORED, Rules
 from curation.index_sync import open_index, save_index
@@ -155,14 +156,25 @@ def _added_elsewhere(archive: Archive) -> None:
     archive.add(3)  # curated by something that did not save the index
 
 
-@pytest.mark.parametrize("change", [_forget, _delete, _rehash, _uncurated, _added_elsewhere])
+@pytest.mark.parametrize("change", [_forget, _delete, _rehash, _uncurated])
 def test_any_change_to_indexed_rows_rebuilds(archive: Archive, change, caplog: pytest.LogCaptureFixture) -> None:
     archive.add(40)
     archive.check()
     caplog.clear()
     change(archive)
     archive.check()
-    assert len(_rebuilds(caplog)) == 1
+    assert len(_rebuilds(caplog)) == 1 and "rebuilt" in _rebuilds(caplog)[0]
+
+
+def test_images_curated_without_a_save_are_caught_up_not_rebuilt(archive: Archive,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    archive.add(40)
+    archive.check()
+    caplog.clear()
+    _added_elsewhere(archive)  # curated by something that did not save the index (a run that died)
+    archive.check()
+    assert len(_rebuilds(caplog)) == 1 and "caught up with 3 items" in _rebuilds(caplog)[0]
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="copies the SQLite file")
@@ -228,3 +240,77 @@ def test_an_unwritable_data_dir_costs_speed_not_answers(archive: Archive, caplog
     assert any("memory only" in line for line in _rebuilds(caplog))
     with archive.db.session() as s:  # and saving after the run is a no-op, not an error
         save_index(s, open_index(s, archive.data_dir), archive.data_dir, [1, 2])
+
+
+def _generation(archive: Archive) -> int:
+    with archive.db.session() as s:
+        return index_sync.database_stamp(s)["generation"]
+
+
+@pytest.mark.parametrize("change", [_forget, _delete, _rehash, _uncurated])
+def test_the_database_bumps_the_generation_on_every_change_to_an_indexed_image(archive: Archive, change) -> None:
+    archive.add(20)
+    before = _generation(archive)
+    change(archive)
+    assert _generation(archive) > before
+
+
+def test_hashing_an_uncurated_image_leaves_the_generation(archive: Archive) -> None:
+    new = archive.add(3, status=Status.NEW)
+    before = _generation(archive)
+    with archive.db.session() as s:  # what downloads and curate do to items still `new`
+        for media in s.exec(select(Media).where(col(Media.post_id).in_(new))):
+            record_hashes(media, _hashes(archive.rng))
+            s.delete(media) if media.post_id == new[0] else s.add(media)
+        s.commit()
+    assert _generation(archive) == before
+
+
+def test_a_change_during_a_run_keeps_the_old_manifest(archive: Archive, caplog: pytest.LogCaptureFixture) -> None:
+    archive.add(30)
+    archive.check()
+    caplog.clear()
+    new = archive.add(4, status=Status.NEW)
+    with archive.db.session() as s:
+        index = open_index(s, archive.data_dir)
+        for post in s.exec(select(Post).where(Post.status == Status.NEW)):
+            post.status = Status.PENDING
+        s.commit()
+        _forget(archive)  # another command, between the run's open and its save
+        save_index(s, index, archive.data_dir, new)
+    archive.check()
+    assert len(_rebuilds(caplog)) == 1 and "changed" in _rebuilds(caplog)[0]
+
+
+def test_items_curated_by_another_run_meanwhile_are_caught_up(archive: Archive, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    archive.add(30)
+    archive.check()
+    caplog.clear()
+    mine, theirs = archive.add(3, status=Status.NEW), archive.add(3, status=Status.NEW)
+    with archive.db.session() as s:
+        index = open_index(s, archive.data_dir)
+        for post_id in mine + theirs:  # the other run curates without saving (it crashed)
+            transition(s, s.get(Post, post_id), Status.PENDING, actor="wlb", action="queue")
+        s.commit()
+        save_index(s, index, archive.data_dir, mine)  # finds their items in its range: writes nothing
+    archive.check()
+    assert len(_rebuilds(caplog)) == 1 and "caught up with 6 items" in _rebuilds(caplog)[0]
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="copies the SQLite file")
+def test_a_restored_backup_whose_ids_caught_up_rebuilds(archive: Archive, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    archive.add(30)
+    db_file = Path(archive.db.engine.url.database)
+    archive.db.dispose()
+    shutil.copy(db_file, tmp_path / "backup.db")
+    archive.add(5)
+    archive.check()  # built with 35 images
+    archive.db.dispose()
+    shutil.copy(tmp_path / "backup.db", db_file)
+    archive.db = Database(f"sqlite:///{db_file}")
+    archive.add(5, status=Status.NEW)  # media ids 31-35 again, other photos, not curated
+    caplog.clear()
+    archive.check()
+    assert len(_rebuilds(caplog)) == 1
