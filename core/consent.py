@@ -60,6 +60,16 @@ def refused_before(session: Session, author_id: int | None, settings: Settings,
                         .order_by(col(ConsentRequest.answered_at).desc())).first()
 
 
+def _locked(session: Session, request_id: int) -> tuple[ConsentRequest | None, list[Post]]:
+    """The request, read again once its item's row is locked (the compare half of a compare-and-set)."""
+    request = session.get(ConsentRequest, request_id)
+    if request is None:
+        return None, []
+    posts = lock_items(session, [request.post_id])
+    return session.exec(select(ConsentRequest).where(ConsentRequest.id == request_id)
+                        .execution_options(populate_existing=True)).one(), posts
+
+
 def settle(session: Session, request_id: int, granted: bool, *, words: str, by: str, url: str | None = None,
            remote_id: str | None = None, proof: str | None = None, at: datetime | None = None,
            expected: Sequence[ConsentState] = ANSWERABLE) -> Post | None:
@@ -68,12 +78,9 @@ def settle(session: Session, request_id: int, granted: bool, *, words: str, by: 
     (rejected by a reviewer, answered already): nothing changes then.
 
     `by`: "reply" for an answer read from the platform, else the reviewer who recorded it."""
-    request = session.get(ConsentRequest, request_id)
+    request, posts = _locked(session, request_id)
     if request is None:
         return None
-    posts = lock_items(session, [request.post_id])
-    request = session.exec(select(ConsentRequest).where(ConsentRequest.id == request_id)
-                           .execution_options(populate_existing=True)).one()
     if not posts or request.state not in expected or posts[0].status not in (Status.AWAITING, Status.NO_ANSWER):
         session.rollback()
         return None
@@ -97,12 +104,9 @@ def mark_unclear(session: Session, request_id: int, *, words: str, url: str | No
                  at: datetime | None = None) -> bool:
     """The photographer answered neither yes nor no: keep the words for a person to read. Commits. A compare-and-set
     under the item's lock, like settle: a reviewer who rejected the item meanwhile keeps its request cancelled."""
-    request = session.get(ConsentRequest, request_id)
+    request, posts = _locked(session, request_id)
     if request is None:
         return False
-    posts = lock_items(session, [request.post_id])
-    request = session.exec(select(ConsentRequest).where(ConsentRequest.id == request_id)
-                           .execution_options(populate_existing=True)).one()
     if request.state not in (ConsentState.SENT, ConsentState.UNCLEAR) or not posts \
             or posts[0].status != Status.AWAITING \
             or (request.state == ConsentState.UNCLEAR and request.answer_remote_id == remote_id):
